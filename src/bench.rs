@@ -1,0 +1,338 @@
+//! `triaged bench`: starts the real daemon as a child process and measures webhook
+//! acknowledgement latency at a fixed rate, the maximum sustained accepted rate, and the
+//! daemon's idle and peak memory, on SQLite and (when given) PostgreSQL.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Serialize;
+use tokio::process::{Child, Command};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Fixed request rate for the latency run, per second.
+    #[arg(long, default_value_t = 200)]
+    pub rate: u32,
+    /// Seconds of the fixed-rate run.
+    #[arg(long, default_value_t = 10)]
+    pub duration_secs: u64,
+    /// Seconds of the closed-loop throughput run.
+    #[arg(long, default_value_t = 10)]
+    pub sustained_secs: u64,
+    /// Concurrent senders in the throughput run.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Also run against this PostgreSQL database.
+    #[arg(long, value_name = "URL")]
+    pub postgres_url: Option<String>,
+    /// Write the results as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct Machine {
+    cores: usize,
+    memory_mib: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct BackendResult {
+    backend: String,
+    idle_rss_mib: f64,
+    fixed_rate_per_sec: u32,
+    fixed_rate_requests: usize,
+    fixed_rate_errors: usize,
+    ack_p50_ms: f64,
+    ack_p99_ms: f64,
+    ack_max_ms: f64,
+    sustained_accepted: usize,
+    sustained_errors: usize,
+    sustained_per_sec: f64,
+    peak_rss_mib: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    machine: Machine,
+    results: Vec<BackendResult>,
+}
+
+const TOKEN: &str = "bench-token";
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let machine = Machine {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_mib: meminfo_total_mib().unwrap_or(0),
+    };
+    println!(
+        "machine: {} cores, {} MiB",
+        machine.cores, machine.memory_mib
+    );
+    let mut results = Vec::new();
+    let data = tempfile::tempdir().context("creating a scratch data directory")?;
+    results.push(bench_backend("sqlite", None, data.path(), &args).await?);
+    if let Some(url) = &args.postgres_url {
+        results.push(bench_backend("postgres", Some(url), data.path(), &args).await?);
+    }
+    println!(
+        "\n{:<9} {:>9} {:>9} {:>9} {:>9} {:>12} {:>10} {:>10}",
+        "backend", "idle MiB", "p50 ms", "p99 ms", "max ms", "sustained/s", "errors", "peak MiB"
+    );
+    for r in &results {
+        println!(
+            "{:<9} {:>9.1} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>10} {:>10.1}",
+            r.backend,
+            r.idle_rss_mib,
+            r.ack_p50_ms,
+            r.ack_p99_ms,
+            r.ack_max_ms,
+            r.sustained_per_sec,
+            r.fixed_rate_errors + r.sustained_errors,
+            r.peak_rss_mib
+        );
+    }
+    if let Some(path) = &args.json {
+        let report = Report { machine, results };
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("\nwrote {}", path.display());
+    }
+    Ok(())
+}
+
+struct Daemon {
+    child: Child,
+    base: String,
+}
+
+impl Daemon {
+    async fn start(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?.port()
+        };
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("TRIAGED_WEBHOOK_TOKEN", TOKEN)
+            .env("PAGERDUTY_WEBHOOK_SECRET", "bench-secret")
+            .env("TRIAGED__TELEMETRY__LOG_FILTER", "warn")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some(url) = database_url {
+            command.env("TRIAGED__DATABASE__URL", url);
+        }
+        let child = command.spawn().context("starting the daemon")?;
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if client
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(Self { child, base });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("the daemon did not become ready within 30 s")
+    }
+
+    fn rss_mib(&self, field: &str) -> f64 {
+        self.child
+            .id()
+            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+            .and_then(|status| status_kib(&status, field))
+            .map_or(0.0, |kib| kib as f64 / 1024.0)
+    }
+}
+
+fn status_kib(status: &str, field: &str) -> Option<u64> {
+    status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn meminfo_total_mib() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    status_kib(&info, "MemTotal:").map(|kib| kib / 1024)
+}
+
+/// A Datadog webhook in the recommended template; each call is a distinct delivery and
+/// every 20 deliveries share a monitor, so intake both opens and groups incidents.
+fn datadog_payload(run: &str, n: usize) -> String {
+    serde_json::json!({
+        "id": format!("{run}-{n}"),
+        "alert_id": format!("{}", n / 20),
+        "alert_cycle_key": format!("{run}-cycle-{}", n / 20),
+        "transition": if n.is_multiple_of(20) { "Triggered" } else { "Re-Triggered" },
+        "title": format!("[Triggered] p99 latency high on checkout-api ({n})"),
+        "message": "p99 latency above 800 ms for 5 minutes",
+        "query": "avg(last_5m):p99:trace.http.request.duration{service:checkout-api} > 0.8",
+        "scope": "service:checkout-api,env:prod",
+        "priority": "P2",
+        "tags": "service:checkout-api,env:prod,team:payments",
+        "date": "1732170000000",
+        "link": "https://app.datadoghq.com/monitors/1",
+        "hostname": "$HOSTNAME",
+    })
+    .to_string()
+}
+
+async fn post(client: &reqwest::Client, base: &str, body: String) -> Result<Duration, ()> {
+    let started = Instant::now();
+    let response = client
+        .post(format!("{base}/webhooks/datadog"))
+        .header("content-type", "application/json")
+        .header("x-triaged-token", TOKEN)
+        .body(body)
+        .send()
+        .await
+        .map_err(|_| ())?;
+    let elapsed = started.elapsed();
+    if response.status() == reqwest::StatusCode::ACCEPTED {
+        Ok(elapsed)
+    } else {
+        Err(())
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+async fn bench_backend(
+    backend: &str,
+    database_url: Option<&str>,
+    scratch: &Path,
+    args: &BenchArgs,
+) -> anyhow::Result<BackendResult> {
+    let data_dir = scratch.join(backend);
+    std::fs::create_dir_all(&data_dir)?;
+    println!("\n[{backend}] starting daemon");
+    let daemon = Daemon::start(database_url, &data_dir).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss_mib = daemon.rss_mib("VmRSS:");
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+
+    // Fixed rate: one request every 1/rate seconds regardless of how long earlier ones take.
+    let total = (u64::from(args.rate) * args.duration_secs) as usize;
+    println!("[{backend}] {total} webhooks at {}/s", args.rate);
+    let mut ticker =
+        tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(args.rate.max(1))));
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..total {
+        ticker.tick().await;
+        let (client, base, body) = (
+            client.clone(),
+            daemon.base.clone(),
+            datadog_payload(&run, n),
+        );
+        tasks.spawn(async move { post(&client, &base, body).await });
+    }
+    let mut latencies = Vec::with_capacity(total);
+    let mut fixed_errors = 0;
+    while let Some(result) = tasks.join_next().await {
+        match result {
+            Ok(Ok(latency)) => latencies.push(latency),
+            _ => fixed_errors += 1,
+        }
+    }
+    latencies.sort();
+
+    // Sustained: `concurrency` senders as fast as the daemon acknowledges.
+    println!(
+        "[{backend}] closed loop, {} senders for {} s",
+        args.concurrency, args.sustained_secs
+    );
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(total));
+    let deadline = Instant::now() + Duration::from_secs(args.sustained_secs);
+    let started = Instant::now();
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency.max(1) {
+        let (client, base, run, next) = (
+            client.clone(),
+            daemon.base.clone(),
+            run.clone(),
+            Arc::clone(&next),
+        );
+        senders.spawn(async move {
+            let (mut ok, mut errors) = (0usize, 0usize);
+            while Instant::now() < deadline {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                match post(&client, &base, datadog_payload(&run, n)).await {
+                    Ok(_) => ok += 1,
+                    Err(()) => errors += 1,
+                }
+            }
+            (ok, errors)
+        });
+    }
+    let (mut accepted, mut sustained_errors) = (0, 0);
+    while let Some(result) = senders.join_next().await {
+        let (ok, errors) = result.unwrap_or((0, 1));
+        accepted += ok;
+        sustained_errors += errors;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let peak_rss_mib = daemon.rss_mib("VmHWM:");
+    drop(daemon);
+
+    Ok(BackendResult {
+        backend: backend.to_string(),
+        idle_rss_mib,
+        fixed_rate_per_sec: args.rate,
+        fixed_rate_requests: total,
+        fixed_rate_errors: fixed_errors,
+        ack_p50_ms: percentile(&latencies, 0.50),
+        ack_p99_ms: percentile(&latencies, 0.99),
+        ack_max_ms: percentile(&latencies, 1.0),
+        sustained_accepted: accepted,
+        sustained_errors,
+        sustained_per_sec: accepted as f64 / elapsed,
+        peak_rss_mib,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let sorted: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&sorted, 0.5), 50.0);
+        assert_eq!(percentile(&sorted, 0.99), 99.0);
+        assert_eq!(percentile(&sorted, 1.0), 100.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn rss_is_read_from_proc_status_lines() {
+        let status = "Name:\ttriaged\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\n";
+        assert_eq!(status_kib(status, "VmRSS:"), Some(10240));
+        assert_eq!(status_kib(status, "VmSwap:"), None);
+    }
+}

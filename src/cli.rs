@@ -1,0 +1,157 @@
+//! Command-line interface: parse arguments, load settings, dispatch to a verb.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Secrets, Settings};
+use crate::pipeline::Pipeline;
+use crate::{app, bench, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(name = "triaged", version, about = "Incident triage daemon")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every verb accepts, so one data directory serves them all.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Settings file (default: config/triaged.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory for the SQLite database and the index.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: webhook intake, workers, API.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on (overrides server.listen).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Accept webhooks from sources that have no secret configured. Dangerous.
+        #[arg(long)]
+        insecure_no_auth: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Inspect configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Measure intake latency and throughput and the daemon's memory.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Report every configuration problem at once; exit non-zero if there are any.
+    Check {
+        #[command(flatten)]
+        common: Common,
+        /// Also accept webhook sources without secrets (as `serve --insecure-no-auth`).
+        #[arg(long)]
+        insecure_no_auth: bool,
+    },
+}
+
+fn load(common: &Common) -> Result<Settings, ExitCode> {
+    match Settings::load(common.config.as_deref()) {
+        Ok(mut settings) => {
+            if let Some(dir) = &common.data_dir {
+                settings.server.data_dir = dir.clone();
+            }
+            Ok(settings)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve {
+            common,
+            listen,
+            insecure_no_auth,
+        } => {
+            let mut settings = match load(&common) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            if let Some(listen) = listen {
+                settings.server.listen = listen;
+            }
+            telemetry::init_tracing(&settings.telemetry);
+            let problems = settings.problems();
+            if !problems.is_empty() {
+                eprintln!("{}", crate::config::ConfigErrors(problems));
+                return ExitCode::from(2);
+            }
+            let secrets = Secrets::from_env();
+            if let Err(error) = app::check_webhook_auth(&settings, &secrets, insecure_no_auth) {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+            report(app::serve(settings, secrets, Arc::new(Pipeline)).await)
+        }
+        Command::Migrate { common } => {
+            let settings = match load(&common) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            telemetry::init_tracing(&settings.telemetry);
+            report(app::open_store(&settings).await.map(|store| {
+                println!("migrations applied ({})", store.backend());
+            }))
+        }
+        Command::Config {
+            command:
+                ConfigCommand::Check {
+                    common,
+                    insecure_no_auth,
+                },
+        } => {
+            let settings = match load(&common) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let mut problems = settings.problems();
+            if !insecure_no_auth {
+                problems.extend(Secrets::from_env().missing_for(&settings.intake.sources));
+            }
+            if problems.is_empty() {
+                println!("configuration ok");
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("{}", crate::config::ConfigErrors(problems));
+                ExitCode::from(2)
+            }
+        }
+        Command::Bench(args) => report(bench::run(args).await),
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! Typed settings: built-in defaults, then `config/triaged.toml` (or `--config FILE`), then
+//! `TRIAGED__SECTION__KEY` environment overrides. Secrets come only from the environment and
+//! are wrapped so that they never print.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::AlertSource;
+
+/// The file read when no `--config` is given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "config/triaged.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub intake: IntakeSettings,
+    pub workers: WorkerSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// Empty: SQLite at `<data_dir>/triaged.db`. Otherwise `sqlite://…` or `postgres://…`.
+    pub url: String,
+    pub max_connections: u32,
+    /// SQLite `synchronous` pragma: `full` survives power loss, `normal` only process crashes.
+    pub sqlite_synchronous: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeSettings {
+    pub sources: Vec<AlertSource>,
+    pub datadog_token_header: String,
+    pub datadog_basic_auth_user: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSettings {
+    pub count: usize,
+    pub lease_secs: u64,
+    pub heartbeat_secs: u64,
+    pub max_attempts: u32,
+    pub backoff_base_secs: u64,
+    pub backoff_max_secs: u64,
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// `text` for terminals, `json` for log pipelines.
+    pub log_format: String,
+    /// A `tracing` filter such as `info` or `triaged=debug,info`; `RUST_LOG` wins when set.
+    pub log_filter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings {
+                listen: "127.0.0.1:8080".into(),
+                data_dir: PathBuf::from("data"),
+                body_limit_bytes: 1024 * 1024,
+                shutdown_grace_secs: 20,
+            },
+            database: DatabaseSettings {
+                url: String::new(),
+                max_connections: 10,
+                sqlite_synchronous: "full".into(),
+            },
+            intake: IntakeSettings {
+                sources: AlertSource::ALL.to_vec(),
+                datadog_token_header: "X-Triaged-Token".into(),
+                datadog_basic_auth_user: "triaged".into(),
+            },
+            workers: WorkerSettings {
+                count: 4,
+                lease_secs: 60,
+                heartbeat_secs: 15,
+                max_attempts: 5,
+                backoff_base_secs: 5,
+                backoff_max_secs: 300,
+                poll_interval_ms: 500,
+            },
+            telemetry: TelemetrySettings {
+                log_format: "text".into(),
+                log_filter: "info".into(),
+            },
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Settings::default().server
+    }
+}
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Settings::default().database
+    }
+}
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        Settings::default().intake
+    }
+}
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Settings::default().workers
+    }
+}
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Settings::default().telemetry
+    }
+}
+
+/// Every problem found while loading or checking settings, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("{} configuration problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl Settings {
+    /// Loads defaults, then the file (an explicit path must exist; the default path may not),
+    /// then `TRIAGED__*` environment overrides.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigErrors> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigErrors(vec![format!(
+                    "config file {} does not exist",
+                    path.display()
+                )]));
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None => figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE)),
+        }
+        figment = figment.merge(Env::prefixed("TRIAGED__").split("__"));
+        figment
+            .extract::<Settings>()
+            .map_err(|errors| ConfigErrors(errors.into_iter().map(|e| e.to_string()).collect()))
+    }
+
+    /// The listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.server.listen.parse().map_err(|e| {
+            format!(
+                "server.listen `{}` is not an address: {e}",
+                self.server.listen
+            )
+        })
+    }
+
+    /// The database URL, defaulting to SQLite inside the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.trim().is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.server.data_dir.join("triaged.db").display()
+            )
+        } else {
+            self.database.url.trim().to_string()
+        }
+    }
+
+    /// Semantic checks that serde cannot express. Returns every problem, not the first.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Err(e) = self.listen_addr() {
+            problems.push(e);
+        }
+        if self.server.body_limit_bytes == 0 {
+            problems.push("server.body_limit_bytes must be greater than 0".into());
+        }
+        let url = self.database_url();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            problems
+                .push("database.url must start with sqlite:, postgres:// or postgresql://".into());
+        }
+        if self.database.max_connections == 0 {
+            problems.push("database.max_connections must be at least 1".into());
+        }
+        if !matches!(
+            self.database.sqlite_synchronous.as_str(),
+            "full" | "normal" | "extra"
+        ) {
+            problems.push(format!(
+                "database.sqlite_synchronous `{}` must be full, normal or extra",
+                self.database.sqlite_synchronous
+            ));
+        }
+        if self.intake.datadog_token_header.trim().is_empty()
+            || axum::http::HeaderName::try_from(self.intake.datadog_token_header.as_str()).is_err()
+        {
+            problems.push(format!(
+                "intake.datadog_token_header `{}` is not a valid header name",
+                self.intake.datadog_token_header
+            ));
+        }
+        let w = &self.workers;
+        if w.count == 0 {
+            problems.push("workers.count must be at least 1".into());
+        }
+        if w.lease_secs == 0 {
+            problems.push("workers.lease_secs must be at least 1".into());
+        }
+        if w.heartbeat_secs == 0 || w.heartbeat_secs >= w.lease_secs {
+            problems.push(format!(
+                "workers.heartbeat_secs ({}) must be at least 1 and less than workers.lease_secs ({})",
+                w.heartbeat_secs, w.lease_secs
+            ));
+        }
+        if w.max_attempts == 0 {
+            problems.push("workers.max_attempts must be at least 1".into());
+        }
+        if w.backoff_base_secs > w.backoff_max_secs {
+            problems
+                .push("workers.backoff_base_secs must not exceed workers.backoff_max_secs".into());
+        }
+        if w.poll_interval_ms == 0 {
+            problems.push("workers.poll_interval_ms must be at least 1".into());
+        }
+        if !matches!(self.telemetry.log_format.as_str(), "text" | "json") {
+            problems.push(format!(
+                "telemetry.log_format `{}` must be text or json",
+                self.telemetry.log_format
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_filter).is_err() {
+            problems.push(format!(
+                "telemetry.log_filter `{}` is not a valid filter",
+                self.telemetry.log_filter
+            ));
+        }
+        problems
+    }
+}
+
+/// Secrets, read only from the environment. `Debug` shows `[REDACTED]`.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// PagerDuty signing secrets; several (comma-separated) while rotating.
+    pub pagerduty_webhook_secrets: Vec<SecretString>,
+    /// Shared token for Datadog (header or basic-auth password) and Alertmanager (bearer).
+    pub webhook_token: Option<SecretString>,
+    /// Bearer token for `/api/*` when set.
+    pub api_token: Option<SecretString>,
+}
+
+impl Secrets {
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds secrets from any lookup, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let non_empty = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        Self {
+            pagerduty_webhook_secrets: non_empty("PAGERDUTY_WEBHOOK_SECRET")
+                .map(|all| {
+                    all.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| SecretString::from(s.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            webhook_token: non_empty("TRIAGED_WEBHOOK_TOKEN").map(SecretString::from),
+            api_token: non_empty("TRIAGED_API_TOKEN").map(SecretString::from),
+        }
+    }
+
+    /// Whether the secret that authenticates `source` is present.
+    pub fn has_secret_for(&self, source: AlertSource) -> bool {
+        match source {
+            AlertSource::Pagerduty => !self.pagerduty_webhook_secrets.is_empty(),
+            AlertSource::Datadog | AlertSource::Alertmanager => self
+                .webhook_token
+                .as_ref()
+                .is_some_and(|t| !t.expose_secret().is_empty()),
+        }
+    }
+
+    /// Enabled sources that would accept unauthenticated webhooks, with the variable to set.
+    pub fn missing_for(&self, sources: &[AlertSource]) -> Vec<String> {
+        sources
+            .iter()
+            .filter(|source| !self.has_secret_for(**source))
+            .map(|source| {
+                let var = match source {
+                    AlertSource::Pagerduty => "PAGERDUTY_WEBHOOK_SECRET",
+                    _ => "TRIAGED_WEBHOOK_TOKEN",
+                };
+                format!("/webhooks/{source} is enabled but {var} is not set")
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_pass_their_own_checks() {
+        assert_eq!(Settings::default().problems(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut s = Settings::default();
+        s.server.listen = "nowhere".into();
+        s.workers.count = 0;
+        s.workers.heartbeat_secs = 90;
+        s.telemetry.log_format = "xml".into();
+        assert_eq!(s.problems().len(), 4, "{:?}", s.problems());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secrets = Secrets::from_lookup(|name| match name {
+            "PAGERDUTY_WEBHOOK_SECRET" => Some("old-secret, new-secret".into()),
+            "TRIAGED_WEBHOOK_TOKEN" => Some("tok-123".into()),
+            _ => None,
+        });
+        assert_eq!(secrets.pagerduty_webhook_secrets.len(), 2);
+        let printed = format!("{secrets:?}");
+        assert!(
+            !printed.contains("old-secret") && !printed.contains("tok-123"),
+            "{printed}"
+        );
+        assert!(secrets.missing_for(&AlertSource::ALL).is_empty());
+        assert_eq!(Secrets::default().missing_for(&AlertSource::ALL).len(), 3);
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_the_data_dir() {
+        let mut s = Settings::default();
+        s.server.data_dir = PathBuf::from("/var/lib/triaged");
+        assert_eq!(
+            s.database_url(),
+            "sqlite:///var/lib/triaged/triaged.db?mode=rwc"
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! Plain domain types shared by every layer. No I/O lives here.
+
+mod alert;
+mod incident;
+
+pub use alert::{Alert, AlertSource, Tag, Transition};
+pub use incident::{
+    AlertRecord, Incident, IncidentDetail, IncidentStatus, JobKind, JobRecord, JobState, Stage,
+    StageOutcome, StageRun,
+};
+
+/// Milliseconds since the Unix epoch: the one timestamp representation the store uses,
+/// identical in SQLite and PostgreSQL.
+pub type UnixMillis = i64;

@@ -1,0 +1,24 @@
+//! triaged: an incident triage daemon.
+//!
+//! Layout:
+//! - `cli`       — argument parsing and verb dispatch (the binary is a thin wrapper)
+//! - `config`    — typed settings from `config/triaged.toml` + `TRIAGED__*`; secrets from env
+//! - `telemetry` — tracing subscriber and the Prometheus recorder
+//! - `app`       — builds the server and worker pool; runs until a signal; drains
+//! - `domain`    — plain types: alerts, incidents, jobs, stages (no I/O)
+//! - `intake`    — webhook authentication and parsing per sender (bytes in, `Alert` out)
+//! - `store`     — durable alerts, incidents, job queue and stage timeline (SQLite/PostgreSQL)
+//! - `pipeline`  — the worker pool (claim, lease, retry) and the stages each job runs
+//! - `web`       — HTTP routes: webhooks, JSON API, health, metrics
+//! - `bench`     — `triaged bench`: intake latency, throughput and memory of the real daemon
+
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod intake;
+pub mod pipeline;
+pub mod store;
+pub mod telemetry;
+pub mod web;

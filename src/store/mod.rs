@@ -1,0 +1,246 @@
+//! Durable state: alerts, incidents, the job queue and the stage timeline.
+//!
+//! One SQL implementation ([`SqlStore`]) serves SQLite (embedded default) and PostgreSQL
+//! (several replicas); the few places where the dialects differ live in [`Dialect`].
+//! How an alert changes its incident is decided by [`plan`], a pure function, so both
+//! backends group and resolve alike.
+
+mod sql;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+pub use sql::{Dialect, SqlStore};
+
+use crate::domain::{
+    Alert, Incident, IncidentDetail, IncidentStatus, JobKind, JobState, Stage, StageOutcome,
+    Transition, UnixMillis,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored row is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// What intake did with one alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestOutcome {
+    /// Opened a new incident.
+    New,
+    /// Joined an existing incident.
+    Grouped,
+    /// The same delivery was stored before; nothing changed.
+    Duplicate,
+    /// Stored, but it belongs to no incident we know (a resolve for an incident never seen).
+    Unlinked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngestReceipt {
+    pub alert_id: Option<String>,
+    pub incident_id: Option<String>,
+    pub outcome: IngestOutcome,
+    /// The job this alert queued, if any.
+    pub job: Option<JobKind>,
+}
+
+/// A job claimed under a lease by one worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedJob {
+    pub id: String,
+    pub incident_id: String,
+    pub kind: JobKind,
+    /// Counting this claim.
+    pub attempt: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub status: Option<IncidentStatus>,
+    pub limit: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    async fn migrate(&self) -> Result<(), StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn close(&self);
+
+    /// Stores one delivery's alerts, their incidents and jobs in one transaction.
+    async fn ingest(
+        &self,
+        alerts: &[Alert],
+        now: UnixMillis,
+    ) -> Result<Vec<IngestReceipt>, StoreError>;
+
+    /// Claims the next runnable job (queued and due, or running with an expired lease).
+    /// Jobs whose lease expired after `max_attempts` claims go to the dead-letter state.
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: UnixMillis,
+        lease_ms: i64,
+        max_attempts: u32,
+    ) -> Result<Option<ClaimedJob>, StoreError>;
+    /// Extends a lease; `false` when the worker no longer holds it.
+    async fn extend_lease(
+        &self,
+        job_id: &str,
+        worker: &str,
+        until: UnixMillis,
+    ) -> Result<bool, StoreError>;
+    async fn complete_job(
+        &self,
+        job_id: &str,
+        worker: &str,
+        now: UnixMillis,
+    ) -> Result<bool, StoreError>;
+    /// Records a failure: queued again at `retry_at`, or dead when `retry_at` is `None`.
+    async fn fail_job(
+        &self,
+        job_id: &str,
+        worker: &str,
+        now: UnixMillis,
+        error: &str,
+        retry_at: Option<UnixMillis>,
+    ) -> Result<bool, StoreError>;
+    /// Gives a job back untouched (shutdown): queued now, this claim not counted.
+    async fn release_job(
+        &self,
+        job_id: &str,
+        worker: &str,
+        now: UnixMillis,
+    ) -> Result<bool, StoreError>;
+
+    async fn start_stage(
+        &self,
+        job: &ClaimedJob,
+        stage: Stage,
+        now: UnixMillis,
+    ) -> Result<String, StoreError>;
+    async fn finish_stage(
+        &self,
+        run_id: &str,
+        now: UnixMillis,
+        outcome: StageOutcome,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
+    async fn incident(&self, id: &str) -> Result<Option<IncidentDetail>, StoreError>;
+    async fn job_counts(&self) -> Result<Vec<(JobState, i64)>, StoreError>;
+}
+
+/// How one alert changes the incident state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Plan {
+    Create {
+        status: IncidentStatus,
+        job: JobKind,
+    },
+    Attach {
+        set_status: Option<IncidentStatus>,
+        job: Option<JobKind>,
+    },
+    /// No open incident: join the most recent one with this key, if any, without new work.
+    AttachToLatest,
+}
+
+/// Decides what an alert does, given whether its key has an open incident and whether the
+/// same delivery also carries firing alerts for that key (an Alertmanager group in which one
+/// alert recovered while another still fires must not resolve the incident).
+pub(crate) fn plan(transition: Transition, open: bool, delivery_still_firing: bool) -> Plan {
+    use IncidentStatus::{Acknowledged, Open, Resolved};
+    match (transition, open) {
+        (t, false) if t.is_firing() => Plan::Create {
+            status: Open,
+            job: JobKind::Triage,
+        },
+        (t, true) if t.is_firing() => Plan::Attach {
+            set_status: None,
+            job: Some(JobKind::Update),
+        },
+        (Transition::Acknowledged, false) => Plan::Create {
+            status: Acknowledged,
+            job: JobKind::Triage,
+        },
+        (Transition::Acknowledged, true) => Plan::Attach {
+            set_status: Some(Acknowledged),
+            job: None,
+        },
+        (t, true) if t.is_resolving() && !delivery_still_firing => Plan::Attach {
+            set_status: Some(Resolved),
+            job: Some(JobKind::Resolve),
+        },
+        (_, true) => Plan::Attach {
+            set_status: None,
+            job: None,
+        },
+        (_, false) => Plan::AttachToLatest,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn firing_opens_or_updates() {
+        assert_eq!(
+            plan(Transition::Triggered, false, true),
+            Plan::Create {
+                status: IncidentStatus::Open,
+                job: JobKind::Triage
+            }
+        );
+        assert_eq!(
+            plan(Transition::Retriggered, true, true),
+            Plan::Attach {
+                set_status: None,
+                job: Some(JobKind::Update)
+            }
+        );
+    }
+
+    #[test]
+    fn recovery_resolves_only_when_nothing_in_the_delivery_still_fires() {
+        assert_eq!(
+            plan(Transition::Recovered, true, false),
+            Plan::Attach {
+                set_status: Some(IncidentStatus::Resolved),
+                job: Some(JobKind::Resolve)
+            }
+        );
+        assert_eq!(
+            plan(Transition::Recovered, true, true),
+            Plan::Attach {
+                set_status: None,
+                job: None
+            }
+        );
+        assert_eq!(
+            plan(Transition::Resolved, false, false),
+            Plan::AttachToLatest
+        );
+    }
+
+    #[test]
+    fn unknown_events_never_open_incidents() {
+        assert_eq!(plan(Transition::Other, false, false), Plan::AttachToLatest);
+        assert_eq!(
+            plan(Transition::Other, true, false),
+            Plan::Attach {
+                set_status: None,
+                job: None
+            }
+        );
+    }
+}

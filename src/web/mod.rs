@@ -1,0 +1,74 @@
+//! HTTP: webhook intake, the JSON API and operational endpoints.
+
+pub mod api;
+pub mod error;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Notify;
+use tower_http::trace::TraceLayer;
+
+use crate::config::{Secrets, Settings};
+use crate::domain::JobState;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub secrets: Arc<Secrets>,
+    pub store: Arc<dyn Store>,
+    pub wake: Arc<Notify>,
+    pub metrics: PrometheusHandle,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        // The webhook handler enforces its own limit so it can answer 413 in JSON and count it.
+        .route(
+            "/webhooks/{source}",
+            post(webhooks::receive).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/incidents", get(api::list_incidents))
+        .route("/api/incidents/{id}", get(api::get_incident))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(prometheus))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready".to_string()),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store unreachable".to_string(),
+            )
+        }
+    }
+}
+
+async fn prometheus(State(state): State<AppState>) -> String {
+    match state.store.job_counts().await {
+        Ok(counts) => {
+            for state_name in JobState::ALL {
+                let count = counts
+                    .iter()
+                    .find(|(s, _)| s == state_name)
+                    .map_or(0, |(_, n)| *n);
+                metrics::gauge!("triaged_jobs", "state" => state_name.as_str()).set(count as f64);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "could not read queue depth"),
+    }
+    state.metrics.render()
+}
