@@ -74,6 +74,12 @@ impl RunningApp {
         self.shutdown.cancel();
     }
 
+    /// Stops at once without draining or releasing anything, as a crash would: leases are
+    /// left to expire. Recovery tests use it.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+
     /// Waits until the daemon has drained and stopped.
     pub async fn wait(self) -> anyhow::Result<()> {
         self.task.await.context("daemon task panicked")?

@@ -1,0 +1,173 @@
+//! The binary itself: configuration checks, refusing insecure starts, migrations, and a real
+//! `serve` process answering over HTTP and stopping cleanly on SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::{WEBHOOK_TOKEN, fixture};
+
+fn triaged() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_triaged"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("TRIAGED_WEBHOOK_TOKEN")
+        .env_remove("PAGERDUTY_WEBHOOK_SECRET")
+        .env_remove("TRIAGED_API_TOKEN")
+        .env_remove("TRIAGED__DATABASE__URL");
+    command
+}
+
+#[test]
+fn config_check_reports_every_problem_at_once_and_fails() {
+    let output = triaged()
+        .args(["config", "check"])
+        .env("TRIAGED__SERVER__LISTEN", "not-an-address")
+        .env("TRIAGED__WORKERS__COUNT", "0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("server.listen"), "{stderr}");
+    assert!(stderr.contains("workers.count"), "{stderr}");
+    assert!(
+        stderr.contains("PAGERDUTY_WEBHOOK_SECRET is not set"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_check_passes_on_the_shipped_config_with_secrets() {
+    let output = triaged()
+        .args(["config", "check", "--config", "config/triaged.toml"])
+        .env("TRIAGED_WEBHOOK_TOKEN", "x")
+        .env("PAGERDUTY_WEBHOOK_SECRET", "y")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    let output = triaged()
+        .args(["config", "check", "--insecure-no-auth"])
+        .env("TRIAGED__SERVER__LISTN", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("listn"));
+}
+
+#[test]
+fn serve_refuses_to_start_with_open_webhooks_and_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = triaged()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--insecure-no-auth"), "{stderr}");
+}
+
+#[test]
+fn migrate_creates_the_database_in_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = triaged()
+        .arg("migrate")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(dir.path().join("triaged.db").exists());
+}
+
+#[tokio::test]
+async fn a_real_serve_process_accepts_webhooks_and_keeps_them_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spawn = || {
+        triaged()
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env("TRIAGED_WEBHOOK_TOKEN", WEBHOOK_TOKEN)
+            .env("PAGERDUTY_WEBHOOK_SECRET", "s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let wait_ready = || async {
+        for _ in 0..200 {
+            if client
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("daemon never became ready");
+    };
+
+    let mut daemon = spawn();
+    wait_ready().await;
+    let response = client
+        .post(format!("{base}/webhooks/datadog"))
+        .header("content-type", "application/json")
+        .header("x-triaged-token", WEBHOOK_TOKEN)
+        .body(fixture("datadog_triggered.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    // Killed outright: acknowledged means stored.
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+
+    let mut daemon = spawn();
+    wait_ready().await;
+    let list: serde_json::Value = client
+        .get(format!("{base}/api/incidents"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    // SIGTERM drains and exits cleanly.
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = daemon.wait().unwrap();
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+    let mut logs = String::new();
+    std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut logs).unwrap();
+    assert!(!logs.contains(WEBHOOK_TOKEN), "secrets never logged");
+}

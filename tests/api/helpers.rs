@@ -1,0 +1,227 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::Connection;
+use tempfile::TempDir;
+use triaged::app::{self, RunningApp};
+use triaged::config::{Secrets, Settings};
+use triaged::domain::IncidentDetail;
+use triaged::intake::auth::pagerduty_signature;
+use triaged::pipeline::{Pipeline, StageHandler};
+use triaged::store::{SqlStore, Store};
+
+pub const WEBHOOK_TOKEN: &str = "test-webhook-token";
+pub const PAGERDUTY_SECRET: &str = "test-pagerduty-secret";
+
+pub fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/api/fixtures")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+pub fn test_secrets() -> Secrets {
+    Secrets::from_lookup(|name| match name {
+        "TRIAGED_WEBHOOK_TOKEN" => Some(WEBHOOK_TOKEN.into()),
+        "PAGERDUTY_WEBHOOK_SECRET" => Some(PAGERDUTY_SECRET.into()),
+        _ => None,
+    })
+}
+
+/// Settings for a test daemon: port 0, its own data directory, fast workers.
+pub fn test_settings(data_dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.server.data_dir = data_dir.to_path_buf();
+    settings.server.shutdown_grace_secs = 5;
+    settings.workers.poll_interval_ms = 50;
+    settings.workers.backoff_base_secs = 0;
+    settings
+}
+
+/// A fresh, migrated store: SQLite in `dir`, or a new PostgreSQL database.
+pub async fn open_store(backend: Backend, dir: &std::path::Path) -> Option<Arc<dyn Store>> {
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("triaged.db").display()),
+        Backend::Postgres => fresh_postgres_database().await?,
+    };
+    let store = SqlStore::connect(&url, 10, "normal")
+        .await
+        .expect("connecting");
+    store.migrate().await.expect("migrating");
+    Some(Arc::new(store))
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Creates an empty database on the PostgreSQL server named by `TRIAGED_TEST_POSTGRES_URL`
+/// (default: the local server). Without a server the test is skipped with a printed reason,
+/// except under CI, where `.ci/run` guarantees one and a missing server is a failure.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let admin = std::env::var("TRIAGED_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut conn = match sqlx::PgConnection::connect(&admin).await {
+        Ok(conn) => conn,
+        Err(error) if std::env::var_os("CI").is_none() => {
+            eprintln!(
+                "SKIPPED: PostgreSQL at {admin} unreachable ({error}); set TRIAGED_TEST_POSTGRES_URL"
+            );
+            return None;
+        }
+        Err(error) => panic!("CI requires PostgreSQL at {admin}: {error}"),
+    };
+    let name = format!("triaged_test_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("creating a test database");
+    let (base, _) = admin.rsplit_once('/').expect("database URL has a path");
+    Some(format!("{base}/{name}"))
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub app: Option<RunningApp>,
+    pub dir: TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, test_secrets(), Arc::new(Pipeline)).await
+}
+
+pub async fn spawn_app_with(
+    tweak: impl FnOnce(&mut Settings),
+    secrets: Secrets,
+    handler: Arc<dyn StageHandler>,
+) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = test_settings(dir.path());
+    tweak(&mut settings);
+    let store = app::open_store(&settings).await.expect("opening store");
+    spawn_on(settings, secrets, store, handler, dir).await
+}
+
+pub async fn spawn_on(
+    settings: Settings,
+    secrets: Secrets,
+    store: Arc<dyn Store>,
+    handler: Arc<dyn StageHandler>,
+    dir: TempDir,
+) -> TestApp {
+    let app = app::start(settings, secrets, Arc::clone(&store), handler)
+        .await
+        .expect("starting app");
+    TestApp {
+        base: format!("http://{}", app.addr),
+        client: reqwest::Client::new(),
+        store,
+        app: Some(app),
+        dir,
+    }
+}
+
+impl TestApp {
+    pub async fn post_webhook(
+        &self,
+        source: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/webhooks/{source}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("request failed")
+    }
+
+    pub async fn post_pagerduty(&self, body: &str, webhook_id: &str) -> reqwest::Response {
+        let signature = format!(
+            "{},{}",
+            pagerduty_signature("an-old-secret", body.as_bytes()),
+            pagerduty_signature(PAGERDUTY_SECRET, body.as_bytes())
+        );
+        self.post_webhook(
+            "pagerduty",
+            body,
+            &[
+                ("x-pagerduty-signature", &signature),
+                ("x-webhook-id", webhook_id),
+            ],
+        )
+        .await
+    }
+
+    pub async fn post_datadog(&self, body: &str) -> reqwest::Response {
+        self.post_webhook("datadog", body, &[("x-triaged-token", WEBHOOK_TOKEN)])
+            .await
+    }
+
+    pub async fn post_alertmanager(&self, body: &str) -> reqwest::Response {
+        let bearer = format!("Bearer {WEBHOOK_TOKEN}");
+        self.post_webhook("alertmanager", body, &[("authorization", &bearer)])
+            .await
+    }
+
+    pub async fn get_json(&self, path: &str) -> (reqwest::StatusCode, Value) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request failed");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn incident_count(&self) -> usize {
+        let (_, list) = self.get_json("/api/incidents?limit=500").await;
+        list.as_array().map_or(0, Vec::len)
+    }
+
+    pub async fn incident(&self, id: &str) -> IncidentDetail {
+        self.store
+            .incident(id)
+            .await
+            .expect("store")
+            .expect("incident exists")
+    }
+
+    /// Polls until `check` holds on the incident, or panics after 10 s.
+    pub async fn wait_for_incident(
+        &self,
+        id: &str,
+        what: &str,
+        check: impl Fn(&IncidentDetail) -> bool,
+    ) -> IncidentDetail {
+        for _ in 0..200 {
+            let detail = self.incident(id).await;
+            if check(&detail) {
+                return detail;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "incident {id} never reached: {what}\n{:#?}",
+            self.incident(id).await
+        );
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown();
+            app.wait().await.expect("clean shutdown");
+        }
+    }
+}

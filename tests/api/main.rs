@@ -1,0 +1,9 @@
+//! Integration tests, compiled as one binary: a real daemon on port 0 per test, real SQLite
+//! and PostgreSQL stores.
+
+mod cli;
+mod helpers;
+mod intake;
+mod store;
+mod webhooks;
+mod workers;

@@ -1,0 +1,195 @@
+//! The worker pool on a running daemon: stages, retries, dead letters, crash recovery, drain.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use serde_json::Value;
+use triaged::domain::{JobState, Stage, StageOutcome};
+use triaged::pipeline::{StageError, StageHandler, StageReport};
+use triaged::store::ClaimedJob;
+
+use crate::helpers::*;
+
+async fn trigger(app: &TestApp) -> String {
+    let receipt: Value = app
+        .post_datadog(&fixture("datadog_triggered.json"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    receipt["incident_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_triage_runs_every_stage_and_records_the_timeline() {
+    let app = spawn_app().await;
+    let id = trigger(&app).await;
+    let detail = app
+        .wait_for_incident(&id, "job done", |d| {
+            d.jobs.iter().all(|j| j.state == JobState::Done)
+        })
+        .await;
+    let stages: Vec<Stage> = detail.stages.iter().map(|s| s.stage).collect();
+    assert_eq!(
+        stages,
+        [
+            Stage::Collect,
+            Stage::Retrieve,
+            Stage::Analyze,
+            Stage::Deliver
+        ]
+    );
+    for stage in &detail.stages {
+        // Not built yet, and saying so: no fake brief.
+        assert_eq!(stage.outcome, StageOutcome::Skipped);
+        assert!(stage.detail.as_deref().unwrap().contains("not built yet"));
+        assert!(stage.ended_at.unwrap() >= stage.started_at);
+    }
+    let (status, api) = app.get_json(&format!("/api/incidents/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(api["stages"].as_array().unwrap().len(), 4);
+    assert_eq!(api["alerts"][0]["transition"], "triggered");
+}
+
+/// Fails its first `failures` analyze stages.
+struct Flaky {
+    failures: usize,
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl StageHandler for Flaky {
+    async fn run(&self, _job: &ClaimedJob, stage: Stage) -> Result<StageReport, StageError> {
+        if stage == Stage::Analyze && self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
+            return Err(StageError("model endpoint returned 502".into()));
+        }
+        Ok(StageReport::ok("done"))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_stage_is_retried_and_then_succeeds() {
+    let handler = Arc::new(Flaky {
+        failures: 2,
+        calls: AtomicUsize::new(0),
+    });
+    let app = spawn_app_with(|_| {}, test_secrets(), handler).await;
+    let id = trigger(&app).await;
+    let detail = app
+        .wait_for_incident(&id, "job done", |d| d.jobs[0].state == JobState::Done)
+        .await;
+    assert_eq!(detail.jobs[0].attempts, 3);
+    let failed = detail
+        .stages
+        .iter()
+        .filter(|s| s.outcome == StageOutcome::Failed)
+        .count();
+    assert_eq!(failed, 2);
+    assert_eq!(
+        detail.jobs[0].last_error.as_deref(),
+        Some("model endpoint returned 502")
+    );
+}
+
+#[tokio::test]
+async fn a_job_that_always_fails_ends_dead_lettered_and_visible() {
+    let handler = Arc::new(Flaky {
+        failures: usize::MAX,
+        calls: AtomicUsize::new(0),
+    });
+    let app = spawn_app_with(|s| s.workers.max_attempts = 3, test_secrets(), handler).await;
+    let id = trigger(&app).await;
+    app.wait_for_incident(&id, "dead letter", |d| d.jobs[0].state == JobState::Dead)
+        .await;
+    let (_, api) = app.get_json(&format!("/api/incidents/{id}")).await;
+    assert_eq!(api["jobs"][0]["state"], "dead");
+    assert_eq!(api["jobs"][0]["attempts"], 3);
+    assert_eq!(api["jobs"][0]["last_error"], "model endpoint returned 502");
+}
+
+/// Never finishes a stage, like a hung upstream.
+struct Hangs;
+
+#[async_trait]
+impl StageHandler for Hangs {
+    async fn run(&self, _job: &ClaimedJob, _stage: Stage) -> Result<StageReport, StageError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_died_is_reclaimed_after_restart_and_completes() {
+    // First daemon: its worker claims the job and hangs; then the process "dies" without
+    // releasing anything (the app is dropped, not drained).
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = triaged::config::Settings::default();
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.server.data_dir = dir.path().to_path_buf();
+    settings.workers.lease_secs = 2;
+    settings.workers.heartbeat_secs = 1;
+    settings.workers.poll_interval_ms = 50;
+    let store = triaged::app::open_store(&settings).await.unwrap();
+    let first = spawn_on(
+        settings.clone(),
+        test_secrets(),
+        Arc::clone(&store),
+        Arc::new(Hangs),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let id = trigger(&first).await;
+    first
+        .wait_for_incident(&id, "stage started", |d| !d.stages.is_empty())
+        .await;
+    let TestApp { app, .. } = first;
+    app.unwrap().abort();
+    let store = triaged::app::open_store(&settings).await.unwrap();
+    let second = spawn_on(
+        settings,
+        test_secrets(),
+        store,
+        Arc::new(triaged::pipeline::Pipeline),
+        dir,
+    )
+    .await;
+    let detail = second
+        .wait_for_incident(&id, "reclaimed and done", |d| {
+            d.jobs[0].state == JobState::Done
+        })
+        .await;
+    assert_eq!(
+        detail.jobs[0].attempts, 2,
+        "the crashed claim counts as an attempt"
+    );
+    assert!(
+        detail
+            .stages
+            .iter()
+            .any(|s| s.outcome == StageOutcome::Running && s.attempt == 1),
+        "the interrupted stage stays visible"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_releases_jobs_that_do_not_finish_within_the_grace_period() {
+    let mut app = spawn_app_with(
+        |s| s.server.shutdown_grace_secs = 0,
+        test_secrets(),
+        Arc::new(Hangs),
+    )
+    .await;
+    let id = trigger(&app).await;
+    app.wait_for_incident(&id, "claimed", |d| d.jobs[0].state == JobState::Running)
+        .await;
+    app.stop().await;
+    let store = triaged::app::open_store(&test_settings(app.dir.path()))
+        .await
+        .unwrap();
+    let detail = store.incident(&id).await.unwrap().unwrap();
+    assert_eq!(detail.jobs[0].state, JobState::Queued);
+    assert_eq!(
+        detail.jobs[0].attempts, 0,
+        "a released job does not use up an attempt"
+    );
+}
