@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Secrets, Settings};
 use crate::pipeline::Pipeline;
-use crate::{app, bench, telemetry};
+use crate::{app, bench, demo, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(name = "triaged", version, about = "Incident triage daemon")]
@@ -51,6 +51,8 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Run the daemon on embedded defaults, feed it sample webhooks and show the result.
+    Demo(demo::DemoArgs),
     /// Measure intake latency and throughput and the daemon's memory.
     Bench(bench::BenchArgs),
 }
@@ -141,6 +143,13 @@ pub async fn run(cli: Cli) -> ExitCode {
                 eprintln!("{}", crate::config::ConfigErrors(problems));
                 ExitCode::from(2)
             }
+        }
+        Command::Demo(args) => {
+            telemetry::init_tracing(&crate::config::TelemetrySettings {
+                log_filter: "error".into(),
+                ..Default::default()
+            });
+            report(demo::run(args).await)
         }
         Command::Bench(args) => report(bench::run(args).await),
     }

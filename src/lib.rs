@@ -10,12 +10,14 @@
 //! - `store`     — durable alerts, incidents, job queue and stage timeline (SQLite/PostgreSQL)
 //! - `pipeline`  — the worker pool (claim, lease, retry) and the stages each job runs
 //! - `web`       — HTTP routes: webhooks, JSON API, health, metrics
+//! - `demo`      — `triaged demo`: the daemon on embedded defaults fed sample webhooks
 //! - `bench`     — `triaged bench`: intake latency, throughput and memory of the real daemon
 
 pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod intake;
 pub mod pipeline;

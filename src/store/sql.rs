@@ -39,23 +39,30 @@ impl Dialect {
         }
     }
 
-    /// Claims one runnable job. PostgreSQL skips rows other replicas are claiming; SQLite
-    /// has a single writer, so the statement is atomic on its own.
+    /// Claims one runnable job: queued and due, or running under an expired lease. Jobs of
+    /// one incident run one at a time and in the order they were queued, so a resolve never
+    /// overtakes the triage it follows. PostgreSQL skips rows other replicas are claiming;
+    /// SQLite has a single writer, so the statement is atomic on its own.
     fn claim_sql(self) -> &'static str {
+        macro_rules! claim {
+            ($lock:literal) => {
+                concat!(
+                    "UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, ",
+                    "attempts = attempts + 1, updated_at = $3 WHERE id = (",
+                    "SELECT j.id FROM jobs j WHERE ((j.state = 'queued' AND j.run_at <= $3) ",
+                    "OR (j.state = 'running' AND j.lease_expires_at < $3)) ",
+                    "AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.incident_id = j.incident_id ",
+                    "AND o.id <> j.id AND ((o.state = 'running' AND o.lease_expires_at >= $3) ",
+                    "OR (o.state = 'queued' AND (o.created_at, o.id) < (j.created_at, j.id)))) ",
+                    "ORDER BY j.run_at, j.created_at LIMIT 1",
+                    $lock,
+                    ") RETURNING id, incident_id, kind, attempts"
+                )
+            };
+        }
         match self {
-            Self::Sqlite => concat!(
-                "UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, ",
-                "attempts = attempts + 1, updated_at = $3 WHERE id = (SELECT id FROM jobs ",
-                "WHERE (state = 'queued' AND run_at <= $3) OR (state = 'running' AND lease_expires_at < $3) ",
-                "ORDER BY run_at, created_at LIMIT 1) RETURNING id, incident_id, kind, attempts"
-            ),
-            Self::Postgres => concat!(
-                "UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, ",
-                "attempts = attempts + 1, updated_at = $3 WHERE id = (SELECT id FROM jobs ",
-                "WHERE (state = 'queued' AND run_at <= $3) OR (state = 'running' AND lease_expires_at < $3) ",
-                "ORDER BY run_at, created_at LIMIT 1 FOR UPDATE SKIP LOCKED) ",
-                "RETURNING id, incident_id, kind, attempts"
-            ),
+            Self::Sqlite => claim!(""),
+            Self::Postgres => claim!(" FOR UPDATE SKIP LOCKED"),
         }
     }
 

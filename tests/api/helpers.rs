@@ -17,7 +17,7 @@ pub const PAGERDUTY_SECRET: &str = "test-pagerduty-secret";
 
 pub fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/api/fixtures")
+        .join("config/samples")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }

@@ -65,6 +65,7 @@ store_suite!(
     a_released_job_does_not_count_an_attempt,
     stages_are_recorded_with_start_end_and_outcome,
     migrations_are_idempotent,
+    jobs_of_one_incident_run_one_at_a_time_in_order,
 );
 
 async fn deliveries_are_idempotent(store: Arc<dyn Store>) {
@@ -395,4 +396,49 @@ async fn sqlite_data_survives_reopening_the_store() {
         .await
         .unwrap();
     assert!(detail.is_some());
+}
+
+async fn jobs_of_one_incident_run_one_at_a_time_in_order(store: Arc<dyn Store>) {
+    store
+        .ingest(&[alert("d-1", "k", Transition::Triggered)], T0)
+        .await
+        .unwrap();
+    store
+        .ingest(&[alert("d-2", "k", Transition::Resolved)], T0 + 1)
+        .await
+        .unwrap();
+    store
+        .ingest(&[alert("d-3", "other", Transition::Triggered)], T0 + 2)
+        .await
+        .unwrap();
+    let triage = store
+        .claim_job("w1", T0 + 10, 60_000, 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(triage.kind, JobKind::Triage);
+    // The resolve waits for its incident's triage; the other incident's job is free to run.
+    let next = store
+        .claim_job("w2", T0 + 10, 60_000, 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(next.incident_id, triage.incident_id);
+    assert!(
+        store
+            .claim_job("w3", T0 + 10, 60_000, 5)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.complete_job(&triage.id, "w1", T0 + 11).await.unwrap();
+    let resolve = store
+        .claim_job("w3", T0 + 12, 60_000, 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (resolve.kind, resolve.incident_id),
+        (JobKind::Resolve, triage.incident_id)
+    );
 }
