@@ -53,6 +53,11 @@ pub enum Command {
     },
     /// Run the daemon on embedded defaults, feed it sample webhooks and show the result.
     Demo(demo::DemoArgs),
+    /// Exit 0 when the daemon answers at URL (for container health checks without curl).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
     /// Measure intake latency and throughput and the daemon's memory.
     Bench(bench::BenchArgs),
 }
@@ -151,8 +156,24 @@ pub async fn run(cli: Cli) -> ExitCode {
             });
             report(demo::run(args).await)
         }
+        Command::Healthcheck { url } => report(healthcheck(&url).await),
         Command::Bench(args) => report(bench::run(args).await),
     }
+}
+
+async fn healthcheck(url: &str) -> anyhow::Result<()> {
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?
+        .get(url)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{url} answered {}",
+        response.status()
+    );
+    Ok(())
 }
 
 fn report(result: anyhow::Result<()>) -> ExitCode {

@@ -2,6 +2,7 @@
 //! and PostgreSQL stores.
 
 mod cli;
+mod deploy;
 mod helpers;
 mod intake;
 mod store;

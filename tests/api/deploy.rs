@@ -1,0 +1,458 @@
+//! Deployment artefacts: every manifest parses into its Kubernetes type, the RBAC and IAM
+//! grants are read-only, containers are locked down, and the probes hit routes the daemon
+//! serves.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, Namespace, PersistentVolumeClaim, PodSpec, Secret, Service,
+    ServiceAccount,
+};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One parsed manifest document.
+#[derive(Debug)]
+enum Manifest {
+    Namespace(Box<Namespace>),
+    ServiceAccount(Box<ServiceAccount>),
+    ClusterRole(Box<ClusterRole>),
+    ClusterRoleBinding(Box<ClusterRoleBinding>),
+    ConfigMap(Box<ConfigMap>),
+    Secret(Box<Secret>),
+    PersistentVolumeClaim(Box<PersistentVolumeClaim>),
+    Deployment(Box<Deployment>),
+    Service(Box<Service>),
+    PodDisruptionBudget(Box<PodDisruptionBudget>),
+}
+
+/// Parses every document of a YAML stream into its typed Kubernetes object.
+fn parse_documents(text: &str, origin: &str) -> Vec<Manifest> {
+    serde_yaml_ng::Deserializer::from_str(text)
+        .filter_map(|document| {
+            let value = Value::deserialize(document).unwrap_or_else(|e| panic!("{origin}: {e}"));
+            if value.is_null() {
+                return None;
+            }
+            let kind = value["kind"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{origin}: no kind"))
+                .to_string();
+            let typed = |v: Value| -> Manifest {
+                macro_rules! parse {
+                    ($variant:ident) => {
+                        Manifest::$variant(Box::new(
+                            serde_json::from_value(v)
+                                .unwrap_or_else(|e| panic!("{origin}: {kind}: {e}")),
+                        ))
+                    };
+                }
+                match kind.as_str() {
+                    "Namespace" => parse!(Namespace),
+                    "ServiceAccount" => parse!(ServiceAccount),
+                    "ClusterRole" => parse!(ClusterRole),
+                    "ClusterRoleBinding" => parse!(ClusterRoleBinding),
+                    "ConfigMap" => parse!(ConfigMap),
+                    "Secret" => parse!(Secret),
+                    "PersistentVolumeClaim" => parse!(PersistentVolumeClaim),
+                    "Deployment" => parse!(Deployment),
+                    "Service" => parse!(Service),
+                    "PodDisruptionBudget" => parse!(PodDisruptionBudget),
+                    other => panic!("{origin}: unexpected kind {other}"),
+                }
+            };
+            Some(typed(value))
+        })
+        .collect()
+}
+
+fn base_manifests() -> Vec<Manifest> {
+    let dir = root().join("deploy/kubernetes/base");
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".yaml") && name != "kustomization.yaml" {
+            all.extend(parse_documents(
+                &std::fs::read_to_string(&path).unwrap(),
+                &name,
+            ));
+        }
+    }
+    all
+}
+
+/// Renders a kustomization with `kubectl kustomize`. `.ci/run` makes sure kubectl exists;
+/// elsewhere a missing kubectl skips the rendering with a printed reason.
+fn kustomize(dir: &str) -> Option<Vec<Manifest>> {
+    let output = match Command::new("kubectl")
+        .arg("kustomize")
+        .arg(root().join(dir))
+        .output()
+    {
+        Ok(output) => output,
+        Err(error) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED rendering {dir}: kubectl unavailable ({error})");
+            return None;
+        }
+        Err(error) => panic!("CI requires kubectl to render {dir}: {error}"),
+    };
+    assert!(
+        output.status.success(),
+        "kustomize {dir}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(parse_documents(
+        &String::from_utf8(output.stdout).unwrap(),
+        dir,
+    ))
+}
+
+fn assert_read_only(role: &ClusterRole, origin: &str) {
+    let rules = role.rules.as_deref().unwrap_or_default();
+    assert!(!rules.is_empty(), "{origin}: no rules");
+    for rule in rules {
+        for verb in &rule.verbs {
+            assert!(
+                ["get", "list", "watch"].contains(&verb.as_str()),
+                "{origin}: verb {verb} in {rule:?}"
+            );
+        }
+        for resource in rule.resources.as_deref().unwrap_or_default() {
+            assert_ne!(resource, "*", "{origin}: wildcard resource");
+            assert_ne!(resource, "secrets", "{origin}: secrets are never readable");
+        }
+    }
+}
+
+fn assert_locked_down(pod: &PodSpec, origin: &str) {
+    let pod_context = pod.security_context.clone().unwrap_or_default();
+    assert_eq!(
+        pod_context
+            .seccomp_profile
+            .as_ref()
+            .map(|p| p.type_.as_str()),
+        Some("RuntimeDefault"),
+        "{origin}: pod seccomp"
+    );
+    let containers: Vec<&Container> = pod
+        .containers
+        .iter()
+        .chain(pod.init_containers.iter().flatten())
+        .collect();
+    for container in containers {
+        let context = container.security_context.clone().unwrap_or_default();
+        let non_root = context.run_as_non_root.or(pod_context.run_as_non_root);
+        assert_eq!(
+            non_root,
+            Some(true),
+            "{origin}: {} must run as non-root",
+            container.name
+        );
+        let uid = context.run_as_user.or(pod_context.run_as_user);
+        assert!(
+            uid.is_some_and(|uid| uid != 0),
+            "{origin}: {} has a non-zero uid",
+            container.name
+        );
+        assert_eq!(
+            context.read_only_root_filesystem,
+            Some(true),
+            "{origin}: {} read-only root",
+            container.name
+        );
+        assert_eq!(
+            context.allow_privilege_escalation,
+            Some(false),
+            "{origin}: {}",
+            container.name
+        );
+        let dropped = context
+            .capabilities
+            .and_then(|c| c.drop)
+            .unwrap_or_default();
+        assert_eq!(
+            dropped,
+            vec!["ALL".to_string()],
+            "{origin}: {} drops all capabilities",
+            container.name
+        );
+        assert!(
+            container
+                .resources
+                .as_ref()
+                .is_some_and(|r| r.limits.is_some() && r.requests.is_some()),
+            "{origin}: resources"
+        );
+    }
+}
+
+fn probe_paths(pod: &PodSpec) -> Vec<String> {
+    pod.containers
+        .iter()
+        .flat_map(|c| [&c.liveness_probe, &c.readiness_probe, &c.startup_probe])
+        .flatten()
+        .filter_map(|probe| probe.http_get.as_ref()?.path.clone())
+        .collect()
+}
+
+fn check_rendered(manifests: &[Manifest], origin: &str) -> Vec<String> {
+    let mut probes = Vec::new();
+    let mut roles = 0;
+    let mut deployments = 0;
+    for manifest in manifests {
+        match manifest {
+            Manifest::ClusterRole(role) => {
+                roles += 1;
+                assert_read_only(role, origin);
+            }
+            Manifest::Deployment(deployment) => {
+                deployments += 1;
+                let pod = deployment
+                    .spec
+                    .template
+                    .spec
+                    .as_ref()
+                    .unwrap();
+                assert_locked_down(pod, origin);
+                probes.extend(probe_paths(pod));
+            }
+            _ => {}
+        }
+    }
+    assert_eq!((roles, deployments), (1, 1), "{origin}");
+    assert!(probes.len() >= 2, "{origin}: liveness and readiness probes");
+    probes
+}
+
+async fn assert_served(paths: &[String]) {
+    let app = spawn_app().await;
+    for path in paths {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "probe path {path} must be served");
+    }
+}
+
+#[tokio::test]
+async fn the_base_manifests_are_typed_read_only_and_locked_down() {
+    let manifests = base_manifests();
+    let probes = check_rendered(&manifests, "base files");
+    assert_served(&probes).await;
+    assert!(
+        manifests
+            .iter()
+            .any(|m| matches!(m, Manifest::PersistentVolumeClaim(_)))
+    );
+    assert!(
+        manifests
+            .iter()
+            .any(|m| matches!(m, Manifest::Namespace(_)))
+    );
+    // The Secret template carries no values.
+    for manifest in &manifests {
+        if let Manifest::Secret(secret) = manifest {
+            for (key, value) in secret.string_data.iter().flatten() {
+                assert!(value.is_empty(), "secret template key {key} must be empty");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_rendered_overlays_are_read_only_and_locked_down() {
+    for dir in [
+        "deploy/kubernetes/base",
+        "deploy/kubernetes/overlays/scale-out",
+    ] {
+        let Some(manifests) = kustomize(dir) else {
+            return;
+        };
+        let probes = check_rendered(&manifests, dir);
+        assert_served(&probes).await;
+        assert!(
+            !manifests.iter().any(|m| matches!(m, Manifest::Secret(_))),
+            "{dir}: no Secret is applied"
+        );
+    }
+    let scale_out = kustomize("deploy/kubernetes/overlays/scale-out").unwrap();
+    let deployment = scale_out
+        .iter()
+        .find_map(|m| match m {
+            Manifest::Deployment(d) => Some(d),
+            _ => None,
+        })
+        .unwrap();
+    let spec = &deployment.spec;
+    assert!(spec.replicas.unwrap() > 1);
+    let env = spec.template.spec.as_ref().unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e.name == "TRIAGED__DATABASE__URL" && e.value_from.is_some())
+    );
+    assert!(
+        !scale_out
+            .iter()
+            .any(|m| matches!(m, Manifest::PersistentVolumeClaim(_)))
+    );
+}
+
+#[test]
+fn the_configmap_carries_the_shipped_config_and_it_loads() {
+    let configmap = base_manifests()
+        .into_iter()
+        .find_map(|m| match m {
+            Manifest::ConfigMap(c) => Some(c),
+            _ => None,
+        })
+        .unwrap();
+    let toml = configmap.data.unwrap()["triaged.toml"].clone();
+    let shipped = std::fs::read_to_string(root().join("config/triaged.toml")).unwrap();
+    assert_eq!(
+        toml.trim_end(),
+        shipped.trim_end(),
+        "ConfigMap and config/triaged.toml drifted apart"
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &toml).unwrap();
+    let settings = triaged::config::Settings::load(Some(file.path())).unwrap();
+    assert!(settings.problems().is_empty());
+}
+
+#[test]
+fn every_iam_action_is_a_describe_get_or_list() {
+    let policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/aws/iam-policy.json")).unwrap(),
+    )
+    .unwrap();
+    let mut actions = Vec::new();
+    for statement in policy["Statement"].as_array().unwrap() {
+        assert_eq!(statement["Effect"], "Allow");
+        assert!(statement.get("NotAction").is_none());
+        actions.extend(
+            statement["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string()),
+        );
+    }
+    assert!(!actions.is_empty());
+    for action in &actions {
+        let (service, verb) = action.split_once(':').unwrap();
+        assert!(["cloudwatch", "rds"].contains(&service), "{action}");
+        assert!(!verb.contains('*'), "{action}: no wildcards");
+        assert!(
+            ["Describe", "Get", "List"]
+                .iter()
+                .any(|p| verb.starts_with(p)),
+            "{action}"
+        );
+    }
+}
+
+/// Helm is not installable here, so the chart is checked statically: its values lock the
+/// containers down and its ClusterRole (which has no templated rules) is read-only.
+#[test]
+fn the_helm_chart_defaults_are_read_only_and_locked_down() {
+    let chart = root().join("deploy/helm/triaged");
+    let values: Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(chart.join("values.yaml")).unwrap())
+            .unwrap();
+    let pod: k8s_openapi::api::core::v1::PodSecurityContext =
+        serde_json::from_value(values["podSecurityContext"].clone()).unwrap();
+    let container: k8s_openapi::api::core::v1::SecurityContext =
+        serde_json::from_value(values["securityContext"].clone()).unwrap();
+    assert_eq!(pod.run_as_non_root, Some(true));
+    assert!(pod.run_as_user.is_some_and(|uid| uid != 0));
+    assert_eq!(container.read_only_root_filesystem, Some(true));
+    assert_eq!(container.allow_privilege_escalation, Some(false));
+    assert_eq!(
+        container.capabilities.unwrap().drop.unwrap(),
+        vec!["ALL".to_string()]
+    );
+    assert_eq!(values["probes"]["liveness"]["path"], "/healthz");
+    assert_eq!(values["probes"]["readiness"]["path"], "/readyz");
+
+    let template = std::fs::read_to_string(chart.join("templates/clusterrole.yaml")).unwrap();
+    let role_document = template.split("\n---\n").next().unwrap();
+    let untemplated: String = role_document
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("{{"))
+        .map(|line| strip_template_expressions(line) + "\n")
+        .collect();
+    let role: ClusterRole = serde_yaml_ng::from_str(&untemplated).unwrap();
+    assert_read_only(&role, "helm clusterrole");
+    assert_eq!(role.rules.unwrap().len(), 4);
+}
+
+fn strip_template_expressions(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        out.push_str("templated");
+        rest = rest[start..]
+            .find("}}")
+            .map_or("", |end| &rest[start + end + 2..]);
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn the_dockerfile_runs_non_root_and_uses_the_health_route() {
+    let dockerfile = std::fs::read_to_string(root().join("deploy/Dockerfile")).unwrap();
+    let user = dockerfile
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("USER "))
+        .unwrap();
+    assert!(!user.contains("root") && !user.contains(" 0"), "{user}");
+    assert!(dockerfile.contains("/healthz"));
+    assert!(dockerfile.contains("EXPOSE 8080"));
+    assert!(Path::new(&root().join("config/triaged.toml")).exists());
+}
+
+#[tokio::test]
+async fn the_healthcheck_verb_passes_on_a_live_daemon_and_fails_otherwise() {
+    let app = spawn_app().await;
+    let healthcheck = |url: String| {
+        Command::new(env!("CARGO_BIN_EXE_triaged"))
+            .args(["healthcheck", "--url", &url])
+            .output()
+            .unwrap()
+            .status
+    };
+    let live = format!("{}/healthz", app.base);
+    assert!(
+        tokio::task::spawn_blocking(move || healthcheck(live))
+            .await
+            .unwrap()
+            .success()
+    );
+    let dead = "http://127.0.0.1:9/healthz".to_string();
+    assert!(
+        !tokio::task::spawn_blocking(move || healthcheck(dead))
+            .await
+            .unwrap()
+            .success()
+    );
+}
