@@ -208,31 +208,104 @@ fn probe_paths(pod: &PodSpec) -> Vec<String> {
 
 fn check_rendered(manifests: &[Manifest], origin: &str) -> Vec<String> {
     let mut probes = Vec::new();
-    let mut roles = 0;
-    let mut deployments = 0;
+    let mut roles = Vec::new();
+    let mut deployments = Vec::new();
     for manifest in manifests {
         match manifest {
             Manifest::ClusterRole(role) => {
-                roles += 1;
                 assert_read_only(role, origin);
+                roles.push(role.metadata.name.clone().unwrap());
             }
             Manifest::Deployment(deployment) => {
-                deployments += 1;
-                let pod = deployment
-                    .spec
-                    .template
-                    .spec
-                    .as_ref()
-                    .unwrap();
+                let pod = deployment.spec.template.spec.as_ref().unwrap();
                 assert_locked_down(pod, origin);
                 probes.extend(probe_paths(pod));
+                deployments.push(deployment);
             }
             _ => {}
         }
     }
-    assert_eq!((roles, deployments), (1, 1), "{origin}");
+    assert_eq!((roles.len(), deployments.len()), (1, 1), "{origin}");
     assert!(probes.len() >= 2, "{origin}: liveness and readiness probes");
+    check_references(manifests, &roles[0], deployments[0], origin);
     probes
+}
+
+/// The objects point at each other by the names they really have.
+fn check_references(manifests: &[Manifest], role: &str, deployment: &Deployment, origin: &str) {
+    let pod_template = &deployment.spec.template;
+    let pod = pod_template.spec.as_ref().unwrap();
+    let labels = pod_template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let selects_pods = |selector: &std::collections::BTreeMap<String, String>| {
+        !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+    };
+    let claims: Vec<String> = pod
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| Some(v.persistent_volume_claim.as_ref()?.claim_name.clone()))
+        .collect();
+    let account = pod.service_account_name.clone().unwrap_or_default();
+    let mut seen_account = false;
+    for manifest in manifests {
+        match manifest {
+            Manifest::Namespace(namespace) => {
+                assert_eq!(
+                    namespace.metadata.name.as_deref(),
+                    Some("triaged"),
+                    "{origin}"
+                );
+            }
+            Manifest::ServiceAccount(sa) => {
+                seen_account |= sa.metadata.name.as_deref() == Some(account.as_str());
+            }
+            Manifest::ClusterRoleBinding(binding) => {
+                assert_eq!(
+                    binding.role_ref.name, role,
+                    "{origin}: binding names the role"
+                );
+                let subjects = binding.subjects.as_deref().unwrap_or_default();
+                assert!(
+                    subjects
+                        .iter()
+                        .all(|s| s.kind == "ServiceAccount" && s.name == account),
+                    "{origin}: {subjects:?}"
+                );
+            }
+            Manifest::PersistentVolumeClaim(claim) => {
+                let name = claim.metadata.name.clone().unwrap();
+                assert!(claims.contains(&name), "{origin}: PVC {name} is mounted");
+            }
+            Manifest::Service(service) => {
+                let selector = service
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.selector.clone())
+                    .unwrap_or_default();
+                assert!(
+                    selects_pods(&selector),
+                    "{origin}: Service selects the pods"
+                );
+            }
+            Manifest::PodDisruptionBudget(pdb) => {
+                let selector = pdb
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.selector.as_ref()?.match_labels.clone())
+                    .unwrap_or_default();
+                assert!(selects_pods(&selector), "{origin}: PDB selects the pods");
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        seen_account,
+        "{origin}: the ServiceAccount {account} exists"
+    );
 }
 
 async fn assert_served(paths: &[String]) {
