@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Secrets, Settings};
-use crate::pipeline::{StageHandler, WorkerPool};
+use crate::pipeline::{EvidenceGatherer, Pipeline, StageHandler, WorkerPool};
 use crate::store::{SqlStore, Store};
 use crate::telemetry;
 use crate::web::{self, AppState};
@@ -154,13 +154,23 @@ pub async fn start(
     })
 }
 
+/// The production pipeline over `store`.
+pub async fn pipeline(
+    settings: &Settings,
+    secrets: &Secrets,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Arc<dyn StageHandler>> {
+    let gatherer = EvidenceGatherer::from_settings(settings, secrets)
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("setting up the collectors")?;
+    Ok(Arc::new(Pipeline::new(store, gatherer)))
+}
+
 /// `triaged serve`: runs until SIGINT or SIGTERM.
-pub async fn serve(
-    settings: Settings,
-    secrets: Secrets,
-    handler: Arc<dyn StageHandler>,
-) -> anyhow::Result<()> {
+pub async fn serve(settings: Settings, secrets: Secrets) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
+    let handler = pipeline(&settings, &secrets, Arc::clone(&store)).await?;
     let app = start(settings, secrets, store, handler).await?;
     shutdown_signal().await;
     tracing::info!("shutdown signal received");

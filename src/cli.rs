@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Secrets, Settings};
-use crate::pipeline::Pipeline;
+use crate::domain::AlertSource;
+use crate::pipeline::EvidenceGatherer;
 use crate::{app, bench, demo, telemetry};
 
 #[derive(Debug, Parser)]
@@ -40,6 +40,19 @@ pub enum Command {
         /// Accept webhooks from sources that have no secret configured. Dangerous.
         #[arg(long)]
         insecure_no_auth: bool,
+    },
+    /// Gather live evidence for an alert payload and print the bundle and source reports
+    /// (checks credentials and targeting; changes nothing).
+    Collect {
+        #[command(flatten)]
+        common: Common,
+        /// A webhook payload as the sender posts it.
+        alert_file: PathBuf,
+        #[arg(long)]
+        source: AlertSource,
+        /// Print the bundle as JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -114,7 +127,20 @@ pub async fn run(cli: Cli) -> ExitCode {
                 eprintln!("error: {error}");
                 return ExitCode::from(2);
             }
-            report(app::serve(settings, secrets, Arc::new(Pipeline)).await)
+            report(app::serve(settings, secrets).await)
+        }
+        Command::Collect {
+            common,
+            alert_file,
+            source,
+            json,
+        } => {
+            let settings = match load(&common) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            telemetry::init_tracing(&settings.telemetry);
+            report(collect(&settings, &alert_file, source, json).await)
         }
         Command::Migrate { common } => {
             let settings = match load(&common) {
@@ -159,6 +185,54 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Healthcheck { url } => report(healthcheck(&url).await),
         Command::Bench(args) => report(bench::run(args).await),
     }
+}
+
+async fn collect(
+    settings: &Settings,
+    file: &std::path::Path,
+    source: AlertSource,
+    json: bool,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let alerts = crate::intake::parse(
+        source,
+        &crate::intake::Delivery {
+            body: &body,
+            header_delivery_id: None,
+            received_at: chrono::Utc::now(),
+        },
+    )?;
+    let gatherer = EvidenceGatherer::from_settings(settings, &Secrets::from_env())
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let bundle = gatherer
+        .gather(&alerts)
+        .await
+        .context("the payload carries no alert")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&bundle)?);
+        return Ok(());
+    }
+    println!(
+        "window {} → {} (onset {})",
+        bundle.window.start.format("%H:%M"),
+        bundle.window.end.format("%H:%M"),
+        bundle.window.onset.format("%H:%M")
+    );
+    println!("targets: {}", serde_json::to_string(&bundle.targets)?);
+    println!("\nsources:");
+    for report in &bundle.reports {
+        println!("  {} ({} ms)", report.describe(), report.elapsed_ms);
+    }
+    println!("\nevidence:");
+    for item in &bundle.items {
+        println!("  [{:.2}] {}  {}", item.anomaly, item.id, item.summary);
+    }
+    if !bundle.dropped.is_empty() {
+        println!("\ndropped to fit the budget: {}", bundle.dropped.join(", "));
+    }
+    Ok(())
 }
 
 async fn healthcheck(url: &str) -> anyhow::Result<()> {

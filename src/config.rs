@@ -23,6 +23,11 @@ pub struct Settings {
     pub intake: IntakeSettings,
     pub workers: WorkerSettings,
     pub telemetry: TelemetrySettings,
+    pub collectors: CollectorSettings,
+    pub datadog: DatadogSettings,
+    pub kubernetes: KubernetesSettings,
+    pub aws: AwsSettings,
+    pub cloudflare: CloudflareSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,6 +78,58 @@ pub struct TelemetrySettings {
     pub log_filter: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorSettings {
+    /// The service catalog; a missing file is an empty catalog.
+    pub services_file: PathBuf,
+    /// How far before the alert's onset the collectors look.
+    pub lookback_mins: i64,
+    /// Each source gets this long; what overruns is cancelled and reported as a timeout.
+    pub source_timeout_secs: u64,
+    /// The whole fan-out gets this long.
+    pub overall_timeout_secs: u64,
+    /// The bundle is cut to about this many characters of JSON, least anomalous items first.
+    pub bundle_budget_chars: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatadogSettings {
+    /// API base for your Datadog site (e.g. https://api.datadoghq.eu).
+    pub api_base: String,
+    /// Log events read per incident (grouped by message).
+    pub max_log_events: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesSettings {
+    pub enabled: bool,
+    /// Empty: in-cluster service account, else KUBECONFIG / ~/.kube/config.
+    pub api_url: String,
+    /// Lines of a crashing container's previous log kept as evidence.
+    pub log_lines: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsSettings {
+    pub enabled: bool,
+    /// Empty: the SDK's default endpoints. Set for a VPC endpoint, a gateway or a local API.
+    pub endpoint_url: String,
+    /// Empty: the SDK default chain (AWS_REGION, profile, instance metadata).
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudflareSettings {
+    pub api_base: String,
+    /// Zone analysed when the service catalog names none.
+    pub zone_id: String,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -105,6 +162,31 @@ impl Default for Settings {
                 log_format: "text".into(),
                 log_filter: "info".into(),
             },
+            collectors: CollectorSettings {
+                services_file: PathBuf::from("config/services.toml"),
+                lookback_mins: 30,
+                source_timeout_secs: 8,
+                overall_timeout_secs: 12,
+                bundle_budget_chars: 24_000,
+            },
+            datadog: DatadogSettings {
+                api_base: "https://api.datadoghq.com".into(),
+                max_log_events: 200,
+            },
+            kubernetes: KubernetesSettings {
+                enabled: true,
+                api_url: String::new(),
+                log_lines: 50,
+            },
+            aws: AwsSettings {
+                enabled: true,
+                endpoint_url: String::new(),
+                region: String::new(),
+            },
+            cloudflare: CloudflareSettings {
+                api_base: "https://api.cloudflare.com/client/v4".into(),
+                zone_id: String::new(),
+            },
         }
     }
 }
@@ -132,6 +214,31 @@ impl Default for WorkerSettings {
 impl Default for TelemetrySettings {
     fn default() -> Self {
         Settings::default().telemetry
+    }
+}
+impl Default for CollectorSettings {
+    fn default() -> Self {
+        Settings::default().collectors
+    }
+}
+impl Default for DatadogSettings {
+    fn default() -> Self {
+        Settings::default().datadog
+    }
+}
+impl Default for KubernetesSettings {
+    fn default() -> Self {
+        Settings::default().kubernetes
+    }
+}
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Settings::default().aws
+    }
+}
+impl Default for CloudflareSettings {
+    fn default() -> Self {
+        Settings::default().cloudflare
     }
 }
 
@@ -255,6 +362,29 @@ impl Settings {
                 self.telemetry.log_filter
             ));
         }
+        let c = &self.collectors;
+        if c.source_timeout_secs == 0 || c.overall_timeout_secs < c.source_timeout_secs {
+            problems.push(format!(
+                "collectors.source_timeout_secs ({}) must be at least 1 and at most collectors.overall_timeout_secs ({})",
+                c.source_timeout_secs, c.overall_timeout_secs
+            ));
+        }
+        if c.lookback_mins <= 0 {
+            problems.push("collectors.lookback_mins must be positive".into());
+        }
+        if let Err(e) = crate::pipeline::targets::ServiceCatalog::load(&c.services_file) {
+            problems.push(format!("collectors.services_file: {e}"));
+        }
+        for (key, url) in [
+            ("datadog.api_base", &self.datadog.api_base),
+            ("cloudflare.api_base", &self.cloudflare.api_base),
+            ("kubernetes.api_url", &self.kubernetes.api_url),
+            ("aws.endpoint_url", &self.aws.endpoint_url),
+        ] {
+            if !url.is_empty() && reqwest::Url::parse(url).is_err() {
+                problems.push(format!("{key} `{url}` is not a URL"));
+            }
+        }
         problems
     }
 }
@@ -268,6 +398,11 @@ pub struct Secrets {
     pub webhook_token: Option<SecretString>,
     /// Bearer token for `/api/*` when set.
     pub api_token: Option<SecretString>,
+    /// Datadog API and application keys (`DD_API_KEY`, `DD_APP_KEY`).
+    pub datadog_api_key: Option<SecretString>,
+    pub datadog_app_key: Option<SecretString>,
+    /// Cloudflare API token with analytics read (`CLOUDFLARE_API_TOKEN`).
+    pub cloudflare_api_token: Option<SecretString>,
 }
 
 impl Secrets {
@@ -294,6 +429,9 @@ impl Secrets {
                 .unwrap_or_default(),
             webhook_token: non_empty("TRIAGED_WEBHOOK_TOKEN").map(SecretString::from),
             api_token: non_empty("TRIAGED_API_TOKEN").map(SecretString::from),
+            datadog_api_key: non_empty("DD_API_KEY").map(SecretString::from),
+            datadog_app_key: non_empty("DD_APP_KEY").map(SecretString::from),
+            cloudflare_api_token: non_empty("CLOUDFLARE_API_TOKEN").map(SecretString::from),
         }
     }
 

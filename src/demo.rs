@@ -13,7 +13,6 @@ use crate::app;
 use crate::config::{Secrets, Settings};
 use crate::domain::{IncidentDetail, JobState};
 use crate::intake::auth::pagerduty_signature;
-use crate::pipeline::Pipeline;
 use crate::store::IncidentFilter;
 
 const DATADOG: &str = include_str!("../config/samples/datadog_triggered.json");
@@ -45,17 +44,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let secrets = Secrets {
         pagerduty_webhook_secrets: vec![SecretString::from(pd_secret.clone())],
         webhook_token: Some(SecretString::from(token.clone())),
-        api_token: None,
+        ..Secrets::default()
     };
 
+    // The demo needs no account: sources without credentials report "not configured".
+    settings.kubernetes.enabled = false;
+    settings.aws.enabled = false;
     let store = app::open_store(&settings).await?;
-    let running = app::start(
-        settings.clone(),
-        secrets,
-        Arc::clone(&store),
-        Arc::new(Pipeline),
-    )
-    .await?;
+    let handler = app::pipeline(&settings, &secrets, Arc::clone(&store)).await?;
+    let running = app::start(settings.clone(), secrets, Arc::clone(&store), handler).await?;
     let base = format!("http://{}", running.addr);
     println!(
         "triaged listening on {base} (SQLite in {})\n",

@@ -8,14 +8,18 @@
 //! - `domain`    — plain types: alerts, incidents, jobs, stages (no I/O)
 //! - `intake`    — webhook authentication and parsing per sender (bytes in, `Alert` out)
 //! - `store`     — durable alerts, incidents, job queue and stage timeline (SQLite/PostgreSQL)
+//! - `collectors` — live read-only context (Datadog, Kubernetes, AWS, Cloudflare) under deadlines
+//! - `analysis`  — redaction of untrusted text (and, later, the analyst)
 //! - `pipeline`  — the worker pool (claim, lease, retry) and the stages each job runs
 //! - `web`       — HTTP routes: webhooks, JSON API, health, metrics
 //! - `demo`      — `triaged demo`: the daemon on embedded defaults fed sample webhooks
 //! - `bench`     — `triaged bench`: intake latency, throughput and memory of the real daemon
 
+pub mod analysis;
 pub mod app;
 pub mod bench;
 pub mod cli;
+pub mod collectors;
 pub mod config;
 pub mod demo;
 pub mod domain;

@@ -2,7 +2,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AlertSource, Transition, UnixMillis};
+use super::{AlertSource, EvidenceBundle, Transition, UnixMillis};
 
 /// Defines a closed string-backed enum with `as_str`, `ALL` and `FromStr`, so the names
 /// stored in the database and shown in the API are written exactly once.
@@ -162,6 +162,8 @@ pub struct IncidentDetail {
     pub alerts: Vec<AlertRecord>,
     pub jobs: Vec<JobRecord>,
     pub stages: Vec<StageRun>,
+    /// The latest evidence bundle, once collected.
+    pub evidence: Option<EvidenceBundle>,
 }
 
 #[cfg(test)]

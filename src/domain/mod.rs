@@ -1,9 +1,13 @@
 //! Plain domain types shared by every layer. No I/O lives here.
 
 mod alert;
+mod evidence;
 mod incident;
 
 pub use alert::{Alert, AlertSource, Tag, Transition};
+pub use evidence::{
+    EvidenceBundle, EvidenceItem, Series, SourceReport, SourceStatus, Targets, Window,
+};
 pub use incident::{
     AlertRecord, Incident, IncidentDetail, IncidentStatus, JobKind, JobRecord, JobState, Stage,
     StageOutcome, StageRun,

@@ -1,10 +1,16 @@
 //! What each stage of a job does. The worker knows nothing about stages beyond their order;
 //! everything incident-specific happens behind [`StageHandler`].
 
-use async_trait::async_trait;
+use std::sync::Arc;
 
-use crate::domain::{Stage, StageOutcome};
-use crate::store::ClaimedJob;
+use async_trait::async_trait;
+use chrono::Utc;
+
+use super::targets::{ServiceCatalog, Targets, window};
+use crate::collectors::{self, Deadlines, Registered, collect_with_deadline};
+use crate::config::{Secrets, Settings};
+use crate::domain::{Alert, EvidenceBundle, Stage, StageOutcome};
+use crate::store::{ClaimedJob, Store};
 
 /// How a stage ended, for the stage timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,19 +45,97 @@ pub trait StageHandler: Send + Sync {
     async fn run(&self, job: &ClaimedJob, stage: Stage) -> Result<StageReport, StageError>;
 }
 
-/// The production stage handler. Collection, retrieval, analysis and delivery are not built
-/// yet; each stage says so in the timeline rather than producing anything that could be
-/// mistaken for a brief.
-#[derive(Debug, Default)]
-pub struct Pipeline;
+/// Collects live evidence for a set of alerts: targets from tags and the catalog, then every
+/// collector at once under its deadlines.
+pub struct EvidenceGatherer {
+    collectors: Vec<Registered>,
+    catalog: ServiceCatalog,
+    deadlines: Deadlines,
+    lookback: chrono::Duration,
+    budget_chars: usize,
+}
+
+impl EvidenceGatherer {
+    pub async fn from_settings(settings: &Settings, secrets: &Secrets) -> Result<Self, String> {
+        Ok(Self {
+            collectors: collectors::registry(settings, secrets).await,
+            catalog: ServiceCatalog::load(&settings.collectors.services_file)?,
+            deadlines: Deadlines::from_settings(settings),
+            lookback: chrono::Duration::minutes(settings.collectors.lookback_mins),
+            budget_chars: settings.collectors.bundle_budget_chars,
+        })
+    }
+
+    /// Gathers evidence for an incident's alerts: targets from the newest firing alert, the
+    /// window from the earliest onset.
+    pub async fn gather(&self, alerts: &[Alert]) -> Option<EvidenceBundle> {
+        let firing: Vec<&Alert> = alerts.iter().filter(|a| a.transition.is_firing()).collect();
+        let latest = firing.last().copied().or(alerts.last())?;
+        let onset = firing
+            .iter()
+            .map(|a| a.fired_at)
+            .min()
+            .unwrap_or(latest.fired_at);
+        let targets = Targets::resolve(latest, &self.catalog);
+        let window = window(onset, self.lookback, Utc::now());
+        Some(
+            collect_with_deadline(
+                &self.collectors,
+                &targets,
+                &window,
+                self.deadlines,
+                self.budget_chars,
+            )
+            .await,
+        )
+    }
+}
+
+/// The production stage handler. Collection is built: each run stores an evidence bundle
+/// with the incident. Retrieval, analysis and delivery are not built yet; those stages say
+/// so in the timeline rather than producing anything that could be mistaken for a brief.
+pub struct Pipeline {
+    store: Arc<dyn Store>,
+    gatherer: EvidenceGatherer,
+}
+
+impl Pipeline {
+    pub fn new(store: Arc<dyn Store>, gatherer: EvidenceGatherer) -> Self {
+        Self { store, gatherer }
+    }
+
+    async fn collect(&self, job: &ClaimedJob) -> Result<StageReport, StageError> {
+        let alerts = self
+            .store
+            .alerts_for(&job.incident_id)
+            .await
+            .map_err(|e| StageError(format!("could not read the incident's alerts: {e}")))?;
+        let Some(bundle) = self.gatherer.gather(&alerts).await else {
+            return Ok(StageReport::skipped("the incident has no alerts"));
+        };
+        self.store
+            .save_evidence(&job.incident_id, &job.id, &bundle)
+            .await
+            .map_err(|e| StageError(format!("could not store the evidence: {e}")))?;
+        let sources: Vec<String> = bundle.reports.iter().map(|r| r.describe()).collect();
+        Ok(StageReport::ok(format!(
+            "{} items; {}",
+            bundle.items.len(),
+            sources.join("; ")
+        )))
+    }
+}
 
 #[async_trait]
 impl StageHandler for Pipeline {
     #[tracing::instrument(skip_all, fields(incident.id = %job.incident_id, job.id = %job.id, stage = stage.as_str()))]
     async fn run(&self, job: &ClaimedJob, stage: Stage) -> Result<StageReport, StageError> {
-        Ok(StageReport::skipped(format!(
-            "{} not built yet",
-            stage.as_str()
-        )))
+        match stage {
+            Stage::Collect => self.collect(job).await,
+            Stage::Retrieve | Stage::Analyze | Stage::Deliver => Ok(StageReport::skipped(format!(
+                "{} not built yet",
+                stage.as_str()
+            ))),
+        }
     }
 }

@@ -13,8 +13,8 @@ use serde::Serialize;
 pub use sql::{Dialect, SqlStore};
 
 use crate::domain::{
-    Alert, Incident, IncidentDetail, IncidentStatus, JobKind, JobState, Stage, StageOutcome,
-    Transition, UnixMillis,
+    Alert, EvidenceBundle, Incident, IncidentDetail, IncidentStatus, JobKind, JobState, Stage,
+    StageOutcome, Transition, UnixMillis,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +133,20 @@ pub trait Store: Send + Sync {
         outcome: StageOutcome,
         detail: Option<&str>,
     ) -> Result<(), StoreError>;
+
+    /// Every alert of an incident, oldest first, as intake normalised it.
+    async fn alerts_for(&self, incident_id: &str) -> Result<Vec<Alert>, StoreError>;
+    async fn save_evidence(
+        &self,
+        incident_id: &str,
+        job_id: &str,
+        bundle: &EvidenceBundle,
+    ) -> Result<(), StoreError>;
+    /// The most recently collected bundle of an incident.
+    async fn latest_evidence(
+        &self,
+        incident_id: &str,
+    ) -> Result<Option<EvidenceBundle>, StoreError>;
 
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
     async fn incident(&self, id: &str) -> Result<Option<IncidentDetail>, StoreError>;

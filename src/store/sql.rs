@@ -15,8 +15,8 @@ use super::{
     ClaimedJob, IncidentFilter, IngestOutcome, IngestReceipt, Plan, Store, StoreError, plan,
 };
 use crate::domain::{
-    Alert, AlertRecord, Incident, IncidentDetail, IncidentStatus, JobKind, JobRecord, JobState,
-    Stage, StageOutcome, StageRun, UnixMillis,
+    Alert, AlertRecord, EvidenceBundle, Incident, IncidentDetail, IncidentStatus, JobKind,
+    JobRecord, JobState, Stage, StageOutcome, StageRun, Tag, UnixMillis,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -420,12 +420,89 @@ impl Store for SqlStore {
         .iter()
         .map(stage_from_row)
         .collect::<Result<_, _>>()?;
+        let evidence = self.latest_evidence(id).await?;
         Ok(Some(IncidentDetail {
             incident,
             alerts,
             jobs,
             stages,
+            evidence,
         }))
+    }
+
+    async fn alerts_for(&self, incident_id: &str) -> Result<Vec<Alert>, StoreError> {
+        sqlx::query(
+            "SELECT source, delivery_id, dedup_key, transition, event_type, title, message, priority, \
+             service, tags, monitor_id, monitor_query, metric, link, fired_at, raw \
+             FROM alerts WHERE incident_id = $1 ORDER BY received_at, id",
+        )
+        .bind(incident_id)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|row| {
+            let tags: String = row.try_get(9)?;
+            let fired_at: i64 = row.try_get(14)?;
+            Ok(Alert {
+                source: parse_enum(row.try_get(0)?)?,
+                delivery_id: row.try_get(1)?,
+                dedup_key: row.try_get(2)?,
+                transition: parse_enum(row.try_get(3)?)?,
+                event_type: row.try_get(4)?,
+                title: row.try_get(5)?,
+                message: row.try_get(6)?,
+                priority: row.try_get(7)?,
+                service: row.try_get(8)?,
+                tags: serde_json::from_str::<Vec<Tag>>(&tags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                monitor_id: row.try_get(10)?,
+                monitor_query: row.try_get(11)?,
+                metric: row.try_get(12)?,
+                link: row.try_get(13)?,
+                fired_at: chrono::DateTime::from_timestamp_millis(fired_at)
+                    .ok_or_else(|| StoreError::Corrupt(format!("fired_at {fired_at} out of range")))?,
+                raw: row.try_get(15)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn save_evidence(
+        &self,
+        incident_id: &str,
+        job_id: &str,
+        bundle: &EvidenceBundle,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(bundle).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO evidence_bundles (id, incident_id, job_id, collected_at, bundle) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(new_id())
+        .bind(incident_id)
+        .bind(job_id)
+        .bind(bundle.collected_at)
+        .bind(json)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn latest_evidence(
+        &self,
+        incident_id: &str,
+    ) -> Result<Option<EvidenceBundle>, StoreError> {
+        let row = sqlx::query(
+            "SELECT bundle FROM evidence_bundles WHERE incident_id = $1 \
+             ORDER BY collected_at DESC, id DESC LIMIT 1",
+        )
+        .bind(incident_id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|row| {
+            let json: String = row.try_get(0)?;
+            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .transpose()
     }
 
     async fn job_counts(&self) -> Result<Vec<(JobState, i64)>, StoreError> {

@@ -9,7 +9,7 @@ use triaged::app::{self, RunningApp};
 use triaged::config::{Secrets, Settings};
 use triaged::domain::IncidentDetail;
 use triaged::intake::auth::pagerduty_signature;
-use triaged::pipeline::{Pipeline, StageHandler};
+use triaged::pipeline::StageHandler;
 use triaged::store::{SqlStore, Store};
 
 pub const WEBHOOK_TOKEN: &str = "test-webhook-token";
@@ -38,6 +38,11 @@ pub fn test_settings(data_dir: &std::path::Path) -> Settings {
     settings.server.shutdown_grace_secs = 5;
     settings.workers.poll_interval_ms = 50;
     settings.workers.backoff_base_secs = 0;
+    // No cluster or cloud account in tests unless a test points a collector at a fake.
+    settings.kubernetes.enabled = false;
+    settings.aws.enabled = false;
+    settings.collectors.services_file =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/services.toml");
     settings
 }
 
@@ -94,7 +99,22 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}, test_secrets(), Arc::new(Pipeline)).await
+    spawn_app_with_pipeline(|_| {}, test_secrets()).await
+}
+
+/// A daemon running the production pipeline.
+pub async fn spawn_app_with_pipeline(
+    tweak: impl FnOnce(&mut Settings),
+    secrets: Secrets,
+) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = test_settings(dir.path());
+    tweak(&mut settings);
+    let store = app::open_store(&settings).await.expect("opening store");
+    let handler = app::pipeline(&settings, &secrets, Arc::clone(&store))
+        .await
+        .expect("building the pipeline");
+    spawn_on(settings, secrets, store, handler, dir).await
 }
 
 pub async fn spawn_app_with(

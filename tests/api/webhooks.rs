@@ -294,12 +294,7 @@ async fn malformed_json_is_rejected_with_400_naming_the_problem() {
 
 #[tokio::test]
 async fn an_oversized_body_is_rejected_with_413() {
-    let app = spawn_app_with(
-        |s| s.server.body_limit_bytes = 4096,
-        test_secrets(),
-        std::sync::Arc::new(triaged::pipeline::Pipeline),
-    )
-    .await;
+    let app = spawn_app_with_pipeline(|s| s.server.body_limit_bytes = 4096, test_secrets()).await;
     let mut body: Value = serde_json::from_str(&fixture("datadog_triggered.json")).unwrap();
     body["message"] = json!("x".repeat(8192));
     let response = app.post_datadog(&body.to_string()).await;
@@ -325,10 +320,9 @@ async fn a_wrong_content_type_is_rejected_with_415() {
 
 #[tokio::test]
 async fn an_unknown_or_disabled_source_is_404() {
-    let app = spawn_app_with(
+    let app = spawn_app_with_pipeline(
         |s| s.intake.sources = vec![triaged::domain::AlertSource::Datadog],
         test_secrets(),
-        std::sync::Arc::new(triaged::pipeline::Pipeline),
     )
     .await;
     assert_eq!(app.post_webhook("opsgenie", "{}", &[]).await.status(), 404);
@@ -361,12 +355,7 @@ async fn webhooks_get_503_when_the_store_is_down_so_senders_retry() {
 async fn the_api_requires_the_token_when_one_is_set() {
     let mut secrets = test_secrets();
     secrets.api_token = Some("api-secret".to_string().into());
-    let app = spawn_app_with(
-        |_| {},
-        secrets,
-        std::sync::Arc::new(triaged::pipeline::Pipeline),
-    )
-    .await;
+    let app = spawn_app_with_pipeline(|_| {}, secrets).await;
     let (status, _) = app.get_json("/api/incidents").await;
     assert_eq!(status, 401);
     let ok = app

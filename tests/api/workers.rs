@@ -40,8 +40,20 @@ async fn a_triage_runs_every_stage_and_records_the_timeline() {
             Stage::Deliver
         ]
     );
-    for stage in &detail.stages {
-        // Not built yet, and saying so: no fake brief.
+    // Collection ran (every source reports why it has nothing: none is configured here) and
+    // stored a bundle; the later stages are not built yet and say so: no fake brief.
+    let collect = &detail.stages[0];
+    assert_eq!(collect.outcome, StageOutcome::Ok);
+    let summary = collect.detail.as_deref().unwrap();
+    assert!(summary.contains("datadog: not configured"), "{summary}");
+    assert!(summary.contains("kubernetes: not configured"), "{summary}");
+    let bundle = detail
+        .evidence
+        .as_ref()
+        .expect("bundle stored with the incident");
+    assert_eq!(bundle.reports.len(), 4);
+    assert_eq!(bundle.targets.rds_instances, ["prod-postgres-primary"]);
+    for stage in &detail.stages[1..] {
         assert_eq!(stage.outcome, StageOutcome::Skipped);
         assert!(stage.detail.as_deref().unwrap().contains("not built yet"));
         assert!(stage.ended_at.unwrap() >= stage.started_at);
@@ -123,9 +135,7 @@ async fn a_job_whose_worker_died_is_reclaimed_after_restart_and_completes() {
     // First daemon: its worker claims the job and hangs; then the process "dies" without
     // releasing anything (the app is dropped, not drained).
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = triaged::config::Settings::default();
-    settings.server.listen = "127.0.0.1:0".into();
-    settings.server.data_dir = dir.path().to_path_buf();
+    let mut settings = test_settings(dir.path());
     settings.workers.lease_secs = 2;
     settings.workers.heartbeat_secs = 1;
     settings.workers.poll_interval_ms = 50;
@@ -145,14 +155,10 @@ async fn a_job_whose_worker_died_is_reclaimed_after_restart_and_completes() {
     let TestApp { app, .. } = first;
     app.unwrap().abort();
     let store = triaged::app::open_store(&settings).await.unwrap();
-    let second = spawn_on(
-        settings,
-        test_secrets(),
-        store,
-        Arc::new(triaged::pipeline::Pipeline),
-        dir,
-    )
-    .await;
+    let handler = triaged::app::pipeline(&settings, &test_secrets(), Arc::clone(&store))
+        .await
+        .unwrap();
+    let second = spawn_on(settings, test_secrets(), store, handler, dir).await;
     let detail = second
         .wait_for_incident(&id, "reclaimed and done", |d| {
             d.jobs[0].state == JobState::Done

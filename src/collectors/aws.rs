@@ -1,0 +1,457 @@
+//! AWS, read-only: for each targeted RDS instance, its description and `max_connections`,
+//! RDS events in the window, CloudWatch metrics, and CloudWatch alarms in ALARM on it.
+//! Credentials and region come from the SDK default chain (IRSA in Kubernetes).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
+use aws_sdk_rds::types::SourceType;
+use aws_smithy_types::DateTime as AwsTime;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{CollectError, Collected, Collector, Registered};
+use crate::config::Settings;
+use crate::domain::{EvidenceItem, Series, Window};
+use crate::pipeline::targets::Targets;
+
+pub struct AwsCollector {
+    rds: aws_sdk_rds::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+/// The RDS metrics read for each instance, with the id suffix used in evidence ids.
+const RDS_METRICS: [(&str, &str); 6] = [
+    ("CPUUtilization", "cpu"),
+    ("DatabaseConnections", "connections"),
+    ("FreeableMemory", "freeable_memory"),
+    ("ReplicaLag", "replica_lag"),
+    ("ReadLatency", "read_latency"),
+    ("WriteLatency", "write_latency"),
+];
+
+impl AwsCollector {
+    pub async fn register(settings: &Settings) -> Registered {
+        if !settings.aws.enabled {
+            return Registered::NotConfigured {
+                name: "aws",
+                reason: "aws.enabled is false".into(),
+            };
+        }
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if !settings.aws.region.is_empty() {
+            loader = loader.region(aws_config::Region::new(settings.aws.region.clone()));
+        }
+        if !settings.aws.endpoint_url.is_empty() {
+            loader = loader.endpoint_url(settings.aws.endpoint_url.clone());
+        }
+        let config = loader.load().await;
+        if config.region().is_none() {
+            return Registered::NotConfigured {
+                name: "aws",
+                reason: "no region (aws.region, AWS_REGION or a profile)".into(),
+            };
+        }
+        Registered::Ready(Arc::new(Self {
+            rds: aws_sdk_rds::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+        }))
+    }
+
+    async fn instance(&self, id: &str) -> Result<(Vec<EvidenceItem>, Option<f64>), CollectError> {
+        let output = self
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .map_err(|e| {
+                CollectError(format!(
+                    "DescribeDBInstances: {}",
+                    aws_sdk_rds::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        let Some(instance) = output.db_instances().first() else {
+            return Err(CollectError(format!("RDS instance {id} not found")));
+        };
+        let parameter_group = instance
+            .db_parameter_groups()
+            .first()
+            .and_then(|g| g.db_parameter_group_name())
+            .map(str::to_string);
+        let max_connections = match &parameter_group {
+            Some(group) => self.max_connections(group).await?,
+            None => None,
+        };
+        let status = instance.db_instance_status().unwrap_or("unknown");
+        let max_connections_value = max_connections
+            .as_deref()
+            .and_then(|v| v.parse::<f64>().ok());
+        let item = EvidenceItem {
+            id: format!("aws.rds.{id}.instance"),
+            source: "aws".into(),
+            kind: "rds_instance".into(),
+            at: None,
+            summary: format!(
+                "RDS {id}: {status}, {} {} {}, multi-AZ {}{}",
+                instance.db_instance_class().unwrap_or("?"),
+                instance.engine().unwrap_or("?"),
+                instance.engine_version().unwrap_or(""),
+                instance.multi_az().unwrap_or(false),
+                max_connections
+                    .as_ref()
+                    .map_or(String::new(), |m| format!(", max_connections {m}"))
+            ),
+            anomaly: if status == "available" { 0.2 } else { 0.8 },
+            data: json!({
+                "status": status,
+                "class": instance.db_instance_class(),
+                "engine": instance.engine(),
+                "engine_version": instance.engine_version(),
+                "multi_az": instance.multi_az(),
+                "parameter_group": parameter_group,
+                "max_connections": max_connections,
+                "allocated_storage_gib": instance.allocated_storage(),
+            }),
+        };
+        Ok((vec![item], max_connections_value))
+    }
+
+    /// `max_connections` from the parameter group: a number, or the formula when it does not
+    /// resolve to one (`{DBInstanceClassMemory/9531392}`).
+    async fn max_connections(&self, group: &str) -> Result<Option<String>, CollectError> {
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .rds
+                .describe_db_parameters()
+                .db_parameter_group_name(group)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| {
+                    CollectError(format!(
+                        "DescribeDBParameters: {}",
+                        aws_sdk_rds::error::DisplayErrorContext(&e)
+                    ))
+                })?;
+            if let Some(parameter) = page
+                .parameters()
+                .iter()
+                .find(|p| p.parameter_name() == Some("max_connections"))
+            {
+                return Ok(parameter.parameter_value().map(str::to_string));
+            }
+            marker = page.marker().map(str::to_string);
+            if marker.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn events(&self, id: &str, window: &Window) -> Result<Vec<EvidenceItem>, CollectError> {
+        let output = self
+            .rds
+            .describe_events()
+            .source_identifier(id)
+            .source_type(SourceType::DbInstance)
+            .start_time(AwsTime::from_millis(window.start.timestamp_millis()))
+            .end_time(AwsTime::from_millis(window.end.timestamp_millis()))
+            .send()
+            .await
+            .map_err(|e| {
+                CollectError(format!(
+                    "DescribeEvents: {}",
+                    aws_sdk_rds::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        Ok(output
+            .events()
+            .iter()
+            .enumerate()
+            .map(|(index, event)| {
+                let message = event.message().unwrap_or("").to_string();
+                let at = event.date().and_then(to_chrono);
+                let lower = message.to_lowercase();
+                let disruptive = ["failover", "reboot", "restart", "parameter", "storage", "maintenance", "shutdown"]
+                    .iter()
+                    .any(|w| lower.contains(w));
+                EvidenceItem {
+                    id: format!("aws.rds.{id}.event.{}", at.map_or(index as i64, |t| t.timestamp())),
+                    source: "aws".into(),
+                    kind: "rds_event".into(),
+                    at,
+                    summary: format!(
+                        "RDS event on {id}{}: {message}",
+                        at.map_or(String::new(), |t| format!(" at {}", t.format("%H:%M")))
+                    ),
+                    anomaly: if disruptive { 0.8 } else { 0.4 },
+                    data: json!({ "message": message, "categories": event.event_categories(), "date": at }),
+                }
+            })
+            .collect())
+    }
+
+    async fn metrics(
+        &self,
+        id: &str,
+        window: &Window,
+        max_connections: Option<f64>,
+    ) -> Result<Vec<EvidenceItem>, CollectError> {
+        let queries: Vec<MetricDataQuery> = RDS_METRICS
+            .iter()
+            .enumerate()
+            .map(|(index, (metric, _))| {
+                let stat = MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace("AWS/RDS")
+                            .metric_name(*metric)
+                            .dimensions(
+                                Dimension::builder()
+                                    .name("DBInstanceIdentifier")
+                                    .value(id)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .period(60)
+                    .stat("Average")
+                    .build();
+                MetricDataQuery::builder()
+                    .id(format!("m{index}"))
+                    .metric_stat(stat)
+                    .build()
+            })
+            .collect();
+        let output = self
+            .cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries))
+            .start_time(AwsTime::from_millis(window.start.timestamp_millis()))
+            .end_time(AwsTime::from_millis(window.end.timestamp_millis()))
+            .send()
+            .await
+            .map_err(|e| {
+                CollectError(format!(
+                    "GetMetricData: {}",
+                    aws_sdk_cloudwatch::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        let onset = window.onset.timestamp_millis();
+        let mut items = Vec::new();
+        for result in output.metric_data_results() {
+            let Some(index) = result
+                .id()
+                .and_then(|i| i.strip_prefix('m'))
+                .and_then(|i| i.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            let Some((metric, suffix)) = RDS_METRICS.get(index) else {
+                continue;
+            };
+            let points: Vec<(i64, f64)> = result
+                .timestamps()
+                .iter()
+                .zip(result.values())
+                .filter_map(|(t, v)| Some((t.to_millis().ok()?, *v)))
+                .collect();
+            let Some(series) = Series::from_points(points, onset, 60) else {
+                continue;
+            };
+            let baseline = series.baseline();
+            let (summary, anomaly) =
+                describe_metric(id, metric, &series, baseline, max_connections);
+            items.push(EvidenceItem {
+                id: format!("aws.rds.{id}.{suffix}"),
+                source: "aws".into(),
+                kind: "metric".into(),
+                at: None,
+                summary,
+                anomaly,
+                data: json!({ "metric": metric, "series": series, "baseline": baseline, "max_connections": max_connections }),
+            });
+        }
+        Ok(items)
+    }
+
+    async fn alarms(&self, ids: &[String]) -> Result<Vec<EvidenceItem>, CollectError> {
+        let output = self
+            .cloudwatch
+            .describe_alarms()
+            .state_value(StateValue::Alarm)
+            .send()
+            .await
+            .map_err(|e| {
+                CollectError(format!(
+                    "DescribeAlarms: {}",
+                    aws_sdk_cloudwatch::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        Ok(output
+            .metric_alarms()
+            .iter()
+            .filter(|alarm| {
+                alarm.dimensions().iter().any(|d| {
+                    d.name() == Some("DBInstanceIdentifier")
+                        && d.value().is_some_and(|v| ids.iter().any(|id| id == v))
+                })
+            })
+            .map(|alarm| {
+                let name = alarm.alarm_name().unwrap_or("alarm");
+                EvidenceItem {
+                    id: format!("aws.alarm.{name}"),
+                    source: "aws".into(),
+                    kind: "alarm".into(),
+                    at: alarm.state_updated_timestamp().and_then(to_chrono),
+                    summary: format!(
+                        "CloudWatch alarm {name} in ALARM: {}",
+                        alarm.state_reason().unwrap_or("")
+                    ),
+                    anomaly: 0.75,
+                    data: json!({
+                        "metric": alarm.metric_name(),
+                        "threshold": alarm.threshold(),
+                        "comparison": alarm.comparison_operator().map(|c| c.as_str().to_string()),
+                        "reason": alarm.state_reason(),
+                    }),
+                }
+            })
+            .collect())
+    }
+}
+
+fn describe_metric(
+    id: &str,
+    metric: &str,
+    series: &Series,
+    baseline: Option<f64>,
+    max_connections: Option<f64>,
+) -> (String, f64) {
+    let base = baseline.map_or(String::new(), |b| format!(", before onset {b:.1}"));
+    match metric {
+        "CPUUtilization" => (
+            format!(
+                "{id} CPU: last {:.1}%, max {:.1}%{base}",
+                series.last, series.max
+            ),
+            if series.max >= 90.0 {
+                0.9
+            } else if series.max >= 75.0 {
+                0.6
+            } else {
+                0.2
+            },
+        ),
+        "DatabaseConnections" => match max_connections.filter(|m| *m > 0.0) {
+            Some(limit) => {
+                let share = series.max / limit;
+                (
+                    format!(
+                        "{id} connections: max {:.0} of max_connections {limit:.0} ({:.0}%){base}",
+                        series.max,
+                        share * 100.0
+                    ),
+                    if share >= 0.9 {
+                        0.9
+                    } else {
+                        (share * 0.8).clamp(0.1, 0.7)
+                    },
+                )
+            }
+            None => (
+                format!(
+                    "{id} connections: last {:.0}, max {:.0}{base}",
+                    series.last, series.max
+                ),
+                ratio_anomaly(series.max, baseline),
+            ),
+        },
+        "FreeableMemory" => (
+            format!(
+                "{id} freeable memory: last {:.0} MiB, min {:.0} MiB",
+                series.last / 1_048_576.0,
+                series.min / 1_048_576.0
+            ),
+            if baseline.is_some_and(|b| b > 0.0 && series.min < b * 0.3) {
+                0.8
+            } else {
+                0.2
+            },
+        ),
+        _ => (
+            format!(
+                "{id} {metric}: last {:.4}, max {:.4}{base}",
+                series.last, series.max
+            ),
+            ratio_anomaly(series.max, baseline),
+        ),
+    }
+}
+
+fn ratio_anomaly(max: f64, baseline: Option<f64>) -> f64 {
+    baseline
+        .filter(|b| *b > 0.0)
+        .map_or(0.2, |b| ((max / b - 1.0) / 3.0).clamp(0.1, 0.8))
+}
+
+fn to_chrono(time: &AwsTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(time.to_millis().ok()?)
+}
+
+#[async_trait]
+impl Collector for AwsCollector {
+    fn name(&self) -> &'static str {
+        "aws"
+    }
+
+    async fn collect(&self, targets: &Targets, window: &Window) -> Result<Collected, CollectError> {
+        if targets.rds_instances.is_empty() {
+            return Ok(Collected {
+                items: Vec::new(),
+                warnings: vec![
+                    "no RDS instance for this alert (tag dbinstanceidentifier or service catalog)"
+                        .into(),
+                ],
+            });
+        }
+        let ids: Vec<String> = targets.rds_instances.iter().take(3).cloned().collect();
+        let mut collected = Collected::default();
+        let alarms = self.alarms(&ids);
+        let per_instance = futures::future::join_all(ids.iter().map(|id| async move {
+            let (instance, events) = tokio::join!(self.instance(id), self.events(id, window));
+            let max_connections = instance.as_ref().ok().and_then(|(_, m)| *m);
+            let metrics = self.metrics(id, window, max_connections).await;
+            (
+                id.clone(),
+                instance.map(|(items, _)| items),
+                events,
+                metrics,
+            )
+        }));
+        let (alarms, per_instance) = tokio::join!(alarms, per_instance);
+        let mut failures = 0;
+        let mut parts = 0;
+        for (id, instance, events, metrics) in per_instance {
+            for (part, result) in [
+                ("instance", instance),
+                ("events", events),
+                ("metrics", metrics),
+            ] {
+                parts += 1;
+                failures += usize::from(result.is_err());
+                collected.absorb(&format!("{id} {part}"), result);
+            }
+        }
+        parts += 1;
+        failures += usize::from(alarms.is_err());
+        collected.absorb("alarms", alarms);
+        if failures == parts {
+            return Err(CollectError(collected.warnings.join("; ")));
+        }
+        Ok(collected)
+    }
+}

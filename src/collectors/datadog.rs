@@ -1,0 +1,495 @@
+//! Datadog: the alerting monitor, its query over the window (and a week earlier), error logs
+//! grouped by message, and deploy/change events. Read-only API calls with `DD-API-KEY` and
+//! `DD-APPLICATION-KEY`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use regex::Regex;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use super::http::send_json;
+use super::{CollectError, Collected, Collector, Registered};
+use crate::config::{Secrets, Settings};
+use crate::domain::{EvidenceItem, Series, Window};
+use crate::pipeline::targets::Targets;
+
+pub struct DatadogCollector {
+    client: reqwest::Client,
+    base: String,
+    api_key: SecretString,
+    app_key: SecretString,
+    max_log_events: usize,
+}
+
+impl DatadogCollector {
+    pub fn register(settings: &Settings, secrets: &Secrets) -> Registered {
+        match (&secrets.datadog_api_key, &secrets.datadog_app_key) {
+            (Some(api_key), Some(app_key)) => Registered::Ready(Arc::new(Self {
+                client: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(settings.collectors.source_timeout_secs))
+                    .build()
+                    .unwrap_or_default(),
+                base: settings.datadog.api_base.trim_end_matches('/').to_string(),
+                api_key: api_key.clone(),
+                app_key: app_key.clone(),
+                max_log_events: settings.datadog.max_log_events,
+            })),
+            _ => Registered::NotConfigured {
+                name: "datadog",
+                reason: "DD_API_KEY and DD_APP_KEY are not set".into(),
+            },
+        }
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.authorize(self.client.get(format!("{}{path}", self.base)))
+    }
+
+    fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.authorize(self.client.post(format!("{}{path}", self.base)).json(body))
+    }
+
+    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request
+            .header("DD-API-KEY", self.api_key.expose_secret())
+            .header("DD-APPLICATION-KEY", self.app_key.expose_secret())
+    }
+
+    async fn monitor(&self, id: &str) -> Result<Vec<EvidenceItem>, CollectError> {
+        let monitor = send_json(self.get(&format!("/api/v1/monitor/{id}"))).await?;
+        let state = monitor["overall_state"].as_str().unwrap_or("unknown");
+        let name = monitor["name"].as_str().unwrap_or("monitor");
+        let query = monitor["query"].as_str().unwrap_or("");
+        Ok(vec![EvidenceItem {
+            id: format!("datadog.monitor.{id}"),
+            source: "datadog".into(),
+            kind: "monitor".into(),
+            at: monitor["overall_state_modified"]
+                .as_str()
+                .and_then(parse_time),
+            summary: format!("Monitor \"{name}\" is {state}: {query}"),
+            anomaly: if state == "Alert" { 0.6 } else { 0.3 },
+            data: json!({
+                "name": name,
+                "overall_state": state,
+                "type": monitor["type"],
+                "query": query,
+                "thresholds": monitor["options"]["thresholds"],
+                "tags": monitor["tags"],
+            }),
+        }])
+    }
+
+    async fn query_points(
+        &self,
+        query: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Value>, CollectError> {
+        let reply = send_json(self.get("/api/v1/query").query(&[
+            ("from", from.timestamp().to_string()),
+            ("to", to.timestamp().to_string()),
+            ("query", query.to_string()),
+        ]))
+        .await?;
+        if reply["status"] == "error" {
+            return Err(CollectError(format!(
+                "query rejected: {}",
+                reply["error"].as_str().unwrap_or("unknown error")
+            )));
+        }
+        Ok(reply["series"].as_array().cloned().unwrap_or_default())
+    }
+
+    async fn metric(
+        &self,
+        monitor_query: &str,
+        window: &Window,
+    ) -> Result<Vec<EvidenceItem>, CollectError> {
+        let Some((query, threshold)) = split_monitor_query(monitor_query) else {
+            return Ok(Vec::new());
+        };
+        let week = chrono::Duration::days(7);
+        let (now, week_ago) = tokio::join!(
+            self.query_points(&query, window.start, window.end),
+            self.query_points(&query, window.start - week, window.end - week),
+        );
+        let week_ago = week_ago.unwrap_or_default();
+        let onset = window.onset.timestamp_millis();
+        let mut items = Vec::new();
+        for (index, series) in now?.iter().take(5).enumerate() {
+            let points = pointlist(series);
+            let Some(shape) = Series::from_points(points, onset, 60) else {
+                continue;
+            };
+            let scope = series["scope"].as_str().unwrap_or("*");
+            let metric = series["metric"].as_str().unwrap_or(&query);
+            let previous = week_ago
+                .iter()
+                .find(|s| s["scope"] == series["scope"])
+                .and_then(|s| Series::from_points(pointlist(s), i64::MAX, 60));
+            let week_mean = previous.as_ref().and_then(Series::baseline);
+            let baseline = shape.baseline();
+            let breached = threshold.is_some_and(|t| shape.max > t);
+            let ratio = baseline.filter(|b| *b > 0.0).map_or(1.0, |b| shape.max / b);
+            let anomaly = if breached {
+                0.85
+            } else {
+                ((ratio - 1.0) / 2.0).clamp(0.1, 0.8)
+            };
+            let mut summary = format!(
+                "{metric} {{{scope}}}: last {:.2}, max {:.2}",
+                shape.last, shape.max
+            );
+            if let Some(b) = baseline {
+                summary.push_str(&format!(", before onset {b:.2}"));
+            }
+            if let Some(w) = week_mean {
+                summary.push_str(&format!(", same window a week earlier {w:.2}"));
+            }
+            if let Some(t) = threshold {
+                summary.push_str(&format!(", threshold {t}"));
+            }
+            items.push(EvidenceItem {
+                id: format!(
+                    "datadog.metric.{}",
+                    slug(&format!("{metric}.{scope}"), index)
+                ),
+                source: "datadog".into(),
+                kind: "metric".into(),
+                at: None,
+                summary,
+                anomaly,
+                data: json!({
+                    "query": query,
+                    "scope": scope,
+                    "threshold": threshold,
+                    "series": shape,
+                    "week_ago_mean": week_mean,
+                }),
+            });
+        }
+        Ok(items)
+    }
+
+    async fn error_logs(
+        &self,
+        service: &str,
+        window: &Window,
+    ) -> Result<Vec<EvidenceItem>, CollectError> {
+        let mut events: Vec<Value> = Vec::new();
+        let mut cursor: Option<String> = None;
+        while events.len() < self.max_log_events {
+            let mut page = json!({ "limit": (self.max_log_events - events.len()).min(1000) });
+            if let Some(cursor) = &cursor {
+                page["cursor"] = json!(cursor);
+            }
+            let reply = send_json(self.post(
+                "/api/v2/logs/events/search",
+                &json!({
+                    "filter": {
+                        "query": format!("service:{service} status:error"),
+                        "from": window.start.to_rfc3339(),
+                        "to": window.end.to_rfc3339(),
+                    },
+                    "sort": "-timestamp",
+                    "page": page,
+                }),
+            ))
+            .await?;
+            let data = reply["data"]
+                .as_array()
+                .ok_or_else(|| CollectError("logs reply has no `data` list".into()))?;
+            events.extend(data.iter().cloned());
+            cursor = reply["meta"]["page"]["after"].as_str().map(str::to_string);
+            if cursor.is_none() || data.is_empty() {
+                break;
+            }
+        }
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut groups: BTreeMap<String, LogGroup> = BTreeMap::new();
+        for event in &events {
+            let attributes = &event["attributes"];
+            let message = attributes["message"].as_str().unwrap_or("").trim();
+            let at = attributes["timestamp"].as_str().and_then(parse_time);
+            // Events arrive newest first, so the first of a group is its latest.
+            let group = groups
+                .entry(normalise_message(message))
+                .or_insert_with(|| LogGroup {
+                    count: 0,
+                    after_onset: 0,
+                    example: message.chars().take(300).collect(),
+                    last_seen: at,
+                });
+            group.count += 1;
+            group.after_onset += usize::from(at.is_some_and(|t| t >= window.onset));
+        }
+        let mut ranked: Vec<LogGroup> = groups.into_values().collect();
+        ranked.sort_by_key(|g| std::cmp::Reverse(g.count));
+        let after_onset: usize = ranked.iter().map(|g| g.after_onset).sum();
+        let top = &ranked[0];
+        let capped = events.len() >= self.max_log_events;
+        Ok(vec![EvidenceItem {
+            id: format!("datadog.logs.{service}.errors"),
+            source: "datadog".into(),
+            kind: "logs".into(),
+            at: top.last_seen,
+            summary: format!(
+                "{}{} error logs for {service} ({after_onset} after onset), {} distinct; top ×{}: \"{}\"",
+                events.len(),
+                if capped { "+" } else { "" },
+                ranked.len(),
+                top.count,
+                top.example.chars().take(160).collect::<String>()
+            ),
+            anomaly: (events.len() as f64 / 50.0).clamp(0.2, 0.9),
+            data: json!({
+                "total": events.len(),
+                "capped": capped,
+                "after_onset": after_onset,
+                "groups": &ranked[..ranked.len().min(10)],
+            }),
+        }])
+    }
+
+    async fn change_events(
+        &self,
+        service: &str,
+        window: &Window,
+    ) -> Result<Vec<EvidenceItem>, CollectError> {
+        let reply = send_json(self.post(
+            "/api/v2/events/search",
+            &json!({
+                "filter": {
+                    "query": format!("service:{service}"),
+                    "from": window.start.to_rfc3339(),
+                    "to": window.end.to_rfc3339(),
+                },
+                "sort": "-timestamp",
+                "page": { "limit": 50 },
+            }),
+        ))
+        .await?;
+        let data = reply["data"]
+            .as_array()
+            .ok_or_else(|| CollectError("events reply has no `data` list".into()))?;
+        let mut items = Vec::new();
+        for event in data {
+            let attributes = &event["attributes"];
+            let title = attributes["attributes"]["title"]
+                .as_str()
+                .or_else(|| attributes["title"].as_str())
+                .or_else(|| {
+                    attributes["message"]
+                        .as_str()
+                        .and_then(|m| m.lines().next())
+                })
+                .unwrap_or("event");
+            let tags: Vec<&str> = attributes["tags"]
+                .as_array()
+                .map(|t| t.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let haystack = format!("{title} {}", tags.join(" ")).to_lowercase();
+            if !CHANGE_WORDS.iter().any(|w| haystack.contains(w)) {
+                continue;
+            }
+            let at = attributes["timestamp"].as_str().and_then(parse_time);
+            let minutes_before = at.map(|t| (window.onset - t).num_minutes());
+            let id = event["id"].as_str().unwrap_or("unknown");
+            items.push(EvidenceItem {
+                id: format!("datadog.event.{id}"),
+                source: "datadog".into(),
+                kind: "change".into(),
+                at,
+                summary: match minutes_before {
+                    Some(m) if m >= 0 => format!("{title} ({m} min before onset)"),
+                    Some(m) => format!("{title} ({} min after onset)", -m),
+                    None => title.to_string(),
+                },
+                anomaly: match minutes_before {
+                    Some(m) if (0..=30).contains(&m) => 0.8,
+                    Some(m) if m >= 0 => 0.5,
+                    _ => 0.3,
+                },
+                data: json!({ "title": title, "tags": tags, "timestamp": at }),
+            });
+        }
+        Ok(items)
+    }
+}
+
+/// Error logs that differ only in numbers and ids.
+#[derive(Debug, serde::Serialize)]
+struct LogGroup {
+    count: usize,
+    after_onset: usize,
+    example: String,
+    last_seen: Option<DateTime<Utc>>,
+}
+
+const CHANGE_WORDS: [&str; 8] = [
+    "deploy",
+    "release",
+    "rollout",
+    "rolled out",
+    "config",
+    "change",
+    "migration",
+    "version",
+];
+
+#[async_trait]
+impl Collector for DatadogCollector {
+    fn name(&self) -> &'static str {
+        "datadog"
+    }
+
+    async fn collect(&self, targets: &Targets, window: &Window) -> Result<Collected, CollectError> {
+        let service = targets.datadog_service.as_deref();
+        let (monitor, metric, logs, events) = tokio::join!(
+            async {
+                match &targets.datadog_monitor_id {
+                    Some(id) => self.monitor(id).await,
+                    None => Ok(Vec::new()),
+                }
+            },
+            async {
+                match &targets.monitor_query {
+                    Some(query) => self.metric(query, window).await,
+                    None => Ok(Vec::new()),
+                }
+            },
+            async {
+                match service {
+                    Some(s) => self.error_logs(s, window).await,
+                    None => Ok(Vec::new()),
+                }
+            },
+            async {
+                match service {
+                    Some(s) => self.change_events(s, window).await,
+                    None => Ok(Vec::new()),
+                }
+            },
+        );
+        let parts = [
+            ("monitor", monitor),
+            ("metric", metric),
+            ("logs", logs),
+            ("events", events),
+        ];
+        let all_failed = parts.iter().all(|(_, r)| r.is_err());
+        let mut collected = Collected::default();
+        for (part, result) in parts {
+            collected.absorb(part, result);
+        }
+        if all_failed {
+            return Err(CollectError(collected.warnings.join("; ")));
+        }
+        Ok(collected)
+    }
+}
+
+/// `avg(last_10m):avg:system.cpu.user{env:prod} > 90` → (`avg:system.cpu.user{env:prod}`, 90).
+pub fn split_monitor_query(monitor_query: &str) -> Option<(String, Option<f64>)> {
+    static PREFIX: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^\s*[a-z_]+\(last_\w+\)\s*:\s*").expect("valid"));
+    static COMPARISON: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\s*(>=|<=|==|!=|>|<)\s*(-?[0-9.]+)\s*$").expect("valid"));
+    let without_prefix = PREFIX.replace(monitor_query, "");
+    let threshold = COMPARISON
+        .captures(&without_prefix)
+        .and_then(|c| c.get(2)?.as_str().parse().ok());
+    let query = COMPARISON.replace(&without_prefix, "").trim().to_string();
+    (!query.is_empty()).then_some((query, threshold))
+}
+
+fn pointlist(series: &Value) -> Vec<(i64, f64)> {
+    series["pointlist"]
+        .as_array()
+        .map(|points| {
+            points
+                .iter()
+                .filter_map(|p| Some((p.get(0)?.as_f64()? as i64, p.get(1)?.as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Messages that differ only in numbers, ids or hex are one group.
+pub fn normalise_message(message: &str) -> String {
+    static VARIABLE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}|0x[0-9a-fA-F]+|\b[0-9a-f]{12,}\b|\d+(\.\d+)?")
+            .expect("valid")
+    });
+    let first_line = message.lines().next().unwrap_or("");
+    VARIABLE
+        .replace_all(first_line, "#")
+        .chars()
+        .take(200)
+        .collect()
+}
+
+fn slug(text: &str, index: usize) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '/') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.len() > 80 {
+        format!("{}.{index}", &cleaned[..80])
+    } else {
+        cleaned
+    }
+}
+
+fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitor_queries_split_into_metric_query_and_threshold() {
+        assert_eq!(
+            split_monitor_query(
+                "avg(last_10m):avg:aws.rds.cpuutilization{dbinstanceidentifier:prod} > 90"
+            ),
+            Some((
+                "avg:aws.rds.cpuutilization{dbinstanceidentifier:prod}".into(),
+                Some(90.0)
+            ))
+        );
+        assert_eq!(
+            split_monitor_query("sum:trace.http.request.errors{service:api}.as_count()"),
+            Some((
+                "sum:trace.http.request.errors{service:api}.as_count()".into(),
+                None
+            ))
+        );
+    }
+
+    #[test]
+    fn messages_group_regardless_of_numbers_and_ids() {
+        assert_eq!(
+            normalise_message("timeout after 5000 ms acquiring connection 17"),
+            normalise_message("timeout after 3000 ms acquiring connection 4")
+        );
+    }
+}

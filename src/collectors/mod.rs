@@ -1,0 +1,294 @@
+//! Live, read-only context: one collector per upstream, run concurrently under deadlines.
+//!
+//! A collector that is slow, down, rate-limited or not configured never holds up the others:
+//! it becomes a [`SourceReport`] saying why, and everything else still arrives. Every
+//! collected string is redacted here, at the one place all evidence passes through.
+
+pub mod aws;
+pub mod cloudflare;
+pub mod datadog;
+pub mod http;
+pub mod kubernetes;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::task::JoinSet;
+
+use crate::analysis::redact::{redact, redact_value};
+use crate::config::{Secrets, Settings};
+use crate::domain::{EvidenceBundle, EvidenceItem, SourceReport, SourceStatus, Window};
+use crate::pipeline::targets::Targets;
+
+/// Why a collection failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CollectError(pub String);
+
+/// What a collector found, plus notes on the parts that failed while the rest succeeded
+/// ("logs: HTTP 500").
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub items: Vec<EvidenceItem>,
+    pub warnings: Vec<String>,
+}
+
+impl Collected {
+    /// Adds a sub-query's outcome: items on success, a warning on failure.
+    pub fn absorb(&mut self, part: &str, result: Result<Vec<EvidenceItem>, CollectError>) {
+        match result {
+            Ok(items) => self.items.extend(items),
+            Err(error) => self.warnings.push(format!("{part}: {error}")),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Collector: Send + Sync {
+    fn name(&self) -> &'static str;
+    async fn collect(&self, targets: &Targets, window: &Window) -> Result<Collected, CollectError>;
+}
+
+/// A collector ready to run, or the reason it cannot.
+pub enum Registered {
+    Ready(Arc<dyn Collector>),
+    NotConfigured { name: &'static str, reason: String },
+}
+
+/// The one explicit list of collectors. A new collector is one file plus one line here.
+pub async fn registry(settings: &Settings, secrets: &Secrets) -> Vec<Registered> {
+    vec![
+        datadog::DatadogCollector::register(settings, secrets),
+        kubernetes::KubernetesCollector::register(settings).await,
+        aws::AwsCollector::register(settings).await,
+        cloudflare::CloudflareCollector::register(settings, secrets),
+    ]
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub per_source: Duration,
+    pub overall: Duration,
+}
+
+impl Deadlines {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            per_source: Duration::from_secs(settings.collectors.source_timeout_secs),
+            overall: Duration::from_secs(settings.collectors.overall_timeout_secs),
+        }
+    }
+}
+
+/// Runs every collector at once, each under its own deadline and all under the overall one,
+/// then redacts and size-budgets the result.
+#[tracing::instrument(skip_all, fields(collectors = collectors.len()))]
+pub async fn collect_with_deadline(
+    collectors: &[Registered],
+    targets: &Targets,
+    window: &Window,
+    deadlines: Deadlines,
+    budget_chars: usize,
+) -> EvidenceBundle {
+    let started = Instant::now();
+    let mut reports = Vec::new();
+    let mut items = Vec::new();
+    let mut running = JoinSet::new();
+    let mut names = Vec::new();
+    for registered in collectors {
+        match registered {
+            Registered::NotConfigured { name, reason } => reports.push(SourceReport {
+                source: (*name).to_string(),
+                status: SourceStatus::NotConfigured,
+                message: Some(reason.clone()),
+                elapsed_ms: 0,
+                items: 0,
+            }),
+            Registered::Ready(collector) => {
+                let (collector, targets, window) =
+                    (Arc::clone(collector), targets.clone(), *window);
+                names.push(collector.name());
+                let per_source = deadlines.per_source;
+                running.spawn(async move {
+                    let begun = Instant::now();
+                    let result =
+                        tokio::time::timeout(per_source, collector.collect(&targets, &window))
+                            .await;
+                    (collector.name(), result, begun.elapsed())
+                });
+            }
+        }
+    }
+
+    let overall = tokio::time::Instant::now() + deadlines.overall;
+    loop {
+        match tokio::time::timeout_at(overall, running.join_next()).await {
+            Ok(None) => break,
+            Ok(Some(Ok((name, result, elapsed)))) => {
+                names.retain(|n| *n != name);
+                let elapsed_ms = elapsed.as_millis() as u64;
+                let report = match result {
+                    Ok(Ok(collected)) => {
+                        let count = collected.items.len();
+                        items.extend(collected.items);
+                        SourceReport {
+                            source: name.into(),
+                            status: SourceStatus::Ok,
+                            message: (!collected.warnings.is_empty())
+                                .then(|| redact(&collected.warnings.join("; ")).into_owned()),
+                            elapsed_ms,
+                            items: count,
+                        }
+                    }
+                    Ok(Err(error)) => SourceReport {
+                        source: name.into(),
+                        status: SourceStatus::Error,
+                        message: Some(redact(&error.to_string()).into_owned()),
+                        elapsed_ms,
+                        items: 0,
+                    },
+                    Err(_) => SourceReport {
+                        source: name.into(),
+                        status: SourceStatus::Timeout,
+                        message: Some(format!(
+                            "timed out after {} s",
+                            deadlines.per_source.as_secs_f64()
+                        )),
+                        elapsed_ms,
+                        items: 0,
+                    },
+                };
+                metrics::histogram!("triaged_collector_seconds", "source" => name, "status" => status_name(report.status))
+                    .record(elapsed.as_secs_f64());
+                reports.push(report);
+            }
+            Ok(Some(Err(join_error))) => {
+                tracing::error!(%join_error, "a collector task panicked");
+            }
+            Err(_) => {
+                running.abort_all();
+                for name in names.drain(..) {
+                    reports.push(SourceReport {
+                        source: name.into(),
+                        status: SourceStatus::Timeout,
+                        message: Some(format!(
+                            "cancelled at the overall deadline of {} s",
+                            deadlines.overall.as_secs_f64()
+                        )),
+                        elapsed_ms: started.elapsed().as_millis() as u64,
+                        items: 0,
+                    });
+                }
+                break;
+            }
+        }
+    }
+    // A collector whose task panicked is still reported, never silently missing.
+    for name in names {
+        reports.push(SourceReport {
+            source: name.into(),
+            status: SourceStatus::Error,
+            message: Some("collector crashed".into()),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            items: 0,
+        });
+    }
+    reports.sort_by(|a, b| a.source.cmp(&b.source));
+
+    for item in &mut items {
+        item.summary = redact(&item.summary).into_owned();
+        redact_value(&mut item.data);
+    }
+    let (items, dropped) = fit_budget(items, budget_chars);
+    EvidenceBundle {
+        targets: targets.clone(),
+        window: *window,
+        items,
+        reports,
+        dropped,
+        collected_at: Utc::now().timestamp_millis(),
+    }
+}
+
+fn status_name(status: SourceStatus) -> &'static str {
+    match status {
+        SourceStatus::Ok => "ok",
+        SourceStatus::Timeout => "timeout",
+        SourceStatus::Error => "error",
+        SourceStatus::NotConfigured => "not_configured",
+    }
+}
+
+/// Keeps the most anomalous items whose JSON fits in `budget_chars`; returns the kept items
+/// in their original order and the ids of the dropped ones.
+pub fn fit_budget(
+    items: Vec<EvidenceItem>,
+    budget_chars: usize,
+) -> (Vec<EvidenceItem>, Vec<String>) {
+    let sizes: Vec<usize> = items
+        .iter()
+        .map(|item| serde_json::to_string(item).map_or(0, |s| s.len()))
+        .collect();
+    if sizes.iter().sum::<usize>() <= budget_chars {
+        return (items, Vec::new());
+    }
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| {
+        items[b]
+            .anomaly
+            .total_cmp(&items[a].anomaly)
+            .then(a.cmp(&b))
+    });
+    let mut keep = vec![false; items.len()];
+    let mut used = 0;
+    for index in order {
+        if used + sizes[index] <= budget_chars {
+            used += sizes[index];
+            keep[index] = true;
+        }
+    }
+    let mut kept = Vec::new();
+    let mut dropped: Vec<(f64, String)> = Vec::new();
+    for (item, keep) in items.into_iter().zip(keep) {
+        if keep {
+            kept.push(item);
+        } else {
+            dropped.push((item.anomaly, item.id));
+        }
+    }
+    dropped.sort_by(|a, b| a.0.total_cmp(&b.0));
+    (kept, dropped.into_iter().map(|(_, id)| id).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn item(id: &str, anomaly: f64, size: usize) -> EvidenceItem {
+        EvidenceItem {
+            id: id.into(),
+            source: "test".into(),
+            kind: "metric".into(),
+            at: None,
+            summary: "x".repeat(size),
+            anomaly,
+            data: json!({}),
+        }
+    }
+
+    #[test]
+    fn the_budget_drops_the_least_anomalous_items_first() {
+        let items = vec![
+            item("calm", 0.1, 400),
+            item("hot", 0.9, 400),
+            item("warm", 0.5, 400),
+        ];
+        let (kept, dropped) = fit_budget(items, 1100);
+        let kept: Vec<&str> = kept.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(kept, ["hot", "warm"]);
+        assert_eq!(dropped, ["calm"]);
+    }
+}

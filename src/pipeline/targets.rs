@@ -1,0 +1,216 @@
+//! What to look at for an alert: the Kubernetes workloads, Datadog service, RDS instances and
+//! Cloudflare zone, from the alert's own tags plus the service catalog
+//! (`config/services.toml`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use crate::domain::Targets;
+use crate::domain::{Alert, AlertSource, Window};
+
+/// One service in the catalog. Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceEntry {
+    pub team: Option<String>,
+    pub escalation: Option<String>,
+    pub kube_namespace: Option<String>,
+    pub kube_workloads: Vec<String>,
+    pub datadog_service: Option<String>,
+    pub rds_instances: Vec<String>,
+    pub cloudflare_zone: Option<String>,
+    pub runbooks: Vec<String>,
+    pub dependencies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceCatalog {
+    pub services: BTreeMap<String, ServiceEntry>,
+}
+
+impl ServiceCatalog {
+    /// Reads the catalog; a missing file is an empty catalog, a malformed one an error.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml_from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+}
+
+fn toml_from_str(text: &str) -> Result<ServiceCatalog, String> {
+    use figment::providers::{Format, Toml};
+    figment::Figment::from(Toml::string(text))
+        .extract()
+        .map_err(|e| e.to_string())
+}
+
+fn push_unique(list: &mut Vec<String>, value: &str) {
+    if !value.is_empty() && !list.iter().any(|v| v == value) {
+        list.push(value.to_string());
+    }
+}
+
+impl Targets {
+    /// Resolves targets from well-known tags first, then fills gaps from the catalog entry of
+    /// the alert's service.
+    pub fn resolve(alert: &Alert, catalog: &ServiceCatalog) -> Self {
+        let tag = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|k| alert.tag(k).filter(|v| !v.is_empty()))
+                .map(str::to_string)
+        };
+        let mut targets = Targets {
+            service: alert
+                .service
+                .clone()
+                .or_else(|| tag(&["service", "app", "kube_service", "job"])),
+            env: tag(&["env", "environment"]),
+            kube_namespace: tag(&["kube_namespace", "namespace"]),
+            ..Targets::default()
+        };
+        for t in &alert.tags {
+            match t.key.as_str() {
+                "kube_deployment" | "deployment" => {
+                    push_unique(&mut targets.kube_workloads, &t.value)
+                }
+                "pod_name" | "pod" => push_unique(&mut targets.pods, &t.value),
+                "host" => push_unique(&mut targets.hosts, &t.value),
+                "dbinstanceidentifier" => push_unique(&mut targets.rds_instances, &t.value),
+                _ => {}
+            }
+        }
+        if alert.source == AlertSource::Datadog {
+            targets.datadog_monitor_id = alert.monitor_id.clone();
+            targets.monitor_query = alert.monitor_query.clone();
+        }
+        let entry = targets
+            .service
+            .as_ref()
+            .and_then(|s| catalog.services.get(s))
+            .cloned()
+            .unwrap_or_default();
+        targets.kube_namespace = targets.kube_namespace.or(entry.kube_namespace);
+        for workload in &entry.kube_workloads {
+            push_unique(&mut targets.kube_workloads, workload);
+        }
+        for instance in &entry.rds_instances {
+            push_unique(&mut targets.rds_instances, instance);
+        }
+        targets.datadog_service = entry.datadog_service.or_else(|| targets.service.clone());
+        targets.cloudflare_zone = entry.cloudflare_zone;
+        targets.team = entry.team.or_else(|| tag(&["team"]));
+        targets.escalation = entry.escalation;
+        targets.runbooks = entry.runbooks;
+        if let Some(runbook) = tag(&["annotation.runbook_url", "runbook_url", "runbook"]) {
+            push_unique(&mut targets.runbooks, &runbook);
+        }
+        targets.dependencies = entry.dependencies;
+        targets
+    }
+}
+
+/// The window the collectors look at: from `lookback` before the onset until now.
+pub fn window(onset: DateTime<Utc>, lookback: Duration, now: DateTime<Utc>) -> Window {
+    Window {
+        start: onset - lookback,
+        onset,
+        end: now.max(onset),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Tag, Transition};
+
+    fn alert(source: AlertSource, service: Option<&str>, tags: &[(&str, &str)]) -> Alert {
+        Alert {
+            source,
+            delivery_id: "d".into(),
+            dedup_key: "k".into(),
+            transition: Transition::Triggered,
+            event_type: "Triggered".into(),
+            title: "t".into(),
+            message: None,
+            priority: None,
+            service: service.map(str::to_string),
+            tags: tags.iter().map(|(k, v)| Tag::new(*k, *v)).collect(),
+            monitor_id: Some("42".into()),
+            monitor_query: Some("avg(last_5m):avg:system.cpu.user{*} > 90".into()),
+            metric: None,
+            link: None,
+            fired_at: Utc::now(),
+            raw: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn well_known_tags_map_without_a_catalog() {
+        let a = alert(
+            AlertSource::Datadog,
+            None,
+            &[
+                ("kube_namespace", "production"),
+                ("kube_deployment", "game-api"),
+                ("service", "game-api"),
+                ("env", "prod"),
+                ("dbinstanceidentifier", "prod-postgres-primary"),
+                ("pod_name", "game-api-7d9f8b6c5d-x2x7q"),
+                ("host", "ip-10-4-12-7"),
+            ],
+        );
+        let t = Targets::resolve(&a, &ServiceCatalog::default());
+        assert_eq!(t.kube_namespace.as_deref(), Some("production"));
+        assert_eq!(t.kube_workloads, ["game-api"]);
+        assert_eq!(t.rds_instances, ["prod-postgres-primary"]);
+        assert_eq!(t.pods, ["game-api-7d9f8b6c5d-x2x7q"]);
+        assert_eq!(t.hosts, ["ip-10-4-12-7"]);
+        assert_eq!(t.datadog_service.as_deref(), Some("game-api"));
+        assert_eq!(t.datadog_monitor_id.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn alertmanager_labels_map_and_the_catalog_fills_gaps() {
+        let catalog = ServiceCatalog::load(
+            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/services.toml"),
+        )
+        .unwrap();
+        let a = alert(
+            AlertSource::Alertmanager,
+            Some("checkout-api"),
+            &[
+                ("namespace", "production"),
+                ("deployment", "checkout-api"),
+                ("pod", "checkout-api-1"),
+            ],
+        );
+        let t = Targets::resolve(&a, &catalog);
+        assert_eq!(t.kube_workloads, ["checkout-api"]);
+        assert_eq!(t.rds_instances, ["prod-postgres-primary"]);
+        assert_eq!(t.team.as_deref(), Some("payments"));
+        assert_eq!(
+            t.cloudflare_zone.as_deref(),
+            Some("023e105f4ecef8ad9ca31a8372d0c353")
+        );
+        assert_eq!(t.datadog_monitor_id, None, "monitor ids are Datadog's");
+    }
+
+    #[test]
+    fn the_window_reaches_back_from_the_onset() {
+        let onset = Utc::now() - Duration::minutes(5);
+        let w = window(onset, Duration::minutes(30), Utc::now());
+        assert_eq!(w.start, onset - Duration::minutes(30));
+        assert!(w.end >= onset);
+    }
+
+    #[test]
+    fn a_malformed_catalog_is_an_error() {
+        assert!(toml_from_str("[services.x]\nkube_workload = 'typo'").is_err());
+    }
+}
