@@ -2,6 +2,7 @@
 //! and PostgreSQL stores.
 
 mod cli;
+mod collectors;
 mod deploy;
 mod helpers;
 mod intake;

@@ -1,0 +1,645 @@
+//! Collectors against fake upstreams that answer as the vendors document (Datadog,
+//! Cloudflare, the Kubernetes API), including their failure shapes; fan-out deadlines.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use triaged::collectors::{
+    self, CollectError, Collected, Collector, Deadlines, Registered, collect_with_deadline,
+};
+use triaged::config::{Secrets, Settings};
+use triaged::domain::{EvidenceBundle, EvidenceItem, SourceStatus, Targets, Window};
+use wiremock::matchers::{body_partial_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const PLANTED: [&str; 4] = [
+    "AKIAIOSFODNN7EXAMPLE",
+    "hunter2",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaGVja291dCJ9.c2lnbmF0dXJlLXZhbHVl",
+    "dana.oncall@example.com",
+];
+
+fn window() -> Window {
+    let onset = Utc::now() - chrono::Duration::minutes(5);
+    Window {
+        start: onset - chrono::Duration::minutes(30),
+        onset,
+        end: Utc::now(),
+    }
+}
+
+fn at(window: &Window, minutes_from_onset: i64) -> DateTime<Utc> {
+    window.onset + chrono::Duration::minutes(minutes_from_onset)
+}
+
+fn secrets() -> Secrets {
+    Secrets::from_lookup(|name| match name {
+        "DD_API_KEY" => Some("dd-api-key-test".into()),
+        "DD_APP_KEY" => Some("dd-app-key-test".into()),
+        "CLOUDFLARE_API_TOKEN" => Some("cf-token-test".into()),
+        _ => None,
+    })
+}
+
+fn settings(datadog: &str, cloudflare: &str) -> Settings {
+    let mut s = Settings::default();
+    s.datadog.api_base = datadog.into();
+    s.cloudflare.api_base = cloudflare.into();
+    s.kubernetes.enabled = false;
+    s.aws.enabled = false;
+    s
+}
+
+fn deadlines(secs: u64) -> Deadlines {
+    Deadlines {
+        per_source: Duration::from_secs(secs),
+        overall: Duration::from_secs(secs + 2),
+    }
+}
+
+async fn run(
+    collectors: &[Registered],
+    targets: &Targets,
+    window: &Window,
+    secs: u64,
+) -> EvidenceBundle {
+    collect_with_deadline(collectors, targets, window, deadlines(secs), 24_000).await
+}
+
+fn report<'a>(bundle: &'a EvidenceBundle, source: &str) -> &'a triaged::domain::SourceReport {
+    bundle
+        .reports
+        .iter()
+        .find(|r| r.source == source)
+        .expect("report present")
+}
+
+fn assert_no_planted_secrets(bundle: &EvidenceBundle) {
+    let text = serde_json::to_string(bundle).unwrap();
+    for secret in PLANTED {
+        assert!(!text.contains(secret), "{secret} leaked into the bundle");
+    }
+}
+
+fn checkout_targets() -> Targets {
+    Targets {
+        service: Some("checkout-db".into()),
+        datadog_service: Some("checkout-db".into()),
+        datadog_monitor_id: Some("88123401".into()),
+        monitor_query: Some(
+            "avg(last_10m):avg:aws.rds.cpuutilization{dbinstanceidentifier:prod-postgres-primary} > 90".into(),
+        ),
+        cloudflare_zone: Some("023e105f4ecef8ad9ca31a8372d0c353".into()),
+        ..Targets::default()
+    }
+}
+
+// ---------------------------------------------------------------- Datadog
+
+fn datadog_monitor() -> Value {
+    json!({
+        "id": 88123401,
+        "org_id": 321813,
+        "name": "prod-postgres-primary CPU above 90%",
+        "type": "query alert",
+        "query": "avg(last_10m):avg:aws.rds.cpuutilization{dbinstanceidentifier:prod-postgres-primary} > 90",
+        "message": "CPU on the primary is saturated. @pagerduty-payments",
+        "tags": ["team:payments", "service:checkout-db"],
+        "options": {"thresholds": {"critical": 90.0, "warning": 80.0}, "notify_no_data": false, "include_tags": true},
+        "overall_state": "Alert",
+        "overall_state_modified": "2026-11-21T02:11:30+00:00",
+        "created": "2025-01-10T10:00:00.000000+00:00",
+        "modified": "2026-03-01T09:12:44.000000+00:00",
+        "priority": 1
+    })
+}
+
+fn datadog_query(window: &Window) -> Value {
+    let start = window.start.timestamp_millis();
+    let onset = window.onset.timestamp_millis();
+    let points: Vec<Value> = (0..35)
+        .map(|i| {
+            let t = start + i * 60_000;
+            json!([
+                t as f64,
+                if t < onset {
+                    38.0 + (i % 3) as f64
+                } else {
+                    96.5
+                }
+            ])
+        })
+        .collect();
+    json!({
+        "status": "ok",
+        "res_type": "time_series",
+        "resp_version": 1,
+        "query": "avg:aws.rds.cpuutilization{dbinstanceidentifier:prod-postgres-primary}",
+        "from_date": start,
+        "to_date": window.end.timestamp_millis(),
+        "series": [{
+            "unit": [{"family": "percentage", "scale_factor": 1.0, "name": "percent", "short_name": "%", "plural": "percent", "id": 17}, null],
+            "query_index": 0,
+            "aggr": "avg",
+            "metric": "aws.rds.cpuutilization",
+            "tag_set": ["dbinstanceidentifier:prod-postgres-primary"],
+            "expression": "avg:aws.rds.cpuutilization{dbinstanceidentifier:prod-postgres-primary}",
+            "scope": "dbinstanceidentifier:prod-postgres-primary",
+            "interval": 60,
+            "length": 35,
+            "start": start,
+            "end": window.end.timestamp_millis(),
+            "pointlist": points,
+            "display_name": "aws.rds.cpuutilization",
+            "attributes": {}
+        }],
+        "values": [], "times": [], "message": "", "group_by": []
+    })
+}
+
+fn log_event(id: &str, at: DateTime<Utc>, message: &str) -> Value {
+    json!({
+        "id": id,
+        "type": "log",
+        "attributes": {
+            "attributes": {"db": {"instance": "prod-postgres-primary"}},
+            "host": "i-0c4b2f7e1a9d3",
+            "message": message,
+            "service": "checkout-db",
+            "status": "error",
+            "tags": ["env:prod", "service:checkout-db", "source:postgresql"],
+            "timestamp": at.to_rfc3339(),
+        }
+    })
+}
+
+async fn fake_datadog(window: &Window) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/monitor/88123401"))
+        .and(header("DD-API-KEY", "dd-api-key-test"))
+        .and(header("DD-APPLICATION-KEY", "dd-app-key-test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(datadog_monitor()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/query"))
+        .and(query_param(
+            "query",
+            "avg:aws.rds.cpuutilization{dbinstanceidentifier:prod-postgres-primary}",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(datadog_query(window)))
+        .mount(&server)
+        .await;
+    // Two pages of error logs, joined by a cursor.
+    Mock::given(method("POST"))
+        .and(path("/api/v2/logs/events/search"))
+        .and(body_partial_json(json!({"page": {"cursor": "eyJhZnRlciI6IkFRQUFBWE"}})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [
+                log_event("AQAAAY3", at(window, 2), "FATAL: remaining connection slots are reserved for non-replication superuser connections"),
+                log_event("AQAAAY4", at(window, -12), "could not connect with postgres://checkout:hunter2@prod-postgres-primary:5432/checkout"),
+            ],
+            "links": {},
+            "meta": {"elapsed": 9, "page": {}, "request_id": "pddv1ChZ", "status": "done"}
+        })))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/logs/events/search"))
+        .and(body_partial_json(json!({"filter": {"query": "service:checkout-db status:error"}})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [
+                log_event("AQAAAY0", at(window, 4), "FATAL: remaining connection slots are reserved for non-replication superuser connections"),
+                log_event("AQAAAY1", at(window, 3), "FATAL: remaining connection slots are reserved for non-replication superuser connections"),
+                log_event("AQAAAY2", at(window, 3), "auth failed for key AKIAIOSFODNN7EXAMPLE token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaGVja291dCJ9.c2lnbmF0dXJlLXZhbHVl user dana.oncall@example.com"),
+            ],
+            "links": {"next": "https://api.datadoghq.com/api/v2/logs/events?page[cursor]=eyJhZnRlciI6IkFRQUFBWE"},
+            "meta": {"elapsed": 14, "page": {"after": "eyJhZnRlciI6IkFRQUFBWE"}, "request_id": "pddv1ChY", "status": "done"}
+        })))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/events/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [
+                {
+                    "id": "AAAAAZNfQbXeCtjvZQAAAABBWk5mUWJYZUFBQlBGNmp2",
+                    "type": "event",
+                    "attributes": {
+                        "attributes": {"title": "Deployed checkout-api v3.41.0 (adds order-history query)", "service": "checkout-api", "evt": {"id": "7712983", "source_id": 147}},
+                        "message": "%%% \nDeployed by ci-bot from pipeline 88121\n %%%",
+                        "tags": ["service:checkout-api", "source:deploy", "version:v3.41.0"],
+                        "timestamp": at(window, -3).to_rfc3339()
+                    }
+                },
+                {
+                    "id": "AAAAAZNfQbXeCtjvZQAAAABBWk5mUWJYZUFBQlBGNmp3",
+                    "type": "event",
+                    "attributes": {
+                        "attributes": {"title": "Monitor muted by jane", "service": "checkout-api"},
+                        "message": "muted for maintenance window",
+                        "tags": ["service:checkout-api"],
+                        "timestamp": at(window, -20).to_rfc3339()
+                    }
+                }
+            ],
+            "links": {},
+            "meta": {"page": {"after": null}, "status": "done"}
+        })))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn datadog_collects_monitor_metric_grouped_logs_and_deploy_events() {
+    let window = window();
+    let datadog = fake_datadog(&window).await;
+    let registered = collectors::datadog::DatadogCollector::register(
+        &settings(&datadog.uri(), "http://unused"),
+        &secrets(),
+    );
+    let bundle = run(&[registered], &checkout_targets(), &window, 5).await;
+    let datadog_report = report(&bundle, "datadog");
+    assert_eq!(
+        datadog_report.status,
+        SourceStatus::Ok,
+        "{datadog_report:?}"
+    );
+    assert_eq!(datadog_report.message, None);
+
+    let monitor = bundle
+        .item("datadog.monitor.88123401")
+        .expect("monitor item");
+    assert!(monitor.summary.contains("is Alert"));
+    let metric = bundle
+        .items
+        .iter()
+        .find(|i| i.kind == "metric")
+        .expect("metric item");
+    assert!(
+        metric
+            .id
+            .starts_with("datadog.metric.aws.rds.cpuutilization"),
+        "{}",
+        metric.id
+    );
+    assert!(
+        metric.summary.contains("max 96.50") && metric.summary.contains("threshold 90"),
+        "{}",
+        metric.summary
+    );
+    assert!(metric.anomaly > 0.8);
+    let series = &metric.data["series"];
+    assert!(series["points"].as_array().unwrap().len() <= 60);
+    assert!(series["onset_index"].as_u64().is_some());
+
+    let logs = bundle
+        .item("datadog.logs.checkout-db.errors")
+        .expect("logs item");
+    assert_eq!(logs.data["total"], 5, "both pages were read");
+    assert_eq!(logs.data["groups"][0]["count"], 3, "grouped by message");
+    assert!(logs.summary.contains("remaining connection slots"));
+
+    let deploys: Vec<&EvidenceItem> = bundle.items.iter().filter(|i| i.kind == "change").collect();
+    assert_eq!(deploys.len(), 1, "only change events: {deploys:?}");
+    assert!(
+        deploys[0].summary.contains("v3.41.0") && deploys[0].summary.contains("3 min before onset")
+    );
+    assert_no_planted_secrets(&bundle);
+}
+
+#[tokio::test]
+async fn datadog_rate_limits_are_waited_out_when_near_and_reported_when_far() {
+    let window = window();
+    let datadog = fake_datadog(&window).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/monitor/88123401"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("X-RateLimit-Limit", "100")
+                .insert_header("X-RateLimit-Period", "10")
+                .insert_header("X-RateLimit-Remaining", "0")
+                .insert_header("X-RateLimit-Reset", "1")
+                .set_body_json(json!({"errors": ["Rate limit of 100 requests in 10 seconds reached. Please try again later."]})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&datadog)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/events/search"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("X-RateLimit-Remaining", "0")
+                .insert_header("X-RateLimit-Reset", "47")
+                .set_body_json(json!({"errors": ["Too many requests"]})),
+        )
+        .with_priority(1)
+        .mount(&datadog)
+        .await;
+    let registered = collectors::datadog::DatadogCollector::register(
+        &settings(&datadog.uri(), "http://unused"),
+        &secrets(),
+    );
+    let bundle = run(&[registered], &checkout_targets(), &window, 5).await;
+    assert!(
+        bundle.item("datadog.monitor.88123401").is_some(),
+        "the near reset was waited out"
+    );
+    let message = report(&bundle, "datadog")
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        message.contains("events: rate limited (HTTP 429), resets in 47 s"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn datadog_server_errors_and_garbage_degrade_only_their_part() {
+    let window = window();
+    let datadog = fake_datadog(&window).await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/logs/events/search"))
+        .respond_with(
+            ResponseTemplate::new(500).set_body_json(json!({"errors": ["Internal Server Error"]})),
+        )
+        .with_priority(1)
+        .mount(&datadog)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/events/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>upstream gateway</html>"))
+        .with_priority(1)
+        .mount(&datadog)
+        .await;
+    let registered = collectors::datadog::DatadogCollector::register(
+        &settings(&datadog.uri(), "http://unused"),
+        &secrets(),
+    );
+    let bundle = run(&[registered], &checkout_targets(), &window, 5).await;
+    let r = report(&bundle, "datadog");
+    assert_eq!(r.status, SourceStatus::Ok);
+    let message = r.message.clone().unwrap();
+    assert!(message.contains("logs: HTTP 500"), "{message}");
+    assert!(message.contains("events: invalid JSON"), "{message}");
+    assert!(bundle.item("datadog.monitor.88123401").is_some());
+}
+
+#[tokio::test]
+async fn datadog_that_fails_entirely_is_an_error_and_a_slow_one_a_timeout() {
+    let window = window();
+    let down = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(503).set_body_string("Service Unavailable"))
+        .mount(&down)
+        .await;
+    let registered = collectors::datadog::DatadogCollector::register(
+        &settings(&down.uri(), "http://unused"),
+        &secrets(),
+    );
+    let bundle = run(&[registered], &checkout_targets(), &window, 5).await;
+    let r = report(&bundle, "datadog");
+    assert_eq!(r.status, SourceStatus::Error);
+    assert!(r.message.as_deref().unwrap().contains("HTTP 503"));
+
+    let slow = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(datadog_monitor())
+                .set_delay(Duration::from_secs(5)),
+        )
+        .mount(&slow)
+        .await;
+    let registered = collectors::datadog::DatadogCollector::register(
+        &settings(&slow.uri(), "http://unused"),
+        &secrets(),
+    );
+    let bundle = run(&[registered], &checkout_targets(), &window, 1).await;
+    let r = report(&bundle, "datadog");
+    assert_eq!(r.status, SourceStatus::Timeout);
+    assert_eq!(bundle.reports[0].describe(), "datadog: timed out after 1 s");
+}
+
+// ---------------------------------------------------------------- Cloudflare
+
+fn cloudflare_zone(window: &Window) -> Value {
+    let minutes: Vec<Value> = (0..35)
+        .map(|i| {
+            let t = window.start + chrono::Duration::minutes(i);
+            let slow = t - chrono::Duration::seconds(t.timestamp() % 60) >= window.onset;
+            json!({
+                "count": 41200,
+                "dimensions": {"datetimeMinute": t.format("%Y-%m-%dT%H:%M:00Z").to_string()},
+                "quantiles": {
+                    "edgeTimeToFirstByteMsP50": if slow { 420 } else { 38 },
+                    "edgeTimeToFirstByteMsP95": if slow { 2100 } else { 140 },
+                    "edgeTimeToFirstByteMsP99": if slow { 4800 } else { 310 }
+                }
+            })
+        })
+        .collect();
+    json!({
+        "data": {"viewer": {"zones": [{
+            "statuses": [
+                {"count": 1180000, "dimensions": {"edgeResponseStatus": 200}},
+                {"count": 21000, "dimensions": {"edgeResponseStatus": 404}},
+                {"count": 96000, "dimensions": {"edgeResponseStatus": 503}},
+                {"count": 4200, "dimensions": {"edgeResponseStatus": 502}}
+            ],
+            "latency": minutes,
+            "cache": [
+                {"count": 610000, "dimensions": {"cacheStatus": "hit"}},
+                {"count": 540000, "dimensions": {"cacheStatus": "miss"}},
+                {"count": 151200, "dimensions": {"cacheStatus": "dynamic"}}
+            ],
+            "firewall": [
+                {"count": 184000, "dimensions": {"action": "block", "source": "l7ddos", "ruleId": "dd0c4e7a", "clientCountryName": "BR"}},
+                {"count": 1200, "dimensions": {"action": "managed_challenge", "source": "firewallManaged", "ruleId": "100015", "clientCountryName": "US"}}
+            ]
+        }]}},
+        "errors": null
+    })
+}
+
+#[tokio::test]
+async fn cloudflare_reports_status_mix_latency_cache_and_ddos() {
+    let window = window();
+    let cloudflare = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/client/v4/graphql"))
+        .and(header("authorization", "Bearer cf-token-test"))
+        .and(body_partial_json(
+            json!({"variables": {"zoneTag": "023e105f4ecef8ad9ca31a8372d0c353"}}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(cloudflare_zone(&window)))
+        .mount(&cloudflare)
+        .await;
+    let registered = collectors::cloudflare::CloudflareCollector::register(
+        &settings("http://unused", &format!("{}/client/v4", cloudflare.uri())),
+        &secrets(),
+    );
+    let bundle = run(&[registered], &checkout_targets(), &window, 5).await;
+    assert_eq!(report(&bundle, "cloudflare").status, SourceStatus::Ok);
+    let zone = "023e105f4ecef8ad9ca31a8372d0c353";
+    let status = bundle
+        .item(&format!("cloudflare.{zone}.status_mix"))
+        .unwrap();
+    assert!(status.summary.contains("5xx 7.7%"), "{}", status.summary);
+    let ttfb = bundle
+        .item(&format!("cloudflare.{zone}.edge_ttfb"))
+        .unwrap();
+    assert!(
+        ttfb.summary.contains("max 4800 ms") && ttfb.summary.contains("before onset 310 ms"),
+        "{}",
+        ttfb.summary
+    );
+    let firewall = bundle.item(&format!("cloudflare.{zone}.firewall")).unwrap();
+    assert!(
+        firewall.summary.contains("184000 by l7ddos"),
+        "{}",
+        firewall.summary
+    );
+    assert!(firewall.anomaly >= 0.9);
+    assert!(bundle.item(&format!("cloudflare.{zone}.cache")).is_some());
+}
+
+#[tokio::test]
+async fn cloudflare_errors_inside_http_200_are_errors() {
+    let window = window();
+    let cloudflare = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/client/v4/graphql"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": null,
+            "errors": [{
+                "message": "zone '023e105f4ecef8ad9ca31a8372d0c353' does not have access to the path",
+                "path": ["viewer", "zones", "0", "firewall"],
+                "extensions": {"code": "authz", "timestamp": "2026-11-21T02:16:00Z"}
+            }]
+        })))
+        .mount(&cloudflare)
+        .await;
+    let registered = collectors::cloudflare::CloudflareCollector::register(
+        &settings("http://unused", &format!("{}/client/v4", cloudflare.uri())),
+        &secrets(),
+    );
+    let bundle = run(&[registered], &checkout_targets(), &window, 5).await;
+    let r = report(&bundle, "cloudflare");
+    assert_eq!(r.status, SourceStatus::Error);
+    assert!(
+        r.message
+            .as_deref()
+            .unwrap()
+            .contains("does not have access"),
+        "{r:?}"
+    );
+}
+
+// ---------------------------------------------------------------- fan-out
+
+/// Never answers, like an upstream that accepted the connection and went silent.
+struct Hung;
+
+#[async_trait]
+impl Collector for Hung {
+    fn name(&self) -> &'static str {
+        "aws"
+    }
+    async fn collect(&self, _: &Targets, _: &Window) -> Result<Collected, CollectError> {
+        std::future::pending().await
+    }
+}
+
+/// Answers at once with one item.
+struct Prompt;
+
+#[async_trait]
+impl Collector for Prompt {
+    fn name(&self) -> &'static str {
+        "kubernetes"
+    }
+    async fn collect(&self, _: &Targets, window: &Window) -> Result<Collected, CollectError> {
+        Ok(Collected {
+            items: vec![EvidenceItem {
+                id: "k8s.rollout.production/game-api.rev42".into(),
+                source: "kubernetes".into(),
+                kind: "rollout".into(),
+                at: Some(window.onset),
+                summary: "game-api rolled out v3.41.0 (revision 42)".into(),
+                anomaly: 0.9,
+                data: json!({}),
+            }],
+            warnings: Vec::new(),
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_collector_does_not_hold_up_the_others_past_its_deadline() {
+    let collectors = vec![
+        Registered::Ready(Arc::new(Hung)),
+        Registered::Ready(Arc::new(Prompt)),
+        Registered::NotConfigured {
+            name: "cloudflare",
+            reason: "CLOUDFLARE_API_TOKEN is not set".into(),
+        },
+    ];
+    let started = tokio::time::Instant::now();
+    let bundle = collect_with_deadline(
+        &collectors,
+        &Targets::default(),
+        &window(),
+        deadlines(8),
+        24_000,
+    )
+    .await;
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(8),
+        "exactly the per-source deadline"
+    );
+    assert!(
+        bundle
+            .item("k8s.rollout.production/game-api.rev42")
+            .is_some()
+    );
+    let describe: Vec<String> = bundle.reports.iter().map(|r| r.describe()).collect();
+    assert_eq!(
+        describe,
+        [
+            "aws: timed out after 8 s",
+            "cloudflare: not configured (CLOUDFLARE_API_TOKEN is not set)",
+            "kubernetes: 1 items",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_overall_deadline_cancels_what_is_still_running() {
+    let collectors = vec![
+        Registered::Ready(Arc::new(Hung)),
+        Registered::Ready(Arc::new(Prompt)),
+    ];
+    let tight = Deadlines {
+        per_source: Duration::from_secs(30),
+        overall: Duration::from_secs(3),
+    };
+    let started = tokio::time::Instant::now();
+    let bundle =
+        collect_with_deadline(&collectors, &Targets::default(), &window(), tight, 24_000).await;
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+    let aws = report(&bundle, "aws");
+    assert_eq!(aws.status, SourceStatus::Timeout);
+    assert!(aws.message.as_deref().unwrap().contains("overall deadline"));
+    assert_eq!(report(&bundle, "kubernetes").status, SourceStatus::Ok);
+}
