@@ -47,7 +47,11 @@ impl AwsCollector {
         if !settings.aws.endpoint_url.is_empty() {
             loader = loader.endpoint_url(settings.aws.endpoint_url.clone());
         }
-        let config = loader.load().await;
+        Self::from_sdk_config(&loader.load().await)
+    }
+
+    /// Builds the collector from an SDK configuration (region, credentials, endpoint).
+    pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Registered {
         if config.region().is_none() {
             return Registered::NotConfigured {
                 name: "aws",
@@ -55,8 +59,8 @@ impl AwsCollector {
             };
         }
         Registered::Ready(Arc::new(Self {
-            rds: aws_sdk_rds::Client::new(&config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            rds: aws_sdk_rds::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
         }))
     }
 
@@ -230,7 +234,10 @@ impl AwsCollector {
             .cloudwatch
             .get_metric_data()
             .set_metric_data_queries(Some(queries))
-            .start_time(AwsTime::from_millis(window.start.timestamp_millis()))
+            // Whole minutes, so the 60 s buckets line up with clock minutes.
+            .start_time(AwsTime::from_secs(
+                window.start.timestamp() - window.start.timestamp() % 60,
+            ))
             .end_time(AwsTime::from_millis(window.end.timestamp_millis()))
             .send()
             .await

@@ -643,3 +643,274 @@ async fn the_overall_deadline_cancels_what_is_still_running() {
     assert!(aws.message.as_deref().unwrap().contains("overall deadline"));
     assert_eq!(report(&bundle, "kubernetes").status, SourceStatus::Ok);
 }
+
+// ---------------------------------------------------------------- Kubernetes
+
+fn k8s_list(kind: &str, api_version: &str, items: Vec<Value>) -> Value {
+    json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": "48211937"}, "items": items})
+}
+
+fn replica_set(revision: u32, image: &str, created: DateTime<Utc>, hash: &str) -> Value {
+    json!({
+        "metadata": {
+            "name": format!("game-api-{hash}"),
+            "namespace": "production",
+            "uid": format!("5f0c-{hash}"),
+            "creationTimestamp": created.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "labels": {"app": "game-api", "pod-template-hash": hash},
+            "annotations": {"deployment.kubernetes.io/revision": revision.to_string(), "deployment.kubernetes.io/desired-replicas": "4"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "game-api", "uid": "a1b2", "controller": true, "blockOwnerDeletion": true}]
+        },
+        "spec": {
+            "replicas": 4,
+            "selector": {"matchLabels": {"app": "game-api", "pod-template-hash": hash}},
+            "template": {
+                "metadata": {"labels": {"app": "game-api", "pod-template-hash": hash}},
+                "spec": {"containers": [{"name": "game-api", "image": image, "resources": {"limits": {"memory": "512Mi"}, "requests": {"cpu": "250m", "memory": "256Mi"}}}]}
+            }
+        },
+        "status": {"replicas": 4, "readyReplicas": 2, "availableReplicas": 2, "observedGeneration": 42}
+    })
+}
+
+fn pod(name: &str, hash: &str, restarts: u32, crashing: bool, window: &Window) -> Value {
+    let state = if crashing {
+        json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container=game-api pod=game-api"}})
+    } else {
+        json!({"running": {"startedAt": at(window, -3).format("%Y-%m-%dT%H:%M:%SZ").to_string()}})
+    };
+    let last_state = if crashing {
+        json!({"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": at(window, 1).format("%Y-%m-%dT%H:%M:%SZ").to_string(), "finishedAt": at(window, 2).format("%Y-%m-%dT%H:%M:%SZ").to_string(), "containerID": "containerd://9f8e"}})
+    } else {
+        json!({})
+    };
+    json!({
+        "metadata": {
+            "name": name, "namespace": "production", "uid": format!("uid-{name}"),
+            "creationTimestamp": at(window, -3).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "labels": {"app": "game-api", "pod-template-hash": hash},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("game-api-{hash}"), "uid": "rs", "controller": true}]
+        },
+        "spec": {"nodeName": "ip-10-4-12-7.ec2.internal", "containers": [{"name": "game-api", "image": "registry.example.com/game-api:v3.41.0", "resources": {"limits": {"memory": "512Mi"}}}]},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": if crashing { "False" } else { "True" }}],
+            "containerStatuses": [{"name": "game-api", "ready": !crashing, "restartCount": restarts, "image": "registry.example.com/game-api:v3.41.0", "imageID": "sha256:77aa", "state": state, "lastState": last_state}]
+        }
+    })
+}
+
+fn warning_event(
+    reason: &str,
+    kind: &str,
+    object: &str,
+    message: &str,
+    count: u32,
+    last: DateTime<Utc>,
+) -> Value {
+    json!({
+        "metadata": {"name": format!("{object}.17f3a9c2{reason}"), "namespace": "production"},
+        "involvedObject": {"kind": kind, "namespace": "production", "name": object, "apiVersion": "v1"},
+        "reason": reason, "message": message, "type": "Warning", "count": count,
+        "source": {"component": "kubelet", "host": "ip-10-4-12-7.ec2.internal"},
+        "firstTimestamp": (last - chrono::Duration::minutes(4)).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "lastTimestamp": last.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    })
+}
+
+async fn fake_kubernetes(window: &Window) -> MockServer {
+    let server = MockServer::start().await;
+    let mount = |p: String, body: Value| {
+        let server = &server;
+        async move {
+            Mock::given(method("GET"))
+                .and(path(p))
+                .respond_with(ResponseTemplate::new(200).set_body_json(body))
+                .mount(server)
+                .await;
+        }
+    };
+    mount(
+        "/apis/apps/v1/namespaces/production/replicasets".into(),
+        k8s_list(
+            "ReplicaSetList",
+            "apps/v1",
+            vec![
+                replica_set(
+                    41,
+                    "registry.example.com/game-api:v3.40.2",
+                    Utc::now() - chrono::Duration::days(3),
+                    "6c9d7f5b8d",
+                ),
+                replica_set(
+                    42,
+                    "registry.example.com/game-api:v3.41.0",
+                    at(window, -3),
+                    "7d9f8b6c5d",
+                ),
+            ],
+        ),
+    )
+    .await;
+    mount(
+        "/api/v1/namespaces/production/pods".into(),
+        k8s_list(
+            "PodList",
+            "v1",
+            vec![
+                pod("game-api-7d9f8b6c5d-x2x7q", "7d9f8b6c5d", 7, true, window),
+                pod("game-api-7d9f8b6c5d-lq9mz", "7d9f8b6c5d", 0, false, window),
+                pod("leaderboard-5c8b9-abcde", "5c8b9", 0, false, window),
+            ],
+        ),
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/namespaces/production/events"))
+        .and(query_param("fieldSelector", "type=Warning"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(k8s_list("EventList", "v1", vec![
+            warning_event("BackOff", "Pod", "game-api-7d9f8b6c5d-x2x7q", "Back-off restarting failed container game-api in pod game-api-7d9f8b6c5d-x2x7q", 31, at(window, 4)),
+            warning_event("Unhealthy", "Pod", "game-api-7d9f8b6c5d-x2x7q", "Readiness probe failed: Get \"http://10.4.3.17:8080/readyz\": dial tcp: connection refused; DATABASE_URL=postgres://game:hunter2@db:5432/game", 12, at(window, 3)),
+            warning_event("FailedMount", "Pod", "billing-worker-1", "MountVolume.SetUp failed", 2, at(window, 1)),
+        ])))
+        .mount(&server)
+        .await;
+    mount(
+        "/apis/autoscaling/v2/namespaces/production/horizontalpodautoscalers".into(),
+        k8s_list("HorizontalPodAutoscalerList", "autoscaling/v2", vec![json!({
+            "metadata": {"name": "game-api", "namespace": "production"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "game-api"}, "minReplicas": 4, "maxReplicas": 10,
+                     "metrics": [{"type": "Resource", "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 80}}}]},
+            "status": {"currentReplicas": 10, "desiredReplicas": 10, "currentMetrics": [{"type": "Resource", "resource": {"name": "memory", "current": {"averageUtilization": 97}}}]}
+        })]),
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/apis/batch/v1/namespaces/production/jobs"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "jobs.batch is forbidden: User \"system:serviceaccount:triaged:triaged\" cannot list resource \"jobs\" in API group \"batch\" in the namespace \"production\"",
+            "reason": "Forbidden", "details": {"group": "batch", "kind": "jobs"}, "code": 403
+        })))
+        .mount(&server)
+        .await;
+    mount(
+        "/api/v1/nodes/ip-10-4-12-7.ec2.internal".into(),
+        json!({
+            "kind": "Node", "apiVersion": "v1",
+            "metadata": {"name": "ip-10-4-12-7.ec2.internal", "labels": {"node.kubernetes.io/instance-type": "m6i.xlarge"}},
+            "status": {"conditions": [
+                {"type": "MemoryPressure", "status": "True", "reason": "KubeletHasInsufficientMemory", "message": "kubelet has insufficient memory available"},
+                {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure"},
+                {"type": "Ready", "status": "True", "reason": "KubeletReady"}
+            ]}
+        }),
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/namespaces/production/pods/game-api-7d9f8b6c5d-x2x7q/log"))
+        .and(query_param("previous", "true"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            "2026-11-21T02:12:55Z INFO loading leaderboard snapshot size_mb=1840\n2026-11-21T02:12:58Z INFO connecting with token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaGVja291dCJ9.c2lnbmF0dXJlLXZhbHVl\n2026-11-21T02:13:01Z WARN heap at 498Mi of 512Mi limit\n",
+        ))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn kubernetes_reports_the_rollout_crashing_pods_events_hpa_node_and_logs() {
+    let window = window();
+    let api = fake_kubernetes(&window).await;
+    let mut s = settings("http://unused", "http://unused");
+    s.kubernetes.enabled = true;
+    s.kubernetes.api_url = api.uri();
+    let registered = collectors::kubernetes::KubernetesCollector::register(&s).await;
+    let targets = Targets {
+        kube_namespace: Some("production".into()),
+        kube_workloads: vec!["game-api".into()],
+        ..Targets::default()
+    };
+    let bundle = run(&[registered], &targets, &window, 5).await;
+    let r = report(&bundle, "kubernetes");
+    assert_eq!(r.status, SourceStatus::Ok, "{r:?}");
+    assert!(
+        r.message
+            .as_deref()
+            .unwrap()
+            .contains("jobs: API 403 Forbidden"),
+        "{r:?}"
+    );
+
+    let rollout = bundle
+        .item("k8s.rollout.production/game-api.rev42")
+        .expect("the new revision");
+    assert!(
+        rollout.summary.contains("v3.41.0") && rollout.summary.contains("3 min before onset"),
+        "{}",
+        rollout.summary
+    );
+    assert!(
+        rollout
+            .summary
+            .contains("replacing registry.example.com/game-api:v3.40.2")
+    );
+    assert!(rollout.anomaly >= 0.9);
+    assert!(
+        bundle
+            .item("k8s.rollout.production/game-api.rev41")
+            .is_none(),
+        "old revisions outside the window are left out"
+    );
+
+    let crashing = bundle
+        .item("k8s.pod.production/game-api-7d9f8b6c5d-x2x7q")
+        .expect("crashing pod");
+    assert!(
+        crashing.summary.contains("CrashLoopBackOff")
+            && crashing.summary.contains("OOMKilled (exit 137)"),
+        "{}",
+        crashing.summary
+    );
+    assert!(
+        bundle
+            .item("k8s.pod.production/game-api-7d9f8b6c5d-lq9mz")
+            .is_none(),
+        "healthy pods are not evidence"
+    );
+    assert!(
+        !bundle.items.iter().any(|i| i.id.contains("leaderboard")),
+        "other workloads are left out"
+    );
+
+    let backoff = bundle
+        .item("k8s.event.production.BackOff.pod/game-api-7d9f8b6c5d-x2x7q")
+        .expect("event");
+    assert!(backoff.summary.starts_with("31× BackOff"));
+    assert!(!bundle.items.iter().any(|i| i.id.contains("billing-worker")));
+    let hpa = bundle.item("k8s.hpa.production/game-api").expect("hpa");
+    assert!(hpa.summary.contains("at its maximum"));
+    let node = bundle
+        .item("k8s.node.ip-10-4-12-7.ec2.internal")
+        .expect("node");
+    assert!(node.summary.contains("MemoryPressure=True"));
+    let logs = bundle
+        .item("k8s.logs.production/game-api-7d9f8b6c5d-x2x7q")
+        .expect("previous logs");
+    assert!(logs.summary.contains("heap at 498Mi of 512Mi limit"));
+    assert_no_planted_secrets(&bundle);
+}
+
+#[tokio::test]
+async fn kubernetes_without_a_cluster_is_not_configured() {
+    let mut s = settings("http://unused", "http://unused");
+    s.kubernetes.enabled = false;
+    let registered = collectors::kubernetes::KubernetesCollector::register(&s).await;
+    assert!(matches!(
+        registered,
+        Registered::NotConfigured {
+            name: "kubernetes",
+            ..
+        }
+    ));
+}

@@ -1,0 +1,293 @@
+//! The AWS collector against a real local AWS API (`moto_server` from PyPI `moto[server]`),
+//! seeded through the real SDK clients.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudwatch::types::{
+    ComparisonOperator, Dimension, MetricDatum, StandardUnit, StateValue, Statistic,
+};
+use aws_smithy_types::DateTime as AwsTime;
+use chrono::Utc;
+use triaged::collectors::aws::AwsCollector;
+use triaged::collectors::{Deadlines, collect_with_deadline};
+use triaged::domain::{SourceStatus, Targets, Window};
+
+/// A moto_server on a free port, stopped on drop.
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_moto() -> Option<Moto> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let child = match Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(error) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED: moto_server unavailable ({error}); pip install 'moto[server]'");
+            return None;
+        }
+        Err(error) => panic!("CI requires moto_server: {error}"),
+    };
+    let moto = Moto {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..200 {
+        if reqwest::get(format!("{}/moto-api/", moto.url))
+            .await
+            .is_ok()
+        {
+            return Some(moto);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("moto_server did not start");
+}
+
+async fn sdk_config(url: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("eu-west-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_rds::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await
+}
+
+fn dimension(instance: &str) -> Dimension {
+    Dimension::builder()
+        .name("DBInstanceIdentifier")
+        .value(instance)
+        .build()
+}
+
+async fn seed(config: &SdkConfig, window: &Window) {
+    let rds = aws_sdk_rds::Client::new(config);
+    rds.create_db_parameter_group()
+        .db_parameter_group_name("prod-pg15")
+        .db_parameter_group_family("postgres15")
+        .description("production postgres 15")
+        .send()
+        .await
+        .expect("parameter group");
+    rds.modify_db_parameter_group()
+        .db_parameter_group_name("prod-pg15")
+        .parameters(
+            aws_sdk_rds::types::Parameter::builder()
+                .parameter_name("max_connections")
+                .parameter_value("100")
+                .apply_method(aws_sdk_rds::types::ApplyMethod::PendingReboot)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("max_connections");
+    rds.create_db_instance()
+        .db_instance_identifier("prod-postgres-primary")
+        .db_instance_class("db.r6g.xlarge")
+        .engine("postgres")
+        .engine_version("15.5")
+        .db_parameter_group_name("prod-pg15")
+        .master_username("checkout")
+        .master_user_password("not-a-real-password")
+        .allocated_storage(200)
+        .multi_az(true)
+        .send()
+        .await
+        .expect("db instance");
+
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(config);
+    // CloudWatch buckets by whole minutes: values change from the minute after the onset's.
+    let floor = |t: chrono::DateTime<Utc>| t - chrono::Duration::seconds(t.timestamp() % 60);
+    for minute in 0..35 {
+        let at = floor(window.start) + chrono::Duration::minutes(minute);
+        let after = at > floor(window.onset);
+        let datum = |name: &str, value: f64, unit: StandardUnit| {
+            MetricDatum::builder()
+                .metric_name(name)
+                .dimensions(dimension("prod-postgres-primary"))
+                .timestamp(AwsTime::from_millis(at.timestamp_millis()))
+                .value(value)
+                .unit(unit)
+                .build()
+        };
+        cloudwatch
+            .put_metric_data()
+            .namespace("AWS/RDS")
+            .metric_data(datum(
+                "CPUUtilization",
+                if after { 97.0 } else { 34.0 },
+                StandardUnit::Percent,
+            ))
+            .metric_data(datum(
+                "DatabaseConnections",
+                if after { 98.0 } else { 41.0 },
+                StandardUnit::Count,
+            ))
+            .send()
+            .await
+            .expect("metric data");
+    }
+    for (name, instance) in [
+        ("prod-postgres-primary-cpu-high", "prod-postgres-primary"),
+        ("analytics-replica-lag", "analytics-replica"),
+    ] {
+        cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("AWS/RDS")
+            .metric_name("CPUUtilization")
+            .dimensions(dimension(instance))
+            .statistic(Statistic::Average)
+            .period(60)
+            .evaluation_periods(3)
+            .threshold(90.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .send()
+            .await
+            .expect("alarm");
+        cloudwatch
+            .set_alarm_state()
+            .alarm_name(name)
+            .state_value(StateValue::Alarm)
+            .state_reason("Threshold Crossed: 3 datapoints [97.1, 96.8, 97.4] were greater than the threshold (90.0).")
+            .send()
+            .await
+            .expect("alarm state");
+    }
+}
+
+#[tokio::test]
+async fn aws_reads_the_rds_instance_metrics_and_alarms_through_the_real_sdk() {
+    let Some(moto) = start_moto().await else {
+        return;
+    };
+    let config = sdk_config(&moto.url).await;
+    let onset = Utc::now() - chrono::Duration::minutes(5);
+    let window = Window {
+        start: onset - chrono::Duration::minutes(30),
+        onset,
+        end: Utc::now(),
+    };
+    seed(&config, &window).await;
+
+    let targets = Targets {
+        rds_instances: vec!["prod-postgres-primary".into()],
+        ..Targets::default()
+    };
+    let deadlines = Deadlines {
+        per_source: Duration::from_secs(20),
+        overall: Duration::from_secs(25),
+    };
+    let bundle = collect_with_deadline(
+        &[AwsCollector::from_sdk_config(&config)],
+        &targets,
+        &window,
+        deadlines,
+        24_000,
+    )
+    .await;
+    let report = &bundle.reports[0];
+    assert_eq!(report.status, SourceStatus::Ok, "{report:?}");
+
+    let instance = bundle
+        .item("aws.rds.prod-postgres-primary.instance")
+        .expect("instance");
+    assert!(
+        instance.summary.contains("db.r6g.xlarge") && instance.summary.contains("postgres"),
+        "{}",
+        instance.summary
+    );
+    assert!(
+        instance.summary.contains("multi-AZ true"),
+        "{}",
+        instance.summary
+    );
+    assert!(
+        instance.summary.contains("max_connections 100"),
+        "{}",
+        instance.summary
+    );
+
+    let cpu = bundle
+        .item("aws.rds.prod-postgres-primary.cpu")
+        .expect("cpu metric");
+    assert!(
+        cpu.summary.contains("max 97.0%") && cpu.summary.contains("before onset 34.0"),
+        "{}",
+        cpu.summary
+    );
+    assert!(cpu.anomaly >= 0.9);
+    let connections = bundle
+        .item("aws.rds.prod-postgres-primary.connections")
+        .expect("connections");
+    assert!(
+        connections
+            .summary
+            .contains("max 98 of max_connections 100 (98%)"),
+        "{}",
+        connections.summary
+    );
+
+    let alarm = bundle
+        .item("aws.alarm.prod-postgres-primary-cpu-high")
+        .expect("alarm in ALARM");
+    assert!(alarm.summary.contains("Threshold Crossed"));
+    assert!(
+        bundle.item("aws.alarm.analytics-replica-lag").is_none(),
+        "alarms on other instances are left out"
+    );
+}
+
+#[tokio::test]
+async fn aws_reports_an_unknown_instance_without_failing_the_rest() {
+    let Some(moto) = start_moto().await else {
+        return;
+    };
+    let config = sdk_config(&moto.url).await;
+    let onset = Utc::now();
+    let window = Window {
+        start: onset - chrono::Duration::minutes(30),
+        onset,
+        end: onset,
+    };
+    let targets = Targets {
+        rds_instances: vec!["no-such-db".into()],
+        ..Targets::default()
+    };
+    let deadlines = Deadlines {
+        per_source: Duration::from_secs(20),
+        overall: Duration::from_secs(25),
+    };
+    let bundle = collect_with_deadline(
+        &[AwsCollector::from_sdk_config(&config)],
+        &targets,
+        &window,
+        deadlines,
+        24_000,
+    )
+    .await;
+    let report = &bundle.reports[0];
+    let message = report.message.clone().unwrap_or_default();
+    assert!(message.contains("no-such-db instance"), "{report:?}");
+    assert!(message.contains("DBInstanceNotFound"), "{report:?}");
+}
