@@ -171,3 +171,38 @@ async fn a_real_serve_process_accepts_webhooks_and_keeps_them_across_restarts() 
     std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut logs).unwrap();
     assert!(!logs.contains(WEBHOOK_TOKEN), "secrets never logged");
 }
+
+#[test]
+fn collect_prints_the_sources_and_why_they_are_missing() {
+    let output = triaged()
+        .args([
+            "collect",
+            "config/samples/datadog_triggered.json",
+            "--source",
+            "datadog",
+        ])
+        .env("TRIAGED__KUBERNETES__ENABLED", "false")
+        .env("TRIAGED__AWS__ENABLED", "false")
+        .env_remove("DD_API_KEY")
+        .env_remove("CLOUDFLARE_API_TOKEN")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("datadog: not configured (DD_API_KEY and DD_APP_KEY are not set)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("aws: not configured (aws.enabled is false)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\"rds_instances\":[\"prod-postgres-primary\"]"),
+        "targets resolved: {stdout}"
+    );
+}

@@ -396,7 +396,14 @@ fn the_configmap_carries_the_shipped_config_and_it_loads() {
             _ => None,
         })
         .unwrap();
-    let toml = configmap.data.unwrap()["triaged.toml"].clone();
+    let data = configmap.data.unwrap();
+    let services = std::fs::read_to_string(root().join("config/services.toml")).unwrap();
+    assert_eq!(
+        data["services.toml"].trim_end(),
+        services.trim_end(),
+        "ConfigMap and config/services.toml drifted apart"
+    );
+    let toml = data["triaged.toml"].clone();
     let shipped = std::fs::read_to_string(root().join("config/triaged.toml")).unwrap();
     assert_eq!(
         toml.trim_end(),

@@ -2,6 +2,8 @@
 //! acknowledgement latency at a fixed rate, the maximum sustained accepted rate, and the
 //! daemon's idle and peak memory, on SQLite and (when given) PostgreSQL.
 
+mod fanout;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -26,6 +28,9 @@ pub struct BenchArgs {
     /// Concurrent senders in the throughput run.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// Fan-out runs (collectors with fixed latencies through the real fan-out).
+    #[arg(long, default_value_t = 50)]
+    pub fanout_runs: usize,
     /// Also run against this PostgreSQL database.
     #[arg(long, value_name = "URL")]
     pub postgres_url: Option<String>,
@@ -60,6 +65,7 @@ struct BackendResult {
 struct Report {
     machine: Machine,
     results: Vec<BackendResult>,
+    fanout: fanout::FanoutResult,
 }
 
 const TOKEN: &str = "bench-token";
@@ -96,8 +102,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             r.peak_rss_mib
         );
     }
+    println!(
+        "\n[fan-out] {} runs: 4 collectors at 90/120/180/300 ms, 138 items",
+        args.fanout_runs
+    );
+    let fanout = fanout::run(args.fanout_runs).await;
+    println!(
+        "fan-out overhead beyond the slowest collector: p50 {:.2} ms, p99 {:.2} ms; bundle {} of {} items kept, {} chars (budget {})",
+        fanout.overhead_p50_ms,
+        fanout.overhead_p99_ms,
+        fanout.items_kept,
+        fanout.items_collected,
+        fanout.bundle_chars,
+        fanout.budget_chars
+    );
     if let Some(path) = &args.json {
-        let report = Report { machine, results };
+        let report = Report {
+            machine,
+            results,
+            fanout,
+        };
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("\nwrote {}", path.display());
@@ -212,7 +236,7 @@ async fn post(client: &reqwest::Client, base: &str, body: String) -> Result<Dura
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
