@@ -248,6 +248,18 @@ async fn aws_reads_the_rds_instance_metrics_and_alarms_through_the_real_sdk() {
         connections.summary
     );
 
+    let event = bundle
+        .items
+        .iter()
+        .find(|i| i.kind == "rds_event")
+        .expect("RDS events are read");
+    assert!(
+        event.id.starts_with("aws.rds.prod-postgres-primary.event."),
+        "{}",
+        event.id
+    );
+    assert_eq!(report.message, None, "every AWS call succeeded: {report:?}");
+
     let alarm = bundle
         .item("aws.alarm.prod-postgres-primary-cpu-high")
         .expect("alarm in ALARM");
