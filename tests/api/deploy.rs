@@ -536,3 +536,44 @@ async fn the_healthcheck_verb_passes_on_a_live_daemon_and_fails_otherwise() {
             .success()
     );
 }
+
+/// The IAM policy grants exactly the calls the AWS collector makes: no more, no fewer.
+#[test]
+fn the_iam_policy_matches_the_aws_collectors_calls_exactly() {
+    let source = std::fs::read_to_string(root().join("src/collectors/aws.rs")).unwrap();
+    let call = regex::Regex::new(r"\.(rds|cloudwatch)\s*\.([a-z_]+)\(\)").unwrap();
+    let mut called: Vec<String> = call
+        .captures_iter(&source)
+        .map(|c| {
+            let operation: String = c[2]
+                .split('_')
+                .map(|word| match word {
+                    "db" => "DB".to_string(),
+                    w => w[..1].to_uppercase() + &w[1..],
+                })
+                .collect();
+            format!("{}:{operation}", &c[1])
+        })
+        .collect();
+    called.sort();
+    called.dedup();
+    let policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/aws/iam-policy.json")).unwrap(),
+    )
+    .unwrap();
+    let mut granted: Vec<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+        })
+        .collect();
+    granted.sort();
+    assert_eq!(called.len(), 5, "{called:?}");
+    assert_eq!(called, granted);
+}
