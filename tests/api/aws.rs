@@ -12,7 +12,7 @@ use aws_smithy_types::DateTime as AwsTime;
 use chrono::Utc;
 use triaged::collectors::aws::AwsCollector;
 use triaged::collectors::{Deadlines, collect_with_deadline};
-use triaged::domain::{SourceStatus, Targets, Window};
+use triaged::domain::{EvidenceBundle, SourceStatus, Targets, Window};
 
 /// A moto_server on a free port, stopped on drop.
 struct Moto {
@@ -71,6 +71,26 @@ async fn sdk_config(url: &str) -> SdkConfig {
         ))
         .load()
         .await
+}
+
+/// Runs the AWS collector alone, for one RDS instance.
+async fn collect_rds(config: &SdkConfig, instance: &str, window: &Window) -> EvidenceBundle {
+    let targets = Targets {
+        rds_instances: vec![instance.into()],
+        ..Targets::default()
+    };
+    let deadlines = Deadlines {
+        per_source: Duration::from_secs(20),
+        overall: Duration::from_secs(25),
+    };
+    collect_with_deadline(
+        &[AwsCollector::from_sdk_config(config)],
+        &targets,
+        window,
+        deadlines,
+        24_000,
+    )
+    .await
 }
 
 fn dimension(instance: &str) -> Dimension {
@@ -190,22 +210,7 @@ async fn aws_reads_the_rds_instance_metrics_and_alarms_through_the_real_sdk() {
     };
     seed(&config, &window).await;
 
-    let targets = Targets {
-        rds_instances: vec!["prod-postgres-primary".into()],
-        ..Targets::default()
-    };
-    let deadlines = Deadlines {
-        per_source: Duration::from_secs(20),
-        overall: Duration::from_secs(25),
-    };
-    let bundle = collect_with_deadline(
-        &[AwsCollector::from_sdk_config(&config)],
-        &targets,
-        &window,
-        deadlines,
-        24_000,
-    )
-    .await;
+    let bundle = collect_rds(&config, "prod-postgres-primary", &window).await;
     let report = &bundle.reports[0];
     assert_eq!(report.status, SourceStatus::Ok, "{report:?}");
 
@@ -282,22 +287,7 @@ async fn aws_reports_an_unknown_instance_without_failing_the_rest() {
         onset,
         end: onset,
     };
-    let targets = Targets {
-        rds_instances: vec!["no-such-db".into()],
-        ..Targets::default()
-    };
-    let deadlines = Deadlines {
-        per_source: Duration::from_secs(20),
-        overall: Duration::from_secs(25),
-    };
-    let bundle = collect_with_deadline(
-        &[AwsCollector::from_sdk_config(&config)],
-        &targets,
-        &window,
-        deadlines,
-        24_000,
-    )
-    .await;
+    let bundle = collect_rds(&config, "no-such-db", &window).await;
     let report = &bundle.reports[0];
     let message = report.message.clone().unwrap_or_default();
     assert!(message.contains("no-such-db instance"), "{report:?}");
