@@ -501,6 +501,21 @@ impl Collector for KubernetesCollector {
             self.list::<Job>(namespace, &all),
         );
         let mut collected = Collected::default();
+        let lists = [
+            replicasets.is_err(),
+            pods.is_err(),
+            events.is_err(),
+            hpas.is_err(),
+            job_list.is_err(),
+        ];
+        if lists.iter().all(|failed| *failed) {
+            let first = replicasets
+                .err()
+                .map_or_else(String::new, |e| e.to_string());
+            return Err(CollectError(format!(
+                "every list call failed; replicasets: {first}"
+            )));
+        }
         let replicasets = replicasets.unwrap_or_else(|e| {
             collected.warnings.push(format!("replicasets: {e}"));
             Vec::new()

@@ -914,3 +914,74 @@ async fn kubernetes_without_a_cluster_is_not_configured() {
         }
     ));
 }
+
+// ---------------------------------------------------------------- failure shapes, every SaaS collector
+
+/// Cloudflare and Kubernetes facing a 500, a 429 with a far reset, garbage JSON and a reply
+/// slower than the deadline: each ends as a named error or timeout, never a panic, a hang or
+/// made-up evidence.
+#[tokio::test]
+async fn cloudflare_and_kubernetes_failures_are_reported_with_their_reason() {
+    let window = window();
+    let targets = Targets {
+        kube_namespace: Some("production".into()),
+        kube_workloads: vec!["game-api".into()],
+        ..checkout_targets()
+    };
+    // (shape, reply, expected for cloudflare, expected for kubernetes); kube's client retries
+    // a 429 itself, so there the deadline ends it.
+    let shapes = [
+        (
+            "500",
+            ResponseTemplate::new(500).set_body_string("internal error"),
+            (SourceStatus::Error, "HTTP 500"),
+            (SourceStatus::Error, "500"),
+        ),
+        (
+            "429",
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "60")
+                .set_body_string("slow down"),
+            (SourceStatus::Error, "resets in 60 s"),
+            (SourceStatus::Timeout, "timed out"),
+        ),
+        (
+            "garbage",
+            ResponseTemplate::new(200).set_body_string("{\"data\": [tru"),
+            (SourceStatus::Error, "invalid JSON"),
+            (SourceStatus::Error, "every list call failed"),
+        ),
+        (
+            "slow",
+            ResponseTemplate::new(200)
+                .set_body_json(json!({}))
+                .set_delay(Duration::from_secs(4)),
+            (SourceStatus::Timeout, "timed out after 1 s"),
+            (SourceStatus::Timeout, "timed out after 1 s"),
+        ),
+    ];
+    for (shape, reply, cloudflare, kubernetes) in shapes {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(reply)
+            .mount(&server)
+            .await;
+        let mut s = settings("http://unused", &format!("{}/client/v4", server.uri()));
+        s.kubernetes.enabled = true;
+        s.kubernetes.api_url = server.uri();
+        let collectors = vec![
+            collectors::cloudflare::CloudflareCollector::register(&s, &secrets()),
+            collectors::kubernetes::KubernetesCollector::register(&s).await,
+        ];
+        let bundle = run(&collectors, &targets, &window, 1).await;
+        for (source, (status, needle)) in [("cloudflare", cloudflare), ("kubernetes", kubernetes)] {
+            let r = report(&bundle, source);
+            assert_eq!(r.status, status, "{shape}: {r:?}");
+            assert!(
+                r.message.as_deref().unwrap_or("").contains(needle),
+                "{shape}: {r:?}"
+            );
+        }
+        assert!(bundle.items.is_empty(), "{shape}: nothing made up");
+    }
+}
