@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::analysis::Analyst;
 use crate::config::{Secrets, Settings};
 use crate::pipeline::{EvidenceGatherer, Pipeline, StageHandler, WorkerPool};
 use crate::store::{SqlStore, Store};
@@ -164,7 +165,8 @@ pub async fn pipeline(
         .await
         .map_err(anyhow::Error::msg)
         .context("setting up the collectors")?;
-    Ok(Arc::new(Pipeline::new(store, gatherer)))
+    let analyst = Analyst::from_settings(settings, secrets, gatherer.catalog.clone());
+    Ok(Arc::new(Pipeline::new(store, gatherer, analyst)))
 }
 
 /// `triaged serve`: runs until SIGINT or SIGTERM.

@@ -28,6 +28,7 @@ pub struct Settings {
     pub kubernetes: KubernetesSettings,
     pub aws: AwsSettings,
     pub cloudflare: CloudflareSettings,
+    pub llm: LlmSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,6 +131,30 @@ pub struct CloudflareSettings {
     pub zone_id: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmSettings {
+    /// `openai` (also any OpenAI-compatible server) or `azure`.
+    pub provider: String,
+    /// Empty: OpenAI. A vLLM/Ollama/LiteLLM URL (…/v1) or the Azure resource URL.
+    pub base_url: String,
+    pub fast_model: String,
+    /// Asked when the fast answer is at or below `escalate_at_or_below` or failed; empty: none.
+    pub strong_model: String,
+    /// `MEDIUM`, `LOW`, `HIGH` or `never`.
+    pub escalate_at_or_below: String,
+    pub azure_api_version: String,
+    pub timeout_secs: u64,
+    /// Model calls in flight at once, across all incidents.
+    pub max_concurrency: usize,
+    pub max_output_tokens: u32,
+    pub prompt_budget_tokens: usize,
+    /// Prices for the cost estimate, US dollars per million tokens.
+    pub input_usd_per_mtok: f64,
+    pub cached_input_usd_per_mtok: f64,
+    pub output_usd_per_mtok: f64,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -187,6 +212,21 @@ impl Default for Settings {
                 api_base: "https://api.cloudflare.com/client/v4".into(),
                 zone_id: String::new(),
             },
+            llm: LlmSettings {
+                provider: "openai".into(),
+                base_url: String::new(),
+                fast_model: "gpt-4.1-mini".into(),
+                strong_model: "gpt-4.1".into(),
+                escalate_at_or_below: "MEDIUM".into(),
+                azure_api_version: "2024-10-21".into(),
+                timeout_secs: 60,
+                max_concurrency: 4,
+                max_output_tokens: 4000,
+                prompt_budget_tokens: 12_000,
+                input_usd_per_mtok: 0.4,
+                cached_input_usd_per_mtok: 0.1,
+                output_usd_per_mtok: 1.6,
+            },
         }
     }
 }
@@ -234,6 +274,11 @@ impl Default for KubernetesSettings {
 impl Default for AwsSettings {
     fn default() -> Self {
         Settings::default().aws
+    }
+}
+impl Default for LlmSettings {
+    fn default() -> Self {
+        Settings::default().llm
     }
 }
 impl Default for CloudflareSettings {
@@ -385,6 +430,37 @@ impl Settings {
                 problems.push(format!("{key} `{url}` is not a URL"));
             }
         }
+        let l = &self.llm;
+        if !matches!(l.provider.as_str(), "openai" | "azure") {
+            problems.push(format!(
+                "llm.provider `{}` must be openai or azure",
+                l.provider
+            ));
+        }
+        if l.provider == "azure" && l.base_url.is_empty() {
+            problems.push(
+                "llm.base_url must name the Azure OpenAI resource when llm.provider is azure"
+                    .into(),
+            );
+        }
+        if l.fast_model.trim().is_empty() {
+            problems.push("llm.fast_model must name a model".into());
+        }
+        if !matches!(
+            l.escalate_at_or_below.as_str(),
+            "LOW" | "MEDIUM" | "HIGH" | "never"
+        ) {
+            problems.push(format!(
+                "llm.escalate_at_or_below `{}` must be LOW, MEDIUM, HIGH or never",
+                l.escalate_at_or_below
+            ));
+        }
+        if l.timeout_secs == 0 || l.max_concurrency == 0 || l.prompt_budget_tokens < 1000 {
+            problems.push("llm.timeout_secs and llm.max_concurrency must be at least 1 and llm.prompt_budget_tokens at least 1000".into());
+        }
+        if !l.base_url.is_empty() && reqwest::Url::parse(&l.base_url).is_err() {
+            problems.push(format!("llm.base_url `{}` is not a URL", l.base_url));
+        }
         problems
     }
 }
@@ -403,6 +479,8 @@ pub struct Secrets {
     pub datadog_app_key: Option<SecretString>,
     /// Cloudflare API token with analytics read (`CLOUDFLARE_API_TOKEN`).
     pub cloudflare_api_token: Option<SecretString>,
+    /// Key for the model endpoint (`OPENAI_API_KEY`; the Azure key when llm.provider is azure).
+    pub openai_api_key: Option<SecretString>,
 }
 
 impl Secrets {
@@ -432,6 +510,7 @@ impl Secrets {
             datadog_api_key: non_empty("DD_API_KEY").map(SecretString::from),
             datadog_app_key: non_empty("DD_APP_KEY").map(SecretString::from),
             cloudflare_api_token: non_empty("CLOUDFLARE_API_TOKEN").map(SecretString::from),
+            openai_api_key: non_empty("OPENAI_API_KEY").map(SecretString::from),
         }
     }
 

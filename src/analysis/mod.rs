@@ -1,4 +1,169 @@
-//! Analysis of an incident. So far: redaction of untrusted text, applied to everything
-//! collected before it is stored, prompted or posted.
+//! Analysis: deterministic signals, the prompt, the model behind one forced tool, validation
+//! and calibration of its answer, and the rules analyst that answers when the model cannot.
 
+pub mod fallback;
+pub mod llm;
+pub mod prompt;
 pub mod redact;
+pub mod schema;
+pub mod signals;
+pub mod validate;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use self::llm::{LlmClient, Usage};
+use self::schema::{Confidence, Triage};
+use self::signals::Signal;
+use self::validate::ValidationReport;
+use crate::config::{Secrets, Settings};
+use crate::domain::{Alert, EvidenceBundle, KnowledgeMatch};
+use crate::pipeline::targets::ServiceCatalog;
+
+/// The analysed brief: what delivery renders and the store keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Brief {
+    pub triage: Triage,
+    /// The model that produced it, or `rules`.
+    pub analyst: String,
+    pub signals: Vec<Signal>,
+    pub validation: ValidationReport,
+    /// Why the rules analyst answered, when it did.
+    pub fallback_reason: Option<String>,
+    pub usage: Vec<Usage>,
+    pub prompt_tokens_estimate: usize,
+    pub created_at: i64,
+}
+
+impl Brief {
+    /// "deploy_regression deployment/production/game-api (MEDIUM, 0.72) by rules".
+    pub fn headline(&self) -> String {
+        let rc = &self.triage.root_cause;
+        format!(
+            "{} {} ({}, {:.2}) by {}",
+            rc.category.as_str(),
+            rc.entity,
+            rc.confidence.as_str(),
+            rc.score,
+            self.analyst
+        )
+    }
+}
+
+pub struct Analyst {
+    llm: Option<LlmClient>,
+    catalog: ServiceCatalog,
+    fast_model: String,
+    strong_model: String,
+    escalate_at_or_below: Option<Confidence>,
+    budget_tokens: usize,
+}
+
+impl Analyst {
+    pub fn from_settings(settings: &Settings, secrets: &Secrets, catalog: ServiceCatalog) -> Self {
+        let llm = &settings.llm;
+        Self {
+            llm: LlmClient::from_settings(llm, secrets),
+            catalog,
+            fast_model: llm.fast_model.clone(),
+            strong_model: llm.strong_model.clone(),
+            escalate_at_or_below: match llm.escalate_at_or_below.as_str() {
+                "LOW" => Some(Confidence::Low),
+                "MEDIUM" => Some(Confidence::Medium),
+                "HIGH" => Some(Confidence::High),
+                _ => None,
+            },
+            budget_tokens: llm.prompt_budget_tokens,
+        }
+    }
+
+    /// Analyses one incident. Always returns a brief: the rules analyst answers when no
+    /// model is configured or every model attempt fails.
+    #[tracing::instrument(skip_all, fields(items = bundle.items.len(), knowledge = knowledge.len()))]
+    pub async fn analyse(
+        &self,
+        alert: &Alert,
+        bundle: &EvidenceBundle,
+        knowledge: &[KnowledgeMatch],
+    ) -> Brief {
+        let signals = signals::derive(bundle, knowledge);
+        let prompt = prompt::build(
+            &self.catalog,
+            alert,
+            bundle,
+            knowledge,
+            &signals,
+            self.budget_tokens,
+            Utc::now(),
+        );
+        let mut usage = Vec::new();
+        let mut failures = Vec::new();
+        let mut best: Option<(Triage, ValidationReport, String)> = None;
+
+        if let Some(llm) = &self.llm {
+            let mut models = vec![self.fast_model.clone()];
+            if !self.strong_model.is_empty() && self.strong_model != self.fast_model {
+                models.push(self.strong_model.clone());
+            }
+            for model in models {
+                match llm.submit_triage(&model, &prompt).await {
+                    Ok(answer) => {
+                        usage.push(answer.usage);
+                        let mut triage = answer.triage;
+                        let report = validate::validate(&mut triage, bundle, knowledge, &signals);
+                        let confidence = triage.root_cause.confidence;
+                        let clean =
+                            report.dropped_ids.is_empty() && report.contradictions.is_empty();
+                        let better = best
+                            .as_ref()
+                            .is_none_or(|(b, _, _)| confidence >= b.root_cause.confidence);
+                        if better {
+                            best = Some((triage, report, model.clone()));
+                        }
+                        let good_enough = self
+                            .escalate_at_or_below
+                            .is_none_or(|limit| confidence > limit)
+                            && clean;
+                        if good_enough {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, model = model.as_str(), "model analysis failed");
+                        failures.push(format!("{model}: {error}"));
+                    }
+                }
+            }
+        } else {
+            failures.push("no model is configured".into());
+        }
+
+        let created_at = Utc::now().timestamp_millis();
+        match best {
+            Some((triage, validation, model)) => Brief {
+                triage,
+                analyst: model,
+                signals,
+                validation,
+                fallback_reason: None,
+                usage,
+                prompt_tokens_estimate: prompt.estimated_tokens(),
+                created_at,
+            },
+            None => {
+                let mut triage = fallback::analyse(alert, bundle, knowledge, &signals);
+                let validation = validate::validate(&mut triage, bundle, knowledge, &signals);
+                Brief {
+                    triage,
+                    analyst: "rules".into(),
+                    signals,
+                    validation,
+                    fallback_reason: Some(failures.join("; ")),
+                    usage,
+                    prompt_tokens_estimate: prompt.estimated_tokens(),
+                    created_at,
+                }
+            }
+        }
+    }
+}

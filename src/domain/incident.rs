@@ -164,6 +164,8 @@ pub struct IncidentDetail {
     pub stages: Vec<StageRun>,
     /// The latest evidence bundle, once collected.
     pub evidence: Option<EvidenceBundle>,
+    /// The latest analysed brief, once analysed.
+    pub brief: Option<serde_json::Value>,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 mod alert;
 mod evidence;
 mod incident;
+mod knowledge;
 
 pub use alert::{Alert, AlertSource, Tag, Transition};
 pub use evidence::{
@@ -12,6 +13,7 @@ pub use incident::{
     AlertRecord, Incident, IncidentDetail, IncidentStatus, JobKind, JobRecord, JobState, Stage,
     StageOutcome, StageRun,
 };
+pub use knowledge::KnowledgeMatch;
 
 /// Milliseconds since the Unix epoch: the one timestamp representation the store uses,
 /// identical in SQLite and PostgreSQL.

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use super::targets::{ServiceCatalog, Targets, window};
+use crate::analysis::Analyst;
 use crate::collectors::{self, Deadlines, Registered, collect_with_deadline};
 use crate::config::{Secrets, Settings};
 use crate::domain::{Alert, EvidenceBundle, Stage, StageOutcome};
@@ -49,7 +50,7 @@ pub trait StageHandler: Send + Sync {
 /// collector at once under its deadlines.
 pub struct EvidenceGatherer {
     collectors: Vec<Registered>,
-    catalog: ServiceCatalog,
+    pub catalog: ServiceCatalog,
     deadlines: Deadlines,
     lookback: chrono::Duration,
     budget_chars: usize,
@@ -91,17 +92,67 @@ impl EvidenceGatherer {
     }
 }
 
-/// The production stage handler. Collection is built: each run stores an evidence bundle
-/// with the incident. Retrieval, analysis and delivery are not built yet; those stages say
-/// so in the timeline rather than producing anything that could be mistaken for a brief.
+/// The production stage handler. Collection stores an evidence bundle with the incident and
+/// analysis stores a brief; retrieval and delivery are not built yet and say so in the
+/// timeline.
 pub struct Pipeline {
     store: Arc<dyn Store>,
     gatherer: EvidenceGatherer,
+    analyst: Analyst,
 }
 
 impl Pipeline {
-    pub fn new(store: Arc<dyn Store>, gatherer: EvidenceGatherer) -> Self {
-        Self { store, gatherer }
+    pub fn new(store: Arc<dyn Store>, gatherer: EvidenceGatherer, analyst: Analyst) -> Self {
+        Self {
+            store,
+            gatherer,
+            analyst,
+        }
+    }
+
+    async fn analyze(&self, job: &ClaimedJob) -> Result<StageReport, StageError> {
+        let read =
+            |e: crate::store::StoreError| StageError(format!("could not read the incident: {e}"));
+        let alerts = self
+            .store
+            .alerts_for(&job.incident_id)
+            .await
+            .map_err(read)?;
+        let Some(alert) = alerts
+            .iter()
+            .rev()
+            .find(|a| a.transition.is_firing())
+            .or(alerts.last())
+        else {
+            return Ok(StageReport::skipped("the incident has no alerts"));
+        };
+        let Some(bundle) = self
+            .store
+            .latest_evidence(&job.incident_id)
+            .await
+            .map_err(read)?
+        else {
+            return Err(StageError(
+                "no evidence was collected for this incident".into(),
+            ));
+        };
+        let brief = self.analyst.analyse(alert, &bundle, &[]).await;
+        let json = serde_json::to_value(&brief).map_err(|e| StageError(e.to_string()))?;
+        self.store
+            .save_brief(
+                &job.incident_id,
+                &job.id,
+                &brief.analyst,
+                brief.created_at,
+                &json,
+            )
+            .await
+            .map_err(|e| StageError(format!("could not store the brief: {e}")))?;
+        let mut detail = brief.headline();
+        if let Some(reason) = &brief.fallback_reason {
+            detail.push_str(&format!(" (rules analyst: {reason})"));
+        }
+        Ok(StageReport::ok(detail))
     }
 
     async fn collect(&self, job: &ClaimedJob) -> Result<StageReport, StageError> {
@@ -132,7 +183,8 @@ impl StageHandler for Pipeline {
     async fn run(&self, job: &ClaimedJob, stage: Stage) -> Result<StageReport, StageError> {
         match stage {
             Stage::Collect => self.collect(job).await,
-            Stage::Retrieve | Stage::Analyze | Stage::Deliver => Ok(StageReport::skipped(format!(
+            Stage::Analyze => self.analyze(job).await,
+            Stage::Retrieve | Stage::Deliver => Ok(StageReport::skipped(format!(
                 "{} not built yet",
                 stage.as_str()
             ))),

@@ -147,6 +147,19 @@ pub trait Store: Send + Sync {
         &self,
         incident_id: &str,
     ) -> Result<Option<EvidenceBundle>, StoreError>;
+    /// Stores an analysed brief (as JSON; the store does not interpret it).
+    async fn save_brief(
+        &self,
+        incident_id: &str,
+        job_id: &str,
+        analyst: &str,
+        created_at: UnixMillis,
+        brief: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    async fn latest_brief(
+        &self,
+        incident_id: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
 
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
     async fn incident(&self, id: &str) -> Result<Option<IncidentDetail>, StoreError>;

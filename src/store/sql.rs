@@ -351,6 +351,46 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn save_brief(
+        &self,
+        incident_id: &str,
+        job_id: &str,
+        analyst: &str,
+        created_at: UnixMillis,
+        brief: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO briefs (id, incident_id, job_id, created_at, analyst, brief) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(new_id())
+        .bind(incident_id)
+        .bind(job_id)
+        .bind(created_at)
+        .bind(analyst)
+        .bind(brief.to_string())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn latest_brief(
+        &self,
+        incident_id: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let row = sqlx::query(
+            "SELECT brief FROM briefs WHERE incident_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(incident_id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|row| {
+            let json: String = row.try_get(0)?;
+            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .transpose()
+    }
+
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         let limit = if filter.limit > 0 {
             filter.limit.min(500)
@@ -421,12 +461,14 @@ impl Store for SqlStore {
         .map(stage_from_row)
         .collect::<Result<_, _>>()?;
         let evidence = self.latest_evidence(id).await?;
+        let brief = self.latest_brief(id).await?;
         Ok(Some(IncidentDetail {
             incident,
             alerts,
             jobs,
             stages,
             evidence,
+            brief,
         }))
     }
 

@@ -53,7 +53,20 @@ async fn a_triage_runs_every_stage_and_records_the_timeline() {
         .expect("bundle stored with the incident");
     assert_eq!(bundle.reports.len(), 4);
     assert_eq!(bundle.targets.rds_instances, ["prod-postgres-primary"]);
-    for stage in &detail.stages[1..] {
+    // Analysis ran on that bundle: with no model configured the rules analyst answers.
+    let analyze = &detail.stages[2];
+    assert_eq!(analyze.outcome, StageOutcome::Ok);
+    assert!(
+        analyze.detail.as_deref().unwrap().contains("by rules"),
+        "{analyze:?}"
+    );
+    let brief = detail
+        .brief
+        .as_ref()
+        .expect("brief stored with the incident");
+    assert_eq!(brief["analyst"], "rules");
+    assert_eq!(brief["fallback_reason"], "no model is configured");
+    for stage in [&detail.stages[1], &detail.stages[3]] {
         assert_eq!(stage.outcome, StageOutcome::Skipped);
         assert!(stage.detail.as_deref().unwrap().contains("not built yet"));
         assert!(stage.ended_at.unwrap() >= stage.started_at);

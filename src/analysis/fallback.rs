@@ -1,0 +1,311 @@
+//! The rules analyst: a complete brief from the deterministic signals and the retrieved
+//! knowledge, used when no model is configured or the model fails. Its briefs say they were
+//! produced by rules.
+
+use super::schema::{
+    Action, ActionKind, Alternative, Category, Check, Confidence, DataGap, Risk, RootCause,
+    Severity, StatusPageDraft, StatusPageStatus, Triage,
+};
+use super::signals::{Signal, SignalKind};
+use crate::domain::{Alert, EvidenceBundle, KnowledgeMatch, SourceStatus};
+
+/// Builds a brief from signals alone.
+pub fn analyse(
+    alert: &Alert,
+    bundle: &EvidenceBundle,
+    knowledge: &[KnowledgeMatch],
+    signals: &[Signal],
+) -> Triage {
+    let lead = signals.iter().find(|s| s.category != Category::Unknown);
+    let supporting: Vec<&Signal> = lead
+        .map(|lead| {
+            signals
+                .iter()
+                .filter(|s| {
+                    s.id != lead.id && (s.entity == lead.entity || s.category == lead.category)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let runbooks: Vec<&KnowledgeMatch> = knowledge
+        .iter()
+        .filter(|k| k.corpus == "runbooks")
+        .take(2)
+        .collect();
+    let past = knowledge
+        .iter()
+        .find(|k| k.corpus == "postmortems" && k.score >= super::signals::PAST_INCIDENT_THRESHOLD);
+
+    let service = bundle
+        .targets
+        .service
+        .clone()
+        .or_else(|| alert.service.clone())
+        .unwrap_or_else(|| "the affected service".into());
+    let root_cause = match lead {
+        Some(lead) => {
+            let independent = supporting
+                .iter()
+                .flat_map(|s| &s.evidence_ids)
+                .filter_map(|id| bundle.item(id))
+                .any(|item| {
+                    lead.evidence_ids
+                        .iter()
+                        .filter_map(|id| bundle.item(id))
+                        .all(|l| l.source != item.source)
+                });
+            let confidence = if lead.strength >= 0.8 && independent {
+                Confidence::High
+            } else if lead.strength >= 0.6 {
+                Confidence::Medium
+            } else {
+                Confidence::Low
+            };
+            let mut evidence_ids = lead.evidence_ids.clone();
+            for s in &supporting {
+                for id in &s.evidence_ids {
+                    if !evidence_ids.contains(id) {
+                        evidence_ids.push(id.clone());
+                    }
+                }
+            }
+            RootCause {
+                statement: lead.statement.clone(),
+                category: lead.category,
+                entity: lead.entity.clone(),
+                confidence,
+                score: lead.strength,
+                evidence_ids,
+                knowledge_ids: past.map(|p| vec![p.id.clone()]).unwrap_or_default(),
+            }
+        }
+        None => RootCause {
+            statement: format!(
+                "No deterministic signal explains \"{}\"; the evidence does not point at a cause.",
+                alert.title
+            ),
+            category: Category::Unknown,
+            entity: format!("service/{service}"),
+            confidence: Confidence::Low,
+            score: 0.1,
+            evidence_ids: Vec::new(),
+            knowledge_ids: Vec::new(),
+        },
+    };
+
+    let mut actions = lead.map(actions_for).unwrap_or_default();
+    for runbook in &runbooks {
+        actions.push(Action {
+            action: format!("Follow the runbook: {}", runbook.title),
+            kind: ActionKind::Investigate,
+            command: None,
+            risk: Risk::Low,
+            expected_outcome: "the documented procedure for this alert".into(),
+            evidence_ids: Vec::new(),
+            knowledge_ids: vec![runbook.id.clone()],
+        });
+    }
+    if let Some(past) = past
+        && let Some(resolution) = past.meta["resolution"].as_str()
+    {
+        actions.push(Action {
+            action: format!("Apply what resolved {}: {resolution}", past.id),
+            kind: ActionKind::Investigate,
+            command: None,
+            risk: Risk::Medium,
+            expected_outcome: "the fix that worked last time".into(),
+            evidence_ids: Vec::new(),
+            knowledge_ids: vec![past.id.clone()],
+        });
+    }
+    if actions.is_empty() {
+        actions.push(Action {
+            action: format!("Check {service}'s dashboards and recent changes; gather the missing sources listed below"),
+            kind: ActionKind::Investigate,
+            command: None,
+            risk: Risk::Low,
+            expected_outcome: "a cause to act on".into(),
+            evidence_ids: Vec::new(),
+            knowledge_ids: Vec::new(),
+        });
+    }
+    actions.sort_by_key(|a| a.kind);
+
+    let alternatives = signals
+        .iter()
+        .filter(|s| {
+            lead.is_some_and(|l| s.category != l.category && s.category != Category::Unknown)
+        })
+        .take(3)
+        .map(|s| Alternative {
+            statement: s.statement.clone(),
+            category: s.category,
+            entity: s.entity.clone(),
+            why_less_likely: format!(
+                "weaker signal ({:.2} against {:.2})",
+                s.strength,
+                lead.map_or(0.0, |l| l.strength)
+            ),
+            evidence_ids: s.evidence_ids.clone(),
+            knowledge_ids: s.knowledge_ids.clone(),
+        })
+        .collect();
+
+    let confidence_breakdown = signals
+        .iter()
+        .take(6)
+        .map(|s| Check {
+            check: s.statement.clone(),
+            holds: true,
+            evidence_ids: s.evidence_ids.clone(),
+        })
+        .collect();
+
+    let data_gaps = bundle
+        .reports
+        .iter()
+        .filter(|r| r.status != SourceStatus::Ok)
+        .map(|r| DataGap {
+            source: r.source.clone(),
+            reason: r.describe(),
+            next_step: format!("check {} by hand, or fix its configuration", r.source),
+        })
+        .collect();
+
+    let severity = severity_from(alert, &root_cause);
+    let escalate = severity <= Severity::SEV2 && root_cause.confidence == Confidence::Low;
+    Triage {
+        severity,
+        summary: format!("{} — {}", alert.title, root_cause.statement),
+        affected_services: vec![service.clone()],
+        status_page_draft: StatusPageDraft {
+            title: "Degraded performance".into(),
+            body: "We are investigating degraded performance affecting some requests. We will post an update as soon as we know more.".into(),
+            status: if lead.is_some() { StatusPageStatus::Identified } else { StatusPageStatus::Investigating },
+        },
+        root_cause,
+        alternatives,
+        actions,
+        confidence_breakdown,
+        data_gaps,
+        past_incident: past.map(|p| p.id.clone()),
+        escalate,
+    }
+}
+
+fn severity_from(alert: &Alert, root_cause: &RootCause) -> Severity {
+    let priority = alert.priority.as_deref().unwrap_or("").to_lowercase();
+    match priority.as_str() {
+        "p1" | "critical" | "sev1" => Severity::SEV1,
+        "p2" | "high" | "error" | "sev2" => Severity::SEV2,
+        "p3" | "warning" | "sev3" => Severity::SEV3,
+        "p4" | "p5" | "low" | "info" | "sev4" => Severity::SEV4,
+        _ if root_cause.category == Category::DdosOrAbuse => Severity::SEV2,
+        _ => Severity::SEV3,
+    }
+}
+
+fn actions_for(lead: &Signal) -> Vec<Action> {
+    let action =
+        |action: String, kind: ActionKind, command: Option<String>, risk: Risk, outcome: &str| {
+            Action {
+                action,
+                kind,
+                command,
+                risk,
+                expected_outcome: outcome.into(),
+                evidence_ids: lead.evidence_ids.clone(),
+                knowledge_ids: Vec::new(),
+            }
+        };
+    let deployment = lead
+        .entity
+        .strip_prefix("deployment/")
+        .and_then(|rest| rest.split_once('/'));
+    match (lead.kind, deployment) {
+        (SignalKind::RolloutBeforeOnset, Some((ns, name))) => vec![action(
+            format!("Roll back {name} to the previous revision"),
+            ActionKind::Rollback,
+            Some(format!("kubectl -n {ns} rollout undo deployment/{name}")),
+            Risk::Low,
+            "errors and latency return to the pre-deploy baseline within minutes",
+        )],
+        (SignalKind::RolloutBeforeOnset, None) => vec![action(
+            format!("Roll back the deploy to {}", lead.entity),
+            ActionKind::Rollback,
+            None,
+            Risk::Low,
+            "the service returns to its pre-deploy behaviour",
+        )],
+        (SignalKind::ConfigChange, _) => vec![action(
+            format!("Revert the configuration change on {}", lead.entity),
+            ActionKind::ConfigChange,
+            None,
+            Risk::Medium,
+            "behaviour returns to what it was before the change",
+        )],
+        (SignalKind::OomKilled, Some((ns, name))) => vec![
+            action(
+                format!("Raise the memory limit of {name} and find the oversized inputs"),
+                ActionKind::ConfigChange,
+                Some(format!("kubectl -n {ns} set resources deployment/{name} --limits=memory=<higher>")),
+                Risk::Medium,
+                "pods stop being OOMKilled",
+            ),
+            action(
+                format!("Restart crash-looping pods of {name} once the limit is raised"),
+                ActionKind::Restart,
+                Some(format!("kubectl -n {ns} rollout restart deployment/{name}")),
+                Risk::Low,
+                "fresh pods start with the new limit",
+            ),
+        ],
+        (SignalKind::Saturation, _) => {
+            let instance = lead.entity.trim_start_matches("rds/");
+            vec![action(
+                format!("Find and stop what saturates {instance}: the top queries and connections by client"),
+                ActionKind::Mitigate,
+                Some("SELECT pid, usename, state, query_start, query FROM pg_stat_activity ORDER BY query_start LIMIT 20;".into()),
+                Risk::Low,
+                "the offending client or query is identified",
+            )]
+        }
+        (SignalKind::DependencyInErrors, _) => vec![action(
+            format!("Check and restore {}: the errors name it", lead.entity),
+            ActionKind::Mitigate,
+            None,
+            Risk::Low,
+            "callers recover once the dependency answers",
+        )],
+        (SignalKind::Ddos | SignalKind::WafSpike, _) => vec![action(
+            "Tighten edge protection: rate-limit or challenge the attacking sources".into(),
+            ActionKind::Mitigate,
+            None,
+            Risk::Low,
+            "attack traffic is absorbed at the edge",
+        )],
+        (SignalKind::OverdueJob, _) => vec![action(
+            format!("Suspend or stop the overrunning {}", lead.entity),
+            ActionKind::Mitigate,
+            lead.entity.strip_prefix("cronjob/").and_then(|r| r.split_once('/')).map(|(ns, name)| {
+                format!("kubectl -n {ns} patch cronjob {name} -p '{{\"spec\":{{\"suspend\":true}}}}'")
+            }),
+            Risk::Medium,
+            "load from the job stops",
+        )],
+        (SignalKind::NodeUnhealthy, _) => vec![action(
+            format!("Cordon {} so its pods move to healthy nodes", lead.entity),
+            ActionKind::Mitigate,
+            Some(format!("kubectl cordon {}", lead.entity.trim_start_matches("node/"))),
+            Risk::Medium,
+            "new pods land on healthy nodes",
+        )],
+        _ => vec![action(
+            format!("Investigate {}", lead.entity),
+            ActionKind::Investigate,
+            None,
+            Risk::Low,
+            "a confirmed cause",
+        )],
+    }
+}

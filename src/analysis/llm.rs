@@ -1,0 +1,267 @@
+//! The model client: any OpenAI-compatible chat endpoint (OpenAI, Azure OpenAI, vLLM, Ollama,
+//! LiteLLM) through async-openai, with one forced named tool. Retries on 429/5xx with backoff
+//! and `Retry-After` come from async-openai's client; this module adds the deadline, the
+//! shared concurrency limit, one repair round for invalid arguments, and token accounting.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_openai::Client;
+use async_openai::config::{AzureConfig, Config, OpenAIConfig};
+use async_openai::error::OpenAIError;
+use async_openai::types::chat::{
+    ChatCompletionMessageToolCalls, ChatCompletionNamedToolChoice, ChatCompletionRequestMessage,
+    ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage, ChatCompletionTool,
+    ChatCompletionToolChoiceOption, ChatCompletionTools, CreateChatCompletionRequestArgs,
+    FinishReason, FunctionName, FunctionObject,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+use super::prompt::Prompt;
+use super::schema::{TOOL_NAME, Triage, triage_schema};
+use crate::config::{LlmSettings, Secrets};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("model request failed: {0}")]
+    Request(String),
+    #[error("model did not answer within {0} s")]
+    Timeout(u64),
+    #[error("model output was truncated (finish_reason=length)")]
+    Truncated,
+    #[error("model output was withheld by a content filter")]
+    ContentFilter,
+    #[error("model answered without calling {TOOL_NAME}")]
+    NoToolCall,
+    #[error("model arguments were invalid after one repair: {0}")]
+    InvalidArguments(String),
+}
+
+/// Tokens and money one analysis spent on one model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub model: String,
+    pub requests: u32,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost_usd: f64,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug)]
+pub struct Answer {
+    pub triage: Triage,
+    pub usage: Usage,
+}
+
+pub struct LlmClient {
+    settings: LlmSettings,
+    api_key: Option<SecretString>,
+    http: reqwest::Client,
+    permits: Arc<Semaphore>,
+}
+
+impl LlmClient {
+    /// `None` when no model is configured: no API key and no base URL.
+    pub fn from_settings(settings: &LlmSettings, secrets: &Secrets) -> Option<Self> {
+        if secrets.openai_api_key.is_none() && settings.base_url.is_empty() {
+            return None;
+        }
+        Some(Self {
+            settings: settings.clone(),
+            api_key: secrets.openai_api_key.clone(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(settings.timeout_secs))
+                .build()
+                .unwrap_or_default(),
+            permits: Arc::new(Semaphore::new(settings.max_concurrency.max(1))),
+        })
+    }
+
+    pub fn settings(&self) -> &LlmSettings {
+        &self.settings
+    }
+
+    fn client(&self, model: &str) -> Client<Box<dyn Config>> {
+        let key = self
+            .api_key
+            .as_ref()
+            .map_or("", |k| k.expose_secret())
+            .to_string();
+        let config: Box<dyn Config> = if self.settings.provider == "azure" {
+            Box::new(
+                AzureConfig::new()
+                    .with_api_base(self.settings.base_url.clone())
+                    .with_api_version(self.settings.azure_api_version.clone())
+                    .with_deployment_id(model)
+                    .with_api_key(key),
+            )
+        } else {
+            let mut config = OpenAIConfig::new().with_api_key(key);
+            if !self.settings.base_url.is_empty() {
+                config = config.with_api_base(self.settings.base_url.trim_end_matches('/'));
+            }
+            Box::new(config)
+        };
+        Client::with_config(config).with_http_client(self.http.clone())
+    }
+
+    /// Asks `model` to call `submit_triage` for `prompt`; one repair round on invalid
+    /// arguments.
+    #[tracing::instrument(skip_all, fields(model = model))]
+    pub async fn submit_triage(&self, model: &str, prompt: &Prompt) -> Result<Answer, LlmError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| LlmError::Request("the model client is shut down".into()))?;
+        let started = Instant::now();
+        let client = self.client(model);
+        let mut usage = Usage {
+            model: model.to_string(),
+            ..Usage::default()
+        };
+        let mut messages = vec![
+            ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage::from(
+                prompt.system.as_str(),
+            )),
+            ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage::from(
+                prompt.user.as_str(),
+            )),
+        ];
+        let mut last_error = String::new();
+        for round in 0..2 {
+            let arguments = self.call(&client, model, &messages, &mut usage).await?;
+            match parse_arguments(&arguments) {
+                Ok(triage) => {
+                    usage.elapsed_ms = started.elapsed().as_millis() as u64;
+                    return Ok(Answer { triage, usage });
+                }
+                Err(error) if round == 0 => {
+                    tracing::warn!(%error, "model arguments invalid; asking for a repair");
+                    last_error = error.clone();
+                    messages.push(ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage::from(
+                        format!(
+                            "Your {TOOL_NAME} arguments were rejected: {error}. Arguments received: {}. Call {TOOL_NAME} again with arguments that match its schema exactly.",
+                            arguments.chars().take(4000).collect::<String>()
+                        )
+                        .as_str(),
+                    )));
+                }
+                Err(error) => last_error = error,
+            }
+        }
+        Err(LlmError::InvalidArguments(last_error))
+    }
+
+    async fn call(
+        &self,
+        client: &Client<Box<dyn Config>>,
+        model: &str,
+        messages: &[ChatCompletionRequestMessage],
+        usage: &mut Usage,
+    ) -> Result<String, LlmError> {
+        let request = CreateChatCompletionRequestArgs::default()
+            .model(model)
+            .messages(messages.to_vec())
+            .tools(vec![ChatCompletionTools::Function(ChatCompletionTool {
+                function: FunctionObject {
+                    name: TOOL_NAME.into(),
+                    description: Some("Submit the triage of this incident.".into()),
+                    parameters: Some(triage_schema()),
+                    strict: Some(true),
+                },
+            })])
+            .tool_choice(ChatCompletionToolChoiceOption::Function(
+                ChatCompletionNamedToolChoice {
+                    function: FunctionName {
+                        name: TOOL_NAME.into(),
+                    },
+                },
+            ))
+            .parallel_tool_calls(false)
+            .max_completion_tokens(self.settings.max_output_tokens)
+            .build()
+            .map_err(|e| LlmError::Request(e.to_string()))?;
+        let deadline = Duration::from_secs(self.settings.timeout_secs);
+        let response = tokio::time::timeout(deadline, client.chat().create(request))
+            .await
+            .map_err(|_| LlmError::Timeout(self.settings.timeout_secs))?
+            .map_err(describe)?;
+        usage.requests += 1;
+        if let Some(u) = &response.usage {
+            let cached = u
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0);
+            usage.prompt_tokens += u64::from(u.prompt_tokens);
+            usage.completion_tokens += u64::from(u.completion_tokens);
+            usage.cached_tokens += u64::from(cached);
+            let uncached = u.prompt_tokens.saturating_sub(cached);
+            usage.cost_usd += (f64::from(uncached) * self.settings.input_usd_per_mtok
+                + f64::from(cached) * self.settings.cached_input_usd_per_mtok
+                + f64::from(u.completion_tokens) * self.settings.output_usd_per_mtok)
+                / 1_000_000.0;
+        }
+        let choice = response
+            .choices
+            .into_iter()
+            .next()
+            .ok_or_else(|| LlmError::Request("the reply had no choices".into()))?;
+        match choice.finish_reason {
+            Some(FinishReason::Length) => return Err(LlmError::Truncated),
+            Some(FinishReason::ContentFilter) => return Err(LlmError::ContentFilter),
+            _ => {}
+        }
+        // A forced named tool often ends with finish_reason "stop": the call is what counts.
+        let call = choice
+            .message
+            .tool_calls
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|call| match call {
+                ChatCompletionMessageToolCalls::Function(call)
+                    if call.function.name == TOOL_NAME =>
+                {
+                    Some(call.function.arguments)
+                }
+                _ => None,
+            });
+        match call {
+            Some(arguments) => Ok(arguments),
+            // Some OpenAI-compatible servers put the JSON in the content instead.
+            None => choice
+                .message
+                .content
+                .filter(|c| c.trim_start().starts_with('{'))
+                .ok_or(LlmError::NoToolCall),
+        }
+    }
+}
+
+fn parse_arguments(arguments: &str) -> Result<Triage, String> {
+    serde_json::from_str::<Triage>(arguments).map_err(|e| e.to_string())
+}
+
+fn describe(error: OpenAIError) -> LlmError {
+    LlmError::Request(match error {
+        OpenAIError::ApiError(api) => format!(
+            "HTTP {}: {}",
+            api.status_code.as_u16(),
+            api.api_error.message
+        ),
+        OpenAIError::Reqwest(e) if e.is_timeout() => "request timed out".into(),
+        OpenAIError::Reqwest(e) if e.is_connect() => "could not connect".into(),
+        OpenAIError::Reqwest(e) => format!(
+            "transport error{}",
+            e.status()
+                .map_or(String::new(), |s| format!(" (HTTP {})", s.as_u16()))
+        ),
+        OpenAIError::JSONDeserialize(e, _) => format!("unreadable reply: {e}"),
+        other => other.to_string(),
+    })
+}

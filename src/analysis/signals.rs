@@ -1,0 +1,406 @@
+//! Deterministic findings derived from the evidence before any model sees it: they go into
+//! the prompt, feed the confidence breakdown, calibrate the model's confidence, and alone make
+//! the rules brief when no model answers.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::schema::Category;
+use crate::domain::{EvidenceBundle, EvidenceItem, KnowledgeMatch};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalKind {
+    RolloutBeforeOnset,
+    ConfigChange,
+    Saturation,
+    OomKilled,
+    CrashLoop,
+    EdgeErrors,
+    WafSpike,
+    Ddos,
+    CacheHitDrop,
+    ErrorBurst,
+    DependencyInErrors,
+    OverdueJob,
+    NodeUnhealthy,
+    HpaAtMax,
+    PastIncident,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    pub id: String,
+    pub kind: SignalKind,
+    pub statement: String,
+    pub evidence_ids: Vec<String>,
+    pub knowledge_ids: Vec<String>,
+    /// 0 to 1: how strongly this alone points at `category` and `entity`.
+    pub strength: f64,
+    pub category: Category,
+    pub entity: String,
+}
+
+/// Past incidents at least this similar become a signal.
+pub const PAST_INCIDENT_THRESHOLD: f64 = 0.6;
+
+/// Derives every signal, strongest first.
+pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Signal> {
+    let mut signals = Vec::new();
+    let mut push = |kind: SignalKind,
+                    item: &EvidenceItem,
+                    statement: String,
+                    strength: f64,
+                    category: Category,
+                    entity: String| {
+        signals.push(Signal {
+            id: String::new(),
+            kind,
+            statement,
+            evidence_ids: vec![item.id.clone()],
+            knowledge_ids: Vec::new(),
+            strength,
+            category,
+            entity,
+        });
+    };
+    let workload_entity = || match (
+        &bundle.targets.kube_namespace,
+        bundle.targets.kube_workloads.first(),
+    ) {
+        (Some(ns), Some(w)) => format!("deployment/{ns}/{w}"),
+        _ => format!(
+            "service/{}",
+            bundle.targets.service.as_deref().unwrap_or("unknown")
+        ),
+    };
+    for item in &bundle.items {
+        let minutes_before = item.at.map(|at| (bundle.window.onset - at).num_minutes());
+        match item.kind.as_str() {
+            "rollout" if item.anomaly >= 0.6 => {
+                let entity = rollout_entity(&item.id).unwrap_or_else(workload_entity);
+                let strength = if minutes_before.is_some_and(|m| (0..=30).contains(&m)) {
+                    0.85
+                } else {
+                    0.6
+                };
+                push(
+                    SignalKind::RolloutBeforeOnset,
+                    item,
+                    format!("Rollout before onset: {}", item.summary),
+                    strength,
+                    Category::DeployRegression,
+                    entity,
+                );
+            }
+            "change" if minutes_before.is_some_and(|m| (0..=60).contains(&m)) => {
+                let lower = item.summary.to_lowercase();
+                if lower.contains("config") || lower.contains("flag") || lower.contains("parameter")
+                {
+                    push(
+                        SignalKind::ConfigChange,
+                        item,
+                        format!("Config change before onset: {}", item.summary),
+                        0.7,
+                        Category::ConfigChange,
+                        workload_entity(),
+                    );
+                } else {
+                    let strength = if minutes_before.is_some_and(|m| m <= 30) {
+                        0.85
+                    } else {
+                        0.6
+                    };
+                    push(
+                        SignalKind::RolloutBeforeOnset,
+                        item,
+                        format!("Deploy before onset: {}", item.summary),
+                        strength,
+                        Category::DeployRegression,
+                        workload_entity(),
+                    );
+                }
+            }
+            "rds_event" if item.summary.to_lowercase().contains("parameter") => {
+                let entity = rds_entity(&item.id);
+                push(
+                    SignalKind::ConfigChange,
+                    item,
+                    format!("Database configuration change: {}", item.summary),
+                    0.7,
+                    Category::ConfigChange,
+                    entity,
+                );
+            }
+            "metric" if item.id.ends_with(".connections") => {
+                let max = item.data["series"]["max"].as_f64();
+                let limit = item.data["max_connections"].as_f64();
+                if let (Some(max), Some(limit)) = (max, limit)
+                    && limit > 0.0
+                    && max / limit >= 0.9
+                {
+                    push(
+                        SignalKind::Saturation,
+                        item,
+                        format!(
+                            "Connections at {:.0}% of max_connections: {}",
+                            max / limit * 100.0,
+                            item.summary
+                        ),
+                        0.75,
+                        Category::ResourceSaturation,
+                        rds_entity(&item.id),
+                    );
+                }
+            }
+            "metric"
+                if item.id.ends_with(".cpu")
+                    && item.data["series"]["max"]
+                        .as_f64()
+                        .is_some_and(|m| m >= 90.0) =>
+            {
+                push(
+                    SignalKind::Saturation,
+                    item,
+                    format!("CPU saturated: {}", item.summary),
+                    0.7,
+                    Category::ResourceSaturation,
+                    rds_entity(&item.id),
+                );
+            }
+            "pod" => {
+                let oom = item.data["last_terminations"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t["reason"] == "OOMKilled"));
+                if oom {
+                    push(
+                        SignalKind::OomKilled,
+                        item,
+                        format!("Containers OOMKilled: {}", item.summary),
+                        0.8,
+                        Category::ResourceSaturation,
+                        workload_entity(),
+                    );
+                } else if item.data["waiting"]
+                    .as_array()
+                    .is_some_and(|w| w.iter().any(|w| w == "CrashLoopBackOff"))
+                {
+                    push(
+                        SignalKind::CrashLoop,
+                        item,
+                        format!("Crash loop: {}", item.summary),
+                        0.5,
+                        Category::DeployRegression,
+                        workload_entity(),
+                    );
+                }
+            }
+            "event" if item.data["reason"] == "OOMKilling" => {
+                push(
+                    SignalKind::OomKilled,
+                    item,
+                    format!("Kernel OOM kills: {}", item.summary),
+                    0.75,
+                    Category::ResourceSaturation,
+                    workload_entity(),
+                );
+            }
+            "edge_status" if item.data["share_5xx"].as_f64().is_some_and(|s| s >= 0.05) => {
+                push(
+                    SignalKind::EdgeErrors,
+                    item,
+                    format!("5xx spike at the edge: {}", item.summary),
+                    0.4,
+                    Category::Unknown,
+                    zone_entity(item),
+                );
+            }
+            "edge_firewall" => {
+                if item.data["l7ddos"].as_f64().is_some_and(|d| d > 0.0) {
+                    push(
+                        SignalKind::Ddos,
+                        item,
+                        format!("Layer-7 DDoS mitigation firing: {}", item.summary),
+                        0.9,
+                        Category::DdosOrAbuse,
+                        zone_entity(item),
+                    );
+                } else if item.data["blocked"].as_f64().is_some_and(|b| b >= 1000.0) {
+                    push(
+                        SignalKind::WafSpike,
+                        item,
+                        format!("WAF blocking a surge: {}", item.summary),
+                        0.6,
+                        Category::DdosOrAbuse,
+                        zone_entity(item),
+                    );
+                }
+            }
+            "edge_cache" if item.data["hit_ratio"].as_f64().is_some_and(|h| h < 0.3) => {
+                push(
+                    SignalKind::CacheHitDrop,
+                    item,
+                    format!("Low edge cache hit ratio: {}", item.summary),
+                    0.3,
+                    Category::TrafficSpike,
+                    zone_entity(item),
+                );
+            }
+            "logs" => {
+                let texts = log_texts(item);
+                let dependency = bundle.targets.dependencies.iter().find(|dep| {
+                    texts
+                        .iter()
+                        .any(|t| t.to_lowercase().contains(&dep.to_lowercase()))
+                });
+                if let Some(dep) = dependency {
+                    push(
+                        SignalKind::DependencyInErrors,
+                        item,
+                        format!("Errors name the dependency {dep}: {}", item.summary),
+                        0.8,
+                        Category::DependencyFailure,
+                        dep.clone(),
+                    );
+                } else if item.data["after_onset"].as_u64().is_some_and(|n| n >= 10) {
+                    push(
+                        SignalKind::ErrorBurst,
+                        item,
+                        format!("Error-log burst: {}", item.summary),
+                        0.4,
+                        Category::Unknown,
+                        workload_entity(),
+                    );
+                }
+            }
+            "job" if item.anomaly >= 0.85 => {
+                let cron = item.data["cronjob"].as_str().unwrap_or("job");
+                let ns = bundle
+                    .targets
+                    .kube_namespace
+                    .as_deref()
+                    .unwrap_or("default");
+                push(
+                    SignalKind::OverdueJob,
+                    item,
+                    format!(
+                        "Scheduled job running far longer than before: {}",
+                        item.summary
+                    ),
+                    0.75,
+                    Category::ScheduledJob,
+                    format!("cronjob/{ns}/{cron}"),
+                );
+            }
+            "node" => {
+                let node = item.id.trim_start_matches("k8s.node.").to_string();
+                push(
+                    SignalKind::NodeUnhealthy,
+                    item,
+                    format!("Node unhealthy: {}", item.summary),
+                    0.7,
+                    Category::InfrastructureFailure,
+                    format!("node/{node}"),
+                );
+            }
+            "hpa" if item.anomaly >= 0.8 => {
+                push(
+                    SignalKind::HpaAtMax,
+                    item,
+                    format!("Autoscaler at its maximum: {}", item.summary),
+                    0.5,
+                    Category::TrafficSpike,
+                    workload_entity(),
+                );
+            }
+            _ => {}
+        }
+    }
+    for past in knowledge
+        .iter()
+        .filter(|k| k.corpus == "postmortems" && k.score >= PAST_INCIDENT_THRESHOLD)
+    {
+        let category = past.meta["category"]
+            .as_str()
+            .and_then(|c| serde_json::from_value(Value::String(c.into())).ok())
+            .unwrap_or(Category::Unknown);
+        signals.push(Signal {
+            id: String::new(),
+            kind: SignalKind::PastIncident,
+            statement: format!(
+                "Similar past incident {} (score {:.2}): {}",
+                past.id, past.score, past.title
+            ),
+            evidence_ids: Vec::new(),
+            knowledge_ids: vec![past.id.clone()],
+            strength: (past.score * 0.8).min(0.8),
+            category,
+            entity: past.meta["entity"].as_str().unwrap_or("").to_string(),
+        });
+    }
+    signals.sort_by(|a, b| b.strength.total_cmp(&a.strength));
+    for (index, signal) in signals.iter_mut().enumerate() {
+        signal.id = format!("signal.{}", index + 1);
+    }
+    signals
+}
+
+/// `k8s.rollout.production/game-api.rev42` → `deployment/production/game-api`.
+fn rollout_entity(id: &str) -> Option<String> {
+    let rest = id.strip_prefix("k8s.rollout.")?;
+    let (path, _) = rest.rsplit_once(".rev")?;
+    Some(format!("deployment/{path}"))
+}
+
+/// `aws.rds.prod-postgres-primary.cpu` → `rds/prod-postgres-primary`.
+fn rds_entity(id: &str) -> String {
+    let rest = id.strip_prefix("aws.rds.").unwrap_or(id);
+    let instance = rest.rsplit_once('.').map_or(rest, |(instance, _)| instance);
+    let instance = instance.split(".event").next().unwrap_or(instance);
+    format!("rds/{instance}")
+}
+
+fn zone_entity(item: &EvidenceItem) -> String {
+    let zone = item
+        .id
+        .strip_prefix("cloudflare.")
+        .and_then(|rest| rest.split('.').next())
+        .unwrap_or("zone");
+    format!("cloudflare_zone/{zone}")
+}
+
+fn log_texts(item: &EvidenceItem) -> Vec<String> {
+    let mut texts = vec![item.summary.clone()];
+    if let Some(groups) = item.data["groups"].as_array() {
+        texts.extend(
+            groups
+                .iter()
+                .filter_map(|g| g["example"].as_str().map(str::to_string)),
+        );
+    }
+    if let Some(tail) = item.data["tail"].as_str() {
+        texts.push(tail.to_string());
+    }
+    texts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entities_come_from_evidence_ids() {
+        assert_eq!(
+            rollout_entity("k8s.rollout.production/game-api.rev42").as_deref(),
+            Some("deployment/production/game-api")
+        );
+        assert_eq!(
+            rds_entity("aws.rds.prod-postgres-primary.connections"),
+            "rds/prod-postgres-primary"
+        );
+        assert_eq!(
+            rds_entity("aws.rds.prod-postgres-primary.event.1795227000"),
+            "rds/prod-postgres-primary"
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! Validation and calibration of an analyst's answer: ids that do not exist are dropped and
+//! recorded; confidence is capped where the citations cannot carry it; claims that contradict
+//! the deterministic signals are flagged.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::schema::{Category, Confidence, Triage};
+use super::signals::{Signal, SignalKind};
+use crate::domain::{EvidenceBundle, KnowledgeMatch};
+
+/// What validation changed, shown in the brief.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ValidationReport {
+    /// Cited ids that exist nowhere in the evidence or knowledge.
+    pub dropped_ids: Vec<String>,
+    /// Why the stated confidence was lowered, if it was.
+    pub capped: Option<String>,
+    pub contradictions: Vec<String>,
+}
+
+/// Cleans `triage` in place against what was really collected and retrieved.
+pub fn validate(
+    triage: &mut Triage,
+    bundle: &EvidenceBundle,
+    knowledge: &[KnowledgeMatch],
+    signals: &[Signal],
+) -> ValidationReport {
+    let evidence: BTreeSet<&str> = bundle.items.iter().map(|i| i.id.as_str()).collect();
+    let known_knowledge: BTreeSet<&str> = knowledge.iter().map(|k| k.id.as_str()).collect();
+    let mut dropped = BTreeSet::new();
+    let mut keep = |ids: &mut Vec<String>, known: &BTreeSet<&str>| {
+        ids.retain(|id| {
+            let ok = known.contains(id.as_str());
+            if !ok {
+                dropped.insert(id.clone());
+            }
+            ok
+        });
+    };
+    keep(&mut triage.root_cause.evidence_ids, &evidence);
+    keep(&mut triage.root_cause.knowledge_ids, &known_knowledge);
+    for alternative in &mut triage.alternatives {
+        keep(&mut alternative.evidence_ids, &evidence);
+        keep(&mut alternative.knowledge_ids, &known_knowledge);
+    }
+    for action in &mut triage.actions {
+        keep(&mut action.evidence_ids, &evidence);
+        keep(&mut action.knowledge_ids, &known_knowledge);
+    }
+    for check in &mut triage.confidence_breakdown {
+        keep(&mut check.evidence_ids, &evidence);
+    }
+    if let Some(past) = &triage.past_incident
+        && !known_knowledge.contains(past.as_str())
+    {
+        dropped.insert(past.clone());
+        triage.past_incident = None;
+    }
+    triage.alternatives.truncate(3);
+    triage.actions.sort_by_key(|a| a.kind);
+    triage.root_cause.score = triage.root_cause.score.clamp(0.0, 1.0);
+
+    let mut report = ValidationReport {
+        dropped_ids: dropped.into_iter().collect(),
+        ..ValidationReport::default()
+    };
+
+    // Contradictions with what the signals say happened.
+    let has = |kind: SignalKind| signals.iter().any(|s| s.kind == kind);
+    match triage.root_cause.category {
+        Category::DeployRegression if !has(SignalKind::RolloutBeforeOnset) => report
+            .contradictions
+            .push("blames a deploy, but no rollout or deploy event was found in the window".into()),
+        Category::DdosOrAbuse if !has(SignalKind::Ddos) && !has(SignalKind::WafSpike) => report
+            .contradictions
+            .push("blames an attack, but the edge shows no DDoS mitigation or WAF surge".into()),
+        Category::ConfigChange if !has(SignalKind::ConfigChange) => report
+            .contradictions
+            .push("blames a config change, but none was found in the window".into()),
+        _ => {}
+    }
+
+    // Calibration.
+    let cited = &triage.root_cause.evidence_ids;
+    let sources: BTreeSet<&str> = bundle
+        .items
+        .iter()
+        .filter(|i| cited.contains(&i.id))
+        .map(|i| i.source.as_str())
+        .collect();
+    let signal_backed = signals.iter().any(|s| {
+        s.category == triage.root_cause.category
+            && s.evidence_ids.iter().any(|id| cited.contains(id))
+    });
+    let has_knowledge = !triage.root_cause.knowledge_ids.is_empty();
+    let no_citation = cited.is_empty() && !has_knowledge;
+    let cap = if no_citation {
+        Some((
+            Confidence::Low,
+            "the root cause cites no evidence or knowledge that exists".to_string(),
+        ))
+    } else if !report.contradictions.is_empty() {
+        Some((
+            Confidence::Low,
+            format!(
+                "the root cause contradicts the signals: {}",
+                report.contradictions.join("; ")
+            ),
+        ))
+    } else if triage.root_cause.confidence == Confidence::High
+        && sources.len() < 2
+        && !(signal_backed && has_knowledge)
+    {
+        Some((
+            Confidence::Medium,
+            "HIGH needs two independent sources, or a deterministic signal plus a knowledge match"
+                .to_string(),
+        ))
+    } else {
+        None
+    };
+    if let Some((ceiling, reason)) = cap
+        && triage.root_cause.confidence > ceiling
+    {
+        triage.root_cause.confidence = ceiling;
+        report.capped = Some(reason);
+    }
+    let max_score = match triage.root_cause.confidence {
+        Confidence::High => 1.0,
+        Confidence::Medium => 0.79,
+        Confidence::Low => 0.49,
+    };
+    triage.root_cause.score = triage.root_cause.score.min(max_score);
+    report
+}

@@ -1,0 +1,22 @@
+//! Knowledge retrieved for an incident: runbook sections, post-mortems, Terraform resources,
+//! code. Each match has an id the brief can cite.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnowledgeMatch {
+    /// Stable id, e.g. `runbook.postgres-cpu#high-cpu` or `postmortem.INC-2024-047`.
+    pub id: String,
+    /// `runbooks`, `postmortems`, `terraform`, `code` or `schema`.
+    pub corpus: String,
+    pub title: String,
+    /// File path or URL.
+    pub source: Option<String>,
+    /// Retrieval score, higher is closer (0–1 after normalisation).
+    pub score: f64,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub text: String,
+    /// Corpus-specific fields: a post-mortem's `root_cause`, `resolution`, `services`.
+    pub meta: serde_json::Value,
+}
