@@ -1,6 +1,7 @@
 //! Integration tests, compiled as one binary: a real daemon on port 0 per test, real SQLite
 //! and PostgreSQL stores.
 
+mod analysis;
 mod aws;
 mod cli;
 mod collectors;

@@ -1,0 +1,836 @@
+//! The analyst against a fake OpenAI-compatible server that answers as the API documents,
+//! including its failure shapes, and the rules analyst on the classic incident shapes.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{Value, json};
+use triaged::analysis::schema::{Category, Confidence};
+use triaged::analysis::{Analyst, Brief};
+use triaged::config::{Secrets, Settings};
+use triaged::domain::{
+    Alert, AlertSource, EvidenceBundle, EvidenceItem, SourceReport, SourceStatus, Tag, Targets,
+    Transition, Window,
+};
+use triaged::pipeline::targets::ServiceCatalog;
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const PLANTED: [&str; 4] = [
+    "AKIAIOSFODNN7EXAMPLE",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaGVja291dCJ9.c2lnbmF0dXJlLXZhbHVl",
+    "hunter2",
+    "dana.oncall@example.com",
+];
+
+fn onset() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 2, 11, 0).unwrap()
+}
+
+fn item(
+    id: &str,
+    source: &str,
+    kind: &str,
+    minutes: Option<i64>,
+    anomaly: f64,
+    summary: &str,
+    data: Value,
+) -> EvidenceItem {
+    EvidenceItem {
+        id: id.into(),
+        source: source.into(),
+        kind: kind.into(),
+        at: minutes.map(|m| onset() + Duration::minutes(m)),
+        summary: summary.into(),
+        anomaly,
+        data,
+    }
+}
+
+fn bundle(targets: Targets, items: Vec<EvidenceItem>) -> EvidenceBundle {
+    EvidenceBundle {
+        targets,
+        window: Window {
+            start: onset() - Duration::minutes(30),
+            onset: onset(),
+            end: onset() + Duration::minutes(6),
+        },
+        items,
+        reports: vec![
+            SourceReport {
+                source: "aws".into(),
+                status: SourceStatus::Ok,
+                message: None,
+                elapsed_ms: 840,
+                items: 2,
+            },
+            SourceReport {
+                source: "cloudflare".into(),
+                status: SourceStatus::NotConfigured,
+                message: Some("CLOUDFLARE_API_TOKEN is not set".into()),
+                elapsed_ms: 0,
+                items: 0,
+            },
+            SourceReport {
+                source: "datadog".into(),
+                status: SourceStatus::Timeout,
+                message: Some("timed out after 8 s".into()),
+                elapsed_ms: 8000,
+                items: 0,
+            },
+            SourceReport {
+                source: "kubernetes".into(),
+                status: SourceStatus::Ok,
+                message: None,
+                elapsed_ms: 310,
+                items: 3,
+            },
+        ],
+        dropped: Vec::new(),
+        collected_at: (onset() + Duration::minutes(6)).timestamp_millis(),
+    }
+}
+
+fn alert(title: &str, service: &str) -> Alert {
+    Alert {
+        source: AlertSource::Datadog,
+        delivery_id: "7311054470861829421".into(),
+        dedup_key: "datadog:88123401:*".into(),
+        transition: Transition::Triggered,
+        event_type: "Triggered".into(),
+        title: title.into(),
+        message: Some("p99 above 2 s. Ping dana.oncall@example.com; dsn postgres://checkout:hunter2@db:5432/checkout".into()),
+        priority: Some("P2".into()),
+        service: Some(service.into()),
+        tags: vec![Tag::new("env", "prod"), Tag::new("service", service)],
+        monitor_id: Some("88123401".into()),
+        monitor_query: Some("avg(last_5m):p99:trace.http.request.duration{service:checkout-api} > 2".into()),
+        metric: None,
+        link: None,
+        fired_at: onset(),
+        raw: "{}".into(),
+    }
+}
+
+/// A deploy adds a full-table scan; the database saturates. Distractors: an HPA and the edge.
+fn deploy_regression() -> (Alert, EvidenceBundle) {
+    let targets = Targets {
+        service: Some("checkout-api".into()),
+        kube_namespace: Some("production".into()),
+        kube_workloads: vec!["checkout-api".into()],
+        rds_instances: vec!["prod-postgres-primary".into()],
+        dependencies: vec!["redis-sessions".into()],
+        ..Targets::default()
+    };
+    let items = vec![
+        item(
+            "k8s.rollout.production/checkout-api.rev118",
+            "kubernetes",
+            "rollout",
+            Some(-4),
+            0.9,
+            "checkout-api rolled out registry.example.com/checkout-api:v3.41.0 (revision 118) at 02:07, 4 min before onset, replacing registry.example.com/checkout-api:v3.40.2",
+            json!({"deployment": "checkout-api", "revision": 118}),
+        ),
+        item(
+            "aws.rds.prod-postgres-primary.cpu",
+            "aws",
+            "metric",
+            None,
+            0.9,
+            "prod-postgres-primary CPU: last 97.2%, max 98.1%, before onset 31.4",
+            json!({"metric": "CPUUtilization", "series": {"max": 98.1, "min": 28.0, "last": 97.2, "points": [], "onset_index": 30}}),
+        ),
+        item(
+            "aws.rds.prod-postgres-primary.connections",
+            "aws",
+            "metric",
+            None,
+            0.4,
+            "prod-postgres-primary connections: max 61 of max_connections 400 (15%)",
+            json!({"metric": "DatabaseConnections", "series": {"max": 61.0, "min": 40.0, "last": 58.0, "points": [], "onset_index": 30}, "max_connections": 400.0}),
+        ),
+        item(
+            "k8s.logs.production/checkout-api-6f7d9c-2kq9z",
+            "kubernetes",
+            "logs",
+            Some(3),
+            0.7,
+            "previous container log, last line: canceling statement due to statement timeout (query: SELECT * FROM orders WHERE note ILIKE $1) key AKIAIOSFODNN7EXAMPLE",
+            json!({"tail": "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaGVja291dCJ9.c2lnbmF0dXJlLXZhbHVl"}),
+        ),
+        item(
+            "k8s.hpa.production/checkout-api",
+            "kubernetes",
+            "hpa",
+            None,
+            0.3,
+            "HPA checkout-api: 6 replicas (desired 6, max 20)",
+            json!({"current": 6, "max": 20}),
+        ),
+    ];
+    (
+        alert(
+            "[Triggered] checkout-api p99 latency above 2s",
+            "checkout-api",
+        ),
+        bundle(targets, items),
+    )
+}
+
+/// A cache outage exhausts the database pool and opens a circuit breaker upstream.
+fn cache_pool_exhaustion() -> (Alert, EvidenceBundle) {
+    let targets = Targets {
+        service: Some("payments-api".into()),
+        kube_namespace: Some("production".into()),
+        kube_workloads: vec!["payments-api".into()],
+        rds_instances: vec!["payments-db".into()],
+        dependencies: vec!["redis-sessions".into(), "payments-db".into()],
+        ..Targets::default()
+    };
+    let items = vec![
+        item(
+            "datadog.logs.payments-api.errors",
+            "datadog",
+            "logs",
+            Some(1),
+            0.9,
+            "412 error logs for payments-api (398 after onset), 3 distinct; top ×251: \"Could not get a resource from the pool: redis-sessions:6379 Connection refused\"",
+            json!({"total": 412, "after_onset": 398, "groups": [
+                 {"count": 251, "example": "Could not get a resource from the pool: redis-sessions:6379 Connection refused"},
+                 {"count": 120, "example": "HikariPool-1 - Connection is not available, request timed out after 30000ms."},
+                 {"count": 41, "example": "CircuitBreaker 'ledger' is OPEN and does not permit further calls"}]}),
+        ),
+        item(
+            "aws.rds.payments-db.connections",
+            "aws",
+            "metric",
+            None,
+            0.9,
+            "payments-db connections: max 198 of max_connections 200 (99%)",
+            json!({"metric": "DatabaseConnections", "series": {"max": 198.0, "min": 60.0, "last": 197.0, "points": [], "onset_index": 30}, "max_connections": 200.0}),
+        ),
+        item(
+            "k8s.rollout.production/payments-api.rev77",
+            "kubernetes",
+            "rollout",
+            Some(-2880),
+            0.15,
+            "payments-api rolled out v2.8.1 (revision 77) at 02:11, 2880 min before onset",
+            json!({}),
+        ),
+    ];
+    (
+        alert(
+            "[Triggered] payments-api error rate above 5%",
+            "payments-api",
+        ),
+        bundle(targets, items),
+    )
+}
+
+/// Pods OOMKilled by abnormally large payloads; no deploy.
+fn oom_killed() -> (Alert, EvidenceBundle) {
+    let targets = Targets {
+        service: Some("image-resizer".into()),
+        kube_namespace: Some("media".into()),
+        kube_workloads: vec!["image-resizer".into()],
+        ..Targets::default()
+    };
+    let items = vec![
+        item(
+            "k8s.pod.media/image-resizer-5d8f7-x2x7q",
+            "kubernetes",
+            "pod",
+            Some(2),
+            0.9,
+            "pod image-resizer-5d8f7-x2x7q: Running, 6 restarts, waiting: CrashLoopBackOff, last terminated OOMKilled (exit 137) at 02:13",
+            json!({"restarts": 6, "waiting": ["CrashLoopBackOff"], "last_terminations": [{"reason": "OOMKilled", "exit_code": 137}]}),
+        ),
+        item(
+            "k8s.event.media.BackOff.pod/image-resizer-5d8f7-x2x7q",
+            "kubernetes",
+            "event",
+            Some(3),
+            0.8,
+            "14× BackOff on pod/image-resizer-5d8f7-x2x7q: Back-off restarting failed container",
+            json!({"reason": "BackOff"}),
+        ),
+        item(
+            "datadog.metric.trace.http.request.content_length",
+            "datadog",
+            "metric",
+            None,
+            0.6,
+            "trace.http.request.content_length {service:image-resizer}: last 48210331, max 61834112, before onset 812034",
+            json!({"series": {"max": 61834112.0}}),
+        ),
+    ];
+    (
+        alert("[Triggered] image-resizer restarts", "image-resizer"),
+        bundle(targets, items),
+    )
+}
+
+/// A layer-7 DDoS at the edge; a deploy two days ago is a red herring.
+fn ddos() -> (Alert, EvidenceBundle) {
+    let zone = "023e105f4ecef8ad9ca31a8372d0c353";
+    let targets = Targets {
+        service: Some("storefront".into()),
+        cloudflare_zone: Some(zone.into()),
+        kube_namespace: Some("web".into()),
+        kube_workloads: vec!["storefront".into()],
+        ..Targets::default()
+    };
+    let items = vec![
+        item(
+            &format!("cloudflare.{zone}.firewall"),
+            "cloudflare",
+            "edge_firewall",
+            None,
+            0.9,
+            "Firewall events: 1840000 (1840000 blocked or challenged, 1790000 by l7ddos); top: block by l7ddos rule dd0c4e7a from BR",
+            json!({"total": 1840000.0, "l7ddos": 1790000.0, "blocked": 1840000.0}),
+        ),
+        item(
+            &format!("cloudflare.{zone}.edge_ttfb"),
+            "cloudflare",
+            "edge_latency",
+            None,
+            0.7,
+            "Edge TTFB p99: last 3900 ms, max 4800 ms, before onset 310 ms",
+            json!({}),
+        ),
+        item(
+            "k8s.rollout.production/storefront.rev203",
+            "kubernetes",
+            "rollout",
+            Some(-2900),
+            0.15,
+            "storefront rolled out v9.2.0 (revision 203)",
+            json!({}),
+        ),
+    ];
+    (
+        alert("[Triggered] storefront p99 latency high", "storefront"),
+        bundle(targets, items),
+    )
+}
+
+fn rules_analyst() -> Analyst {
+    Analyst::from_settings(
+        &Settings::default(),
+        &Secrets::default(),
+        ServiceCatalog::default(),
+    )
+}
+
+#[tokio::test]
+async fn the_rules_analyst_gets_the_classic_shapes_right() {
+    let cases = [
+        (
+            "deploy regression",
+            deploy_regression(),
+            Category::DeployRegression,
+            "deployment/production/checkout-api",
+        ),
+        (
+            "cache → pool exhaustion",
+            cache_pool_exhaustion(),
+            Category::DependencyFailure,
+            "redis-sessions",
+        ),
+        (
+            "OOM from large payloads",
+            oom_killed(),
+            Category::ResourceSaturation,
+            "deployment/media/image-resizer",
+        ),
+        (
+            "DDoS",
+            ddos(),
+            Category::DdosOrAbuse,
+            "cloudflare_zone/023e105f4ecef8ad9ca31a8372d0c353",
+        ),
+    ];
+    let analyst = rules_analyst();
+    for (name, (alert, bundle), category, entity) in cases {
+        let brief = analyst.analyse(&alert, &bundle, &[]).await;
+        assert_eq!(brief.analyst, "rules", "{name}");
+        assert_eq!(
+            brief.fallback_reason.as_deref(),
+            Some("no model is configured")
+        );
+        let rc = &brief.triage.root_cause;
+        assert_eq!(
+            (rc.category, rc.entity.as_str()),
+            (category, entity),
+            "{name}: {rc:?}"
+        );
+        assert!(!rc.evidence_ids.is_empty(), "{name}: cites evidence");
+        assert!(
+            brief.validation.dropped_ids.is_empty(),
+            "{name}: cites only real ids"
+        );
+        assert!(
+            brief.triage.data_gaps.iter().any(|g| g.source == "datadog"),
+            "{name}: names the missing source"
+        );
+        assert!(!brief.triage.actions.is_empty());
+    }
+    // The deploy case leads with a rollback and shows the command without running it.
+    let brief = analyst
+        .analyse(&deploy_regression().0, &deploy_regression().1, &[])
+        .await;
+    let first = &brief.triage.actions[0];
+    assert_eq!(
+        first.command.as_deref(),
+        Some("kubectl -n production rollout undo deployment/checkout-api")
+    );
+    assert!(
+        brief
+            .triage
+            .alternatives
+            .iter()
+            .any(|a| a.category == Category::ResourceSaturation)
+    );
+}
+
+// ------------------------------------------------------------ the model behind a fake server
+
+fn triage_args(category: &str, entity: &str, confidence: &str, evidence: &[&str]) -> Value {
+    json!({
+        "severity": "SEV2",
+        "summary": "checkout-api v3.41.0 added an unindexed ILIKE query on orders; prod-postgres-primary CPU saturated within minutes of the rollout.",
+        "affected_services": ["checkout-api"],
+        "root_cause": {
+            "statement": "Revision 118 of checkout-api runs a full-table scan on orders, saturating the primary's CPU.",
+            "category": category,
+            "entity": entity,
+            "confidence": confidence,
+            "score": 0.86,
+            "evidence_ids": evidence,
+            "knowledge_ids": []
+        },
+        "alternatives": [{
+            "statement": "Organic traffic growth saturating the database",
+            "category": "traffic_spike",
+            "entity": "rds/prod-postgres-primary",
+            "why_less_likely": "the HPA is far from its maximum and the onset matches the rollout",
+            "evidence_ids": ["k8s.hpa.production/checkout-api"],
+            "knowledge_ids": []
+        }],
+        "actions": [
+            {"action": "Restart checkout-api", "kind": "restart", "command": "kubectl -n production rollout restart deployment/checkout-api", "risk": "low", "expected_outcome": "nothing durable", "evidence_ids": [], "knowledge_ids": []},
+            {"action": "Roll back checkout-api to revision 117", "kind": "rollback", "command": "kubectl -n production rollout undo deployment/checkout-api", "risk": "low", "expected_outcome": "CPU returns to ~30% within 5 minutes", "evidence_ids": ["k8s.rollout.production/checkout-api.rev118"], "knowledge_ids": []}
+        ],
+        "confidence_breakdown": [{"check": "Rollout 4 minutes before onset", "holds": true, "evidence_ids": ["k8s.rollout.production/checkout-api.rev118"]}],
+        "data_gaps": [{"source": "datadog", "reason": "timed out after 8 s", "next_step": "check APM for the slow query"}],
+        "past_incident": null,
+        "status_page_draft": {"title": "Checkout is slow", "body": "Some customers see slow checkouts. We have identified the cause and are fixing it.", "status": "identified"},
+        "escalate": false
+    })
+}
+
+fn completion(arguments: &str, finish_reason: &str, model: &str) -> Value {
+    json!({
+        "id": "chatcmpl-AXq1PzT8bL2c9hYyV0x3",
+        "object": "chat.completion",
+        "created": 1795227412,
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": null,
+                "tool_calls": [{"id": "call_Zq7mW2", "type": "function", "function": {"name": "submit_triage", "arguments": arguments}}],
+                "refusal": null,
+                "annotations": []
+            },
+            "logprobs": null,
+            "finish_reason": finish_reason
+        }],
+        "usage": {
+            "prompt_tokens": 4210, "completion_tokens": 612, "total_tokens": 4822,
+            "prompt_tokens_details": {"cached_tokens": 3072, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
+        },
+        "service_tier": "default",
+        "system_fingerprint": "fp_6b68a8204b"
+    })
+}
+
+fn api_error(message: &str, kind: &str, code: Option<&str>) -> Value {
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+}
+
+fn model_analyst(server: &MockServer, tweak: impl FnOnce(&mut Settings)) -> Analyst {
+    let mut settings = Settings::default();
+    settings.llm.base_url = format!("{}/v1", server.uri());
+    settings.llm.fast_model = "gpt-4.1-mini".into();
+    settings.llm.strong_model = String::new();
+    settings.llm.timeout_secs = 10;
+    tweak(&mut settings);
+    let secrets = Secrets::from_lookup(|name| {
+        (name == "OPENAI_API_KEY").then(|| "sk-test-not-a-real-key".to_string())
+    });
+    Analyst::from_settings(&settings, &secrets, ServiceCatalog::default())
+}
+
+const DEPLOY_EVIDENCE: [&str; 2] = [
+    "k8s.rollout.production/checkout-api.rev118",
+    "aws.rds.prod-postgres-primary.cpu",
+];
+
+async fn analyse_deploy(analyst: &Analyst) -> Brief {
+    let (alert, bundle) = deploy_regression();
+    analyst.analyse(&alert, &bundle, &[]).await
+}
+
+#[tokio::test]
+async fn a_good_tool_call_becomes_the_brief_with_actions_in_safe_order_and_usage() {
+    let server = MockServer::start().await;
+    let args = triage_args(
+        "deploy_regression",
+        "deployment/production/checkout-api",
+        "HIGH",
+        &DEPLOY_EVIDENCE,
+    )
+    .to_string();
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(json!({
+            "tool_choice": {"type": "function", "function": {"name": "submit_triage"}},
+            "parallel_tool_calls": false,
+            "tools": [{"type": "function", "function": {"name": "submit_triage", "strict": true}}]
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+            &args,
+            "tool_calls",
+            "gpt-4.1-mini-2025-04-14",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let brief = analyse_deploy(&model_analyst(&server, |_| {})).await;
+    assert_eq!(brief.analyst, "gpt-4.1-mini");
+    assert_eq!(brief.fallback_reason, None);
+    let rc = &brief.triage.root_cause;
+    assert_eq!(rc.category, Category::DeployRegression);
+    assert_eq!(
+        rc.confidence,
+        Confidence::High,
+        "two independent sources: {:?}",
+        brief.validation
+    );
+    assert_eq!(
+        brief.triage.actions[0].kind,
+        triaged::analysis::schema::ActionKind::Rollback,
+        "rollback first"
+    );
+    let usage = &brief.usage[0];
+    assert_eq!(
+        (
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.cached_tokens
+        ),
+        (4210, 612, 3072)
+    );
+    assert!(usage.cost_usd > 0.0);
+}
+
+#[tokio::test]
+async fn a_tool_call_that_finishes_with_stop_is_accepted() {
+    let server = MockServer::start().await;
+    let args = triage_args(
+        "deploy_regression",
+        "deployment/production/checkout-api",
+        "MEDIUM",
+        &DEPLOY_EVIDENCE,
+    )
+    .to_string();
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+            &args,
+            "stop",
+            "gpt-4.1-mini",
+        )))
+        .mount(&server)
+        .await;
+    let brief = analyse_deploy(&model_analyst(&server, |_| {})).await;
+    assert_eq!(brief.analyst, "gpt-4.1-mini");
+    assert_eq!(brief.triage.root_cause.confidence, Confidence::Medium);
+}
+
+#[tokio::test]
+async fn invalid_arguments_get_one_repair_quoting_the_error() {
+    let server = MockServer::start().await;
+    let good = triage_args(
+        "deploy_regression",
+        "deployment/production/checkout-api",
+        "MEDIUM",
+        &DEPLOY_EVIDENCE,
+    )
+    .to_string();
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+            r#"{"severity": "SEV2", "summary": "checkout is slow", "root_cause": {"#,
+            "tool_calls",
+            "gpt-4.1-mini",
+        )))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+            &good,
+            "tool_calls",
+            "gpt-4.1-mini",
+        )))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let brief = analyse_deploy(&model_analyst(&server, |_| {})).await;
+    assert_eq!(brief.analyst, "gpt-4.1-mini", "{:?}", brief.fallback_reason);
+    assert_eq!(brief.usage[0].requests, 2);
+    let requests = server.received_requests().await.unwrap();
+    let repair: Value = serde_json::from_slice(&requests[1].body).unwrap();
+    let last = repair["messages"].as_array().unwrap().last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        last.contains("arguments were rejected: EOF while parsing"),
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_with_retry_after_is_waited_out() {
+    let server = MockServer::start().await;
+    let args = triage_args(
+        "deploy_regression",
+        "deployment/production/checkout-api",
+        "MEDIUM",
+        &DEPLOY_EVIDENCE,
+    )
+    .to_string();
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .insert_header("x-ratelimit-remaining-requests", "0")
+                .set_body_json(api_error("Rate limit reached for gpt-4.1-mini in organization org-x on requests per min (RPM): Limit 500, Used 500, Requested 1.", "requests", Some("rate_limit_exceeded"))),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+            &args,
+            "tool_calls",
+            "gpt-4.1-mini",
+        )))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let brief = analyse_deploy(&model_analyst(&server, |_| {})).await;
+    assert_eq!(brief.analyst, "gpt-4.1-mini", "{:?}", brief.fallback_reason);
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn repeated_server_errors_fall_back_to_the_rules_analyst() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(api_error(
+            "The server had an error while processing your request. Sorry about that!",
+            "server_error",
+            None,
+        )))
+        .mount(&server)
+        .await;
+    let brief = analyse_deploy(&model_analyst(&server, |_| {})).await;
+    assert_eq!(brief.analyst, "rules");
+    let reason = brief.fallback_reason.clone().unwrap();
+    assert!(
+        reason.contains("gpt-4.1-mini") && reason.contains("500"),
+        "{reason}"
+    );
+    assert_eq!(
+        brief.triage.root_cause.category,
+        Category::DeployRegression,
+        "a useful brief still arrives"
+    );
+    assert!(
+        server.received_requests().await.unwrap().len() >= 2,
+        "retried before giving up"
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_answer_falls_back() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+            r#"{"severity": "SEV2", "summ"#,
+            "length",
+            "gpt-4.1-mini",
+        )))
+        .mount(&server)
+        .await;
+    let brief = analyse_deploy(&model_analyst(&server, |_| {})).await;
+    assert_eq!(brief.analyst, "rules");
+    assert!(brief.fallback_reason.unwrap().contains("truncated"));
+}
+
+#[tokio::test]
+async fn ids_that_do_not_exist_are_dropped_and_confidence_capped() {
+    let server = MockServer::start().await;
+    let args = triage_args(
+        "deploy_regression",
+        "deployment/production/checkout-api",
+        "HIGH",
+        &[
+            "k8s.rollout.production/checkout-api.rev118",
+            "datadog.apm.checkout-api.slow_query",
+        ],
+    )
+    .to_string();
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+            &args,
+            "tool_calls",
+            "gpt-4.1-mini",
+        )))
+        .mount(&server)
+        .await;
+    let brief = analyse_deploy(&model_analyst(&server, |_| {})).await;
+    assert_eq!(
+        brief.validation.dropped_ids,
+        ["datadog.apm.checkout-api.slow_query"]
+    );
+    assert_eq!(
+        brief.triage.root_cause.evidence_ids,
+        ["k8s.rollout.production/checkout-api.rev118"]
+    );
+    assert_eq!(
+        brief.triage.root_cause.confidence,
+        Confidence::Medium,
+        "one source cannot carry HIGH"
+    );
+    assert!(
+        brief
+            .validation
+            .capped
+            .as_deref()
+            .unwrap()
+            .contains("two independent sources")
+    );
+    assert!(brief.triage.root_cause.score <= 0.79);
+}
+
+#[tokio::test]
+async fn blaming_a_deploy_that_did_not_happen_is_flagged_and_capped_low() {
+    let server = MockServer::start().await;
+    let args = triage_args(
+        "deploy_regression",
+        "deployment/media/image-resizer",
+        "HIGH",
+        &["k8s.pod.media/image-resizer-5d8f7-x2x7q"],
+    )
+    .to_string();
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+            &args,
+            "tool_calls",
+            "gpt-4.1-mini",
+        )))
+        .mount(&server)
+        .await;
+    let (alert, bundle) = oom_killed();
+    let brief = model_analyst(&server, |_| {})
+        .analyse(&alert, &bundle, &[])
+        .await;
+    assert_eq!(brief.triage.root_cause.confidence, Confidence::Low);
+    assert!(brief.validation.contradictions[0].contains("no rollout"));
+}
+
+#[tokio::test]
+async fn a_medium_answer_is_escalated_to_the_strong_model() {
+    let server = MockServer::start().await;
+    let medium = triage_args(
+        "deploy_regression",
+        "deployment/production/checkout-api",
+        "MEDIUM",
+        &DEPLOY_EVIDENCE,
+    )
+    .to_string();
+    let high = triage_args(
+        "deploy_regression",
+        "deployment/production/checkout-api",
+        "HIGH",
+        &DEPLOY_EVIDENCE,
+    )
+    .to_string();
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"model": "gpt-4.1-mini"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+            &medium,
+            "tool_calls",
+            "gpt-4.1-mini",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"model": "gpt-4.1"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+            &high,
+            "tool_calls",
+            "gpt-4.1",
+        )))
+        .mount(&server)
+        .await;
+    let brief = analyse_deploy(&model_analyst(&server, |s| {
+        s.llm.strong_model = "gpt-4.1".into()
+    }))
+    .await;
+    assert_eq!(brief.analyst, "gpt-4.1");
+    assert_eq!(brief.usage.len(), 2, "both calls are accounted");
+    assert_eq!(brief.triage.root_cause.confidence, Confidence::High);
+}
+
+#[tokio::test]
+async fn the_request_never_carries_planted_secrets() {
+    let server = MockServer::start().await;
+    let args = triage_args(
+        "deploy_regression",
+        "deployment/production/checkout-api",
+        "MEDIUM",
+        &DEPLOY_EVIDENCE,
+    )
+    .to_string();
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+            &args,
+            "tool_calls",
+            "gpt-4.1-mini",
+        )))
+        .mount(&server)
+        .await;
+    analyse_deploy(&model_analyst(&server, |_| {})).await;
+    let requests = server.received_requests().await.unwrap();
+    assert!(!requests.is_empty());
+    for request in requests {
+        let body = String::from_utf8_lossy(&request.body);
+        for secret in PLANTED {
+            assert!(!body.contains(secret), "{secret} reached the model");
+        }
+        assert!(body.contains("[REDACTED"), "redaction markers are present");
+        assert!(
+            body.contains("k8s.rollout.production/checkout-api.rev118"),
+            "evidence ids are in the prompt"
+        );
+    }
+}
