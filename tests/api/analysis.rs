@@ -834,3 +834,52 @@ async fn the_request_never_carries_planted_secrets() {
         );
     }
 }
+
+#[test]
+fn the_prompt_puts_the_stable_prefix_first_and_the_incident_after() {
+    let (alert, bundle) = deploy_regression();
+    let catalog = ServiceCatalog::load(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/services.toml"),
+    )
+    .unwrap();
+    let knowledge = vec![triaged::domain::KnowledgeMatch {
+        id: "runbook.postgres-cpu#high-cpu-on-the-primary".into(),
+        corpus: "runbooks".into(),
+        title: "Postgres CPU › High CPU on the primary".into(),
+        source: Some("runbooks/postgres-cpu.md".into()),
+        score: 0.82,
+        updated_at: Some(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()),
+        text: "1. Check pg_stat_activity for long-running queries.\n2. If a recent deploy added the query, roll it back.".into(),
+        meta: json!({}),
+    }];
+    let signals = triaged::analysis::signals::derive(&bundle, &knowledge);
+    let now = onset() + Duration::minutes(7);
+    let prompt = triaged::analysis::prompt::build(
+        &catalog, &alert, &bundle, &knowledge, &signals, 12_000, now,
+    );
+    // The prefix does not depend on the incident, so providers can cache it.
+    let (_, other) = oom_killed();
+    let other_prompt =
+        triaged::analysis::prompt::build(&catalog, &alert, &other, &[], &[], 12_000, now);
+    assert_eq!(prompt.system, other_prompt.system);
+    insta::assert_snapshot!("prompt_system", prompt.system);
+    insta::assert_snapshot!("prompt_incident", prompt.user);
+
+    // A tight budget keeps the most anomalous evidence and says what it left out.
+    let tight = triaged::analysis::prompt::build(
+        &catalog, &alert, &bundle, &knowledge, &signals, 1_900, now,
+    );
+    assert!(
+        tight
+            .user
+            .contains("k8s.rollout.production/checkout-api.rev118")
+    );
+    assert!(!tight.omitted.is_empty());
+    assert!(
+        tight
+            .omitted
+            .contains(&"k8s.hpa.production/checkout-api".to_string()),
+        "{:?}",
+        tight.omitted
+    );
+}
