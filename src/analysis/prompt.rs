@@ -265,27 +265,32 @@ pub fn build(
         })
         .collect();
 
-    // Interleave so neither evidence nor knowledge starves: best of each first.
+    // Interleave so neither evidence nor knowledge starves, best of each first. Once an item
+    // does not fit, everything ranked below it in that list is left out too, so a small
+    // low-ranked item never takes the place of a more anomalous one.
     let mut used = 0;
-    let mut kept_evidence = String::new();
-    let mut kept_knowledge = String::new();
+    let mut kept = [String::new(), String::new()];
+    let mut full = [false, false];
     let mut omitted = Vec::new();
     let longest = evidence_blocks.len().max(knowledge_blocks.len());
     for index in 0..longest {
-        for (blocks, out) in [
-            (&evidence_blocks, &mut kept_evidence),
-            (&knowledge_blocks, &mut kept_knowledge),
-        ] {
-            if let Some((id, block)) = blocks.get(index) {
-                if used + block.len() <= budget_chars {
-                    used += block.len();
-                    out.push_str(block);
-                } else {
-                    omitted.push(id.clone());
-                }
+        for (list, blocks) in [&evidence_blocks, &knowledge_blocks]
+            .into_iter()
+            .enumerate()
+        {
+            let Some((id, block)) = blocks.get(index) else {
+                continue;
+            };
+            if !full[list] && used + block.len() <= budget_chars {
+                used += block.len();
+                kept[list].push_str(block);
+            } else {
+                full[list] = true;
+                omitted.push(id.clone());
             }
         }
     }
+    let [kept_evidence, kept_knowledge] = kept;
     let mut user = head;
     user.push_str("\nEVIDENCE (most anomalous first)\n");
     user.push_str(if kept_evidence.is_empty() {

@@ -866,8 +866,9 @@ fn the_prompt_puts_the_stable_prefix_first_and_the_incident_after() {
     insta::assert_snapshot!("prompt_incident", prompt.user);
 
     // A tight budget keeps the most anomalous evidence and says what it left out.
+    let budget = prompt.estimated_tokens() - 150;
     let tight = triaged::analysis::prompt::build(
-        &catalog, &alert, &bundle, &knowledge, &signals, 1_900, now,
+        &catalog, &alert, &bundle, &knowledge, &signals, budget, now,
     );
     assert!(
         tight
