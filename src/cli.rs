@@ -54,6 +54,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Analyse one alert payload once and print the brief (evidence gathered live, or read
+    /// from a bundle file); changes nothing and posts nothing.
+    Triage {
+        #[command(flatten)]
+        common: Common,
+        alert_file: PathBuf,
+        #[arg(long)]
+        source: AlertSource,
+        /// An evidence bundle (JSON, as `collect --json` prints) instead of live collection.
+        #[arg(long, value_name = "FILE")]
+        evidence: Option<PathBuf>,
+        /// Print the brief as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -142,6 +157,20 @@ pub async fn run(cli: Cli) -> ExitCode {
             telemetry::init_tracing(&settings.telemetry);
             report(collect(&settings, &alert_file, source, json).await)
         }
+        Command::Triage {
+            common,
+            alert_file,
+            source,
+            evidence,
+            json,
+        } => {
+            let settings = match load(&common) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            telemetry::init_tracing(&settings.telemetry);
+            report(triage(&settings, &alert_file, source, evidence.as_deref(), json).await)
+        }
         Command::Migrate { common } => {
             let settings = match load(&common) {
                 Ok(s) => s,
@@ -187,12 +216,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn collect(
-    settings: &Settings,
+fn read_alerts(
     file: &std::path::Path,
     source: AlertSource,
-    json: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<crate::domain::Alert>> {
     use anyhow::Context;
     let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let alerts = crate::intake::parse(
@@ -203,6 +230,59 @@ async fn collect(
             received_at: chrono::Utc::now(),
         },
     )?;
+    anyhow::ensure!(!alerts.is_empty(), "the payload carries no alert");
+    Ok(alerts)
+}
+
+async fn triage(
+    settings: &Settings,
+    file: &std::path::Path,
+    source: AlertSource,
+    evidence: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let alerts = read_alerts(file, source)?;
+    let secrets = Secrets::from_env();
+    let gatherer = EvidenceGatherer::from_settings(settings, &secrets)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let bundle = match evidence {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not an evidence bundle", path.display()))?
+        }
+        None => gatherer
+            .gather(&alerts)
+            .await
+            .context("the payload carries no alert")?,
+    };
+    let alert = alerts
+        .iter()
+        .rev()
+        .find(|a| a.transition.is_firing())
+        .unwrap_or(&alerts[alerts.len() - 1]);
+    let analyst =
+        crate::analysis::Analyst::from_settings(settings, &secrets, gatherer.catalog.clone());
+    let brief = analyst.analyse(alert, &bundle, &[]).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&brief)?);
+    } else {
+        print!("{}", brief.to_text());
+    }
+    Ok(())
+}
+
+async fn collect(
+    settings: &Settings,
+    file: &std::path::Path,
+    source: AlertSource,
+    json: bool,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let alerts = read_alerts(file, source)?;
     let gatherer = EvidenceGatherer::from_settings(settings, &Secrets::from_env())
         .await
         .map_err(anyhow::Error::msg)?;

@@ -167,7 +167,7 @@ pub fn analyse(
         .filter(|r| r.status != SourceStatus::Ok)
         .map(|r| DataGap {
             source: r.source.clone(),
-            reason: r.describe(),
+            reason: r.reason(),
             next_step: format!("check {} by hand, or fix its configuration", r.source),
         })
         .collect();

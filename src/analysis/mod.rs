@@ -50,6 +50,95 @@ impl Brief {
     }
 }
 
+impl Brief {
+    /// The brief as plain text, for the terminal.
+    pub fn to_text(&self) -> String {
+        let t = &self.triage;
+        let rc = &t.root_cause;
+        let mut out = format!("{:?} — {}\n\n", t.severity, t.summary);
+        out.push_str(&format!(
+            "ROOT CAUSE ({}, {:.2}) {} → {}\n  {}\n  cites: {}\n",
+            rc.confidence.as_str(),
+            rc.score,
+            rc.category.as_str(),
+            rc.entity,
+            rc.statement,
+            rc.evidence_ids
+                .iter()
+                .chain(&rc.knowledge_ids)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        if let Some(reason) = &self.validation.capped {
+            out.push_str(&format!("  confidence lowered: {reason}\n"));
+        }
+        out.push_str("\nACTIONS\n");
+        for (n, action) in t.actions.iter().enumerate() {
+            out.push_str(&format!(
+                "  {}. {} (risk {:?})\n",
+                n + 1,
+                action.action,
+                action.risk
+            ));
+            if let Some(command) = &action.command {
+                out.push_str(&format!("     $ {command}\n"));
+            }
+        }
+        if !t.confidence_breakdown.is_empty() {
+            out.push_str("\nCONFIDENCE BREAKDOWN\n");
+            for check in &t.confidence_breakdown {
+                out.push_str(&format!(
+                    "  {} {}\n",
+                    if check.holds { "✓" } else { "✗" },
+                    check.check
+                ));
+            }
+        }
+        if !t.alternatives.is_empty() {
+            out.push_str("\nALTERNATIVES\n");
+            for alternative in &t.alternatives {
+                out.push_str(&format!(
+                    "  - {} ({}): {}\n",
+                    alternative.statement,
+                    alternative.category.as_str(),
+                    alternative.why_less_likely
+                ));
+            }
+        }
+        if !t.data_gaps.is_empty() {
+            out.push_str("\nDATA GAPS\n");
+            for gap in &t.data_gaps {
+                out.push_str(&format!(
+                    "  - {}: {} — {}\n",
+                    gap.source, gap.reason, gap.next_step
+                ));
+            }
+        }
+        if !self.validation.dropped_ids.is_empty() {
+            out.push_str(&format!(
+                "\nignored ids the analyst invented: {}\n",
+                self.validation.dropped_ids.join(", ")
+            ));
+        }
+        out.push_str(&format!("\nanalyst: {}", self.analyst));
+        if let Some(reason) = &self.fallback_reason {
+            out.push_str(&format!(" ({reason})"));
+        }
+        let tokens: u64 = self
+            .usage
+            .iter()
+            .map(|u| u.prompt_tokens + u.completion_tokens)
+            .sum();
+        let cost: f64 = self.usage.iter().map(|u| u.cost_usd).sum();
+        if tokens > 0 {
+            out.push_str(&format!(" · {tokens} tokens · ${cost:.4}"));
+        }
+        out.push('\n');
+        out
+    }
+}
+
 pub struct Analyst {
     llm: Option<LlmClient>,
     catalog: ServiceCatalog,

@@ -46,9 +46,9 @@ pub struct SourceReport {
 }
 
 impl SourceReport {
-    /// "AWS: timed out after 8 s", "Cloudflare: not configured", "Datadog: 12 items".
-    pub fn describe(&self) -> String {
-        let detail = match (&self.status, &self.message) {
+    /// Why, without the source's name: "timed out after 8 s", "not configured (…)", "12 items".
+    pub fn reason(&self) -> String {
+        match (&self.status, &self.message) {
             (SourceStatus::Ok, Some(message)) => format!("{} items ({message})", self.items),
             (SourceStatus::Ok, None) => format!("{} items", self.items),
             (SourceStatus::NotConfigured, Some(message)) => format!("not configured ({message})"),
@@ -56,8 +56,12 @@ impl SourceReport {
             (_, Some(message)) => message.clone(),
             (SourceStatus::Timeout, None) => "timed out".into(),
             (SourceStatus::Error, None) => "failed".into(),
-        };
-        format!("{}: {detail}", self.source)
+        }
+    }
+
+    /// "aws: timed out after 8 s", "cloudflare: not configured", "datadog: 12 items".
+    pub fn describe(&self) -> String {
+        format!("{}: {}", self.source, self.reason())
     }
 }
 

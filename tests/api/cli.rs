@@ -206,3 +206,57 @@ fn collect_prints_the_sources_and_why_they_are_missing() {
         "targets resolved: {stdout}"
     );
 }
+
+#[test]
+fn triage_analyses_a_payload_from_a_stored_bundle_with_the_rules_analyst() {
+    let dir = tempfile::tempdir().unwrap();
+    let collected = triaged()
+        .args([
+            "collect",
+            "config/samples/datadog_triggered.json",
+            "--source",
+            "datadog",
+            "--json",
+        ])
+        .env("TRIAGED__KUBERNETES__ENABLED", "false")
+        .env("TRIAGED__AWS__ENABLED", "false")
+        .output()
+        .unwrap();
+    assert!(
+        collected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&collected.stderr)
+    );
+    let bundle = dir.path().join("bundle.json");
+    std::fs::write(&bundle, &collected.stdout).unwrap();
+
+    let output = triaged()
+        .args([
+            "triage",
+            "config/samples/datadog_triggered.json",
+            "--source",
+            "datadog",
+            "--json",
+            "--evidence",
+        ])
+        .arg(&bundle)
+        .env("TRIAGED__KUBERNETES__ENABLED", "false")
+        .env("TRIAGED__AWS__ENABLED", "false")
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let brief: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(brief["analyst"], "rules");
+    assert_eq!(brief["fallback_reason"], "no model is configured");
+    assert_eq!(brief["triage"]["severity"], "SEV1", "P1 maps to SEV1");
+    let gaps = brief["triage"]["data_gaps"].as_array().unwrap();
+    assert!(
+        gaps.iter().any(|g| g["source"] == "datadog"
+            && g["reason"].as_str().unwrap().starts_with("not configured"))
+    );
+}
