@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::analysis::Analyst;
 use crate::config::{Secrets, Settings};
+use crate::notify::Notifier;
 use crate::pipeline::{EvidenceGatherer, Pipeline, StageHandler, WorkerPool};
 use crate::store::{SqlStore, Store};
 use crate::telemetry;
@@ -102,12 +103,18 @@ pub async fn start(
     let settings = Arc::new(settings);
     let shutdown = CancellationToken::new();
     let wake = Arc::new(Notify::new());
+    let notifier = Arc::new(Notifier::from_settings(
+        &settings.slack,
+        &secrets,
+        Arc::clone(&store),
+    ));
     let state = AppState {
         settings: Arc::clone(&settings),
         secrets: Arc::new(secrets),
         store: Arc::clone(&store),
         wake: Arc::clone(&wake),
         metrics: telemetry::metrics_handle(),
+        notifier,
     };
 
     let abandon = CancellationToken::new();
@@ -166,7 +173,8 @@ pub async fn pipeline(
         .map_err(anyhow::Error::msg)
         .context("setting up the collectors")?;
     let analyst = Analyst::from_settings(settings, secrets, gatherer.catalog.clone());
-    Ok(Arc::new(Pipeline::new(store, gatherer, analyst)))
+    let notifier = Notifier::from_settings(&settings.slack, secrets, Arc::clone(&store));
+    Ok(Arc::new(Pipeline::new(store, gatherer, analyst, notifier)))
 }
 
 /// `triaged serve`: runs until SIGINT or SIGTERM.

@@ -29,6 +29,7 @@ pub struct Settings {
     pub aws: AwsSettings,
     pub cloudflare: CloudflareSettings,
     pub llm: LlmSettings,
+    pub slack: SlackSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -155,6 +156,31 @@ pub struct LlmSettings {
     pub output_usd_per_mtok: f64,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackSettings {
+    pub api_base: String,
+    /// Where briefs go when no route matches. Empty with no routes: Slack is not used.
+    pub default_channel: String,
+    /// First match wins: service and/or team, and an optional minimum severity.
+    pub routes: Vec<SlackRoute>,
+    /// Post a deterministic card as soon as evidence is in, then update it with the brief.
+    pub first_look: bool,
+    pub timeout_secs: u64,
+    /// The daemon's external URL, for links to the incident page. Empty: no links.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackRoute {
+    pub service: Option<String>,
+    pub team: Option<String>,
+    /// `SEV2` matches SEV1 and SEV2.
+    pub min_severity: Option<String>,
+    pub channel: String,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -227,6 +253,14 @@ impl Default for Settings {
                 cached_input_usd_per_mtok: 0.1,
                 output_usd_per_mtok: 1.6,
             },
+            slack: SlackSettings {
+                api_base: "https://slack.com/api".into(),
+                default_channel: String::new(),
+                routes: Vec::new(),
+                first_look: true,
+                timeout_secs: 10,
+                public_url: String::new(),
+            },
         }
     }
 }
@@ -274,6 +308,11 @@ impl Default for KubernetesSettings {
 impl Default for AwsSettings {
     fn default() -> Self {
         Settings::default().aws
+    }
+}
+impl Default for SlackSettings {
+    fn default() -> Self {
+        Settings::default().slack
     }
 }
 impl Default for LlmSettings {
@@ -430,6 +469,20 @@ impl Settings {
                 problems.push(format!("{key} `{url}` is not a URL"));
             }
         }
+        for (index, route) in self.slack.routes.iter().enumerate() {
+            if route.channel.trim().is_empty() {
+                problems.push(format!("slack.routes[{index}] has no channel"));
+            }
+            if route
+                .min_severity
+                .as_deref()
+                .is_some_and(|s| !matches!(s, "SEV1" | "SEV2" | "SEV3" | "SEV4"))
+            {
+                problems.push(format!(
+                    "slack.routes[{index}].min_severity must be SEV1 to SEV4"
+                ));
+            }
+        }
         let l = &self.llm;
         if !matches!(l.provider.as_str(), "openai" | "azure") {
             problems.push(format!(
@@ -481,6 +534,9 @@ pub struct Secrets {
     pub cloudflare_api_token: Option<SecretString>,
     /// Key for the model endpoint (`OPENAI_API_KEY`; the Azure key when llm.provider is azure).
     pub openai_api_key: Option<SecretString>,
+    /// Slack bot token (`SLACK_BOT_TOKEN`) and request signing secret (`SLACK_SIGNING_SECRET`).
+    pub slack_bot_token: Option<SecretString>,
+    pub slack_signing_secret: Option<SecretString>,
 }
 
 impl Secrets {
@@ -511,6 +567,8 @@ impl Secrets {
             datadog_app_key: non_empty("DD_APP_KEY").map(SecretString::from),
             cloudflare_api_token: non_empty("CLOUDFLARE_API_TOKEN").map(SecretString::from),
             openai_api_key: non_empty("OPENAI_API_KEY").map(SecretString::from),
+            slack_bot_token: non_empty("SLACK_BOT_TOKEN").map(SecretString::from),
+            slack_signing_secret: non_empty("SLACK_SIGNING_SECRET").map(SecretString::from),
         }
     }
 

@@ -10,6 +10,7 @@
 //! - `store`     — durable alerts, incidents, job queue and stage timeline (SQLite/PostgreSQL)
 //! - `collectors` — live read-only context (Datadog, Kubernetes, AWS, Cloudflare) under deadlines
 //! - `analysis`  — redaction of untrusted text (and, later, the analyst)
+//! - `notify`    — delivery: Slack Block Kit (post, update, threads, feedback) or the log
 //! - `pipeline`  — the worker pool (claim, lease, retry) and the stages each job runs
 //! - `web`       — HTTP routes: webhooks, JSON API, health, metrics
 //! - `demo`      — `triaged demo`: the daemon on embedded defaults fed sample webhooks
@@ -24,6 +25,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod intake;
+pub mod notify;
 pub mod pipeline;
 pub mod store;
 pub mod telemetry;

@@ -7,10 +7,11 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use super::targets::{ServiceCatalog, Targets, window};
-use crate::analysis::Analyst;
+use crate::analysis::{Analyst, signals};
 use crate::collectors::{self, Deadlines, Registered, collect_with_deadline};
 use crate::config::{Secrets, Settings};
 use crate::domain::{Alert, EvidenceBundle, Stage, StageOutcome};
+use crate::notify::Notifier;
 use crate::store::{ClaimedJob, Store};
 
 /// How a stage ended, for the stage timeline.
@@ -92,21 +93,28 @@ impl EvidenceGatherer {
     }
 }
 
-/// The production stage handler. Collection stores an evidence bundle with the incident and
-/// analysis stores a brief; retrieval and delivery are not built yet and say so in the
-/// timeline.
+/// The production stage handler: collection stores an evidence bundle (and posts the first
+/// look), analysis stores a brief, delivery posts or updates it. Retrieval is not built yet
+/// and says so in the timeline.
 pub struct Pipeline {
     store: Arc<dyn Store>,
     gatherer: EvidenceGatherer,
     analyst: Analyst,
+    notifier: Notifier,
 }
 
 impl Pipeline {
-    pub fn new(store: Arc<dyn Store>, gatherer: EvidenceGatherer, analyst: Analyst) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        gatherer: EvidenceGatherer,
+        analyst: Analyst,
+        notifier: Notifier,
+    ) -> Self {
         Self {
             store,
             gatherer,
             analyst,
+            notifier,
         }
     }
 
@@ -169,11 +177,15 @@ impl Pipeline {
             .await
             .map_err(|e| StageError(format!("could not store the evidence: {e}")))?;
         let sources: Vec<String> = bundle.reports.iter().map(|r| r.describe()).collect();
-        Ok(StageReport::ok(format!(
-            "{} items; {}",
-            bundle.items.len(),
-            sources.join("; ")
-        )))
+        let mut detail = format!("{} items; {}", bundle.items.len(), sources.join("; "));
+        let first_look = self
+            .notifier
+            .first_look(job, &bundle, &signals::derive(&bundle, &[]))
+            .await;
+        if let Some(note) = first_look {
+            detail.push_str(&format!("; {note}"));
+        }
+        Ok(StageReport::ok(detail))
     }
 }
 
@@ -184,7 +196,8 @@ impl StageHandler for Pipeline {
         match stage {
             Stage::Collect => self.collect(job).await,
             Stage::Analyze => self.analyze(job).await,
-            Stage::Retrieve | Stage::Deliver => Ok(StageReport::skipped(format!(
+            Stage::Deliver => self.notifier.deliver(job).await,
+            Stage::Retrieve => Ok(StageReport::skipped(format!(
                 "{} not built yet",
                 stage.as_str()
             ))),

@@ -60,6 +60,17 @@ pub struct ClaimedJob {
     pub attempt: i64,
 }
 
+/// One Slack delivery's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub key: String,
+    pub incident_id: String,
+    pub channel: String,
+    pub kind: String,
+    pub sent: bool,
+    pub detail: Option<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct IncidentFilter {
     pub status: Option<IncidentStatus>,
@@ -160,6 +171,38 @@ pub trait Store: Send + Sync {
         &self,
         incident_id: &str,
     ) -> Result<Option<serde_json::Value>, StoreError>;
+    /// The newest briefs of an incident, newest first.
+    async fn recent_briefs(
+        &self,
+        incident_id: &str,
+        limit: i64,
+    ) -> Result<Vec<serde_json::Value>, StoreError>;
+
+    /// The Slack message carrying the incident's brief: (channel, ts).
+    async fn slack_parent(&self, incident_id: &str)
+    -> Result<Option<(String, String)>, StoreError>;
+    async fn set_slack_parent(
+        &self,
+        incident_id: &str,
+        channel: &str,
+        ts: &str,
+        now: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// Records the outcome of one Slack delivery (`key` is unique per job and kind).
+    async fn record_delivery(&self, delivery: &Delivery, now: UnixMillis)
+    -> Result<(), StoreError>;
+    async fn delivery_sent(&self, key: &str) -> Result<bool, StoreError>;
+    /// One verdict per person; a later one replaces the earlier (and keeps its note if none).
+    async fn save_feedback(
+        &self,
+        incident_id: &str,
+        user_id: &str,
+        verdict: &str,
+        note: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// Counts of `correct`, `partly`, `wrong`.
+    async fn feedback_tally(&self, incident_id: &str) -> Result<(i64, i64, i64), StoreError>;
 
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
     async fn incident(&self, id: &str) -> Result<Option<IncidentDetail>, StoreError>;

@@ -12,7 +12,8 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use uuid::Uuid;
 
 use super::{
-    ClaimedJob, IncidentFilter, IngestOutcome, IngestReceipt, Plan, Store, StoreError, plan,
+    ClaimedJob, Delivery, IncidentFilter, IngestOutcome, IngestReceipt, Plan, Store, StoreError,
+    plan,
 };
 use crate::domain::{
     Alert, AlertRecord, EvidenceBundle, Incident, IncidentDetail, IncidentStatus, JobKind,
@@ -389,6 +390,131 @@ impl Store for SqlStore {
             serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
         })
         .transpose()
+    }
+
+    async fn recent_briefs(
+        &self,
+        incident_id: &str,
+        limit: i64,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        sqlx::query("SELECT brief FROM briefs WHERE incident_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
+            .bind(incident_id)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|row| {
+                let json: String = row.try_get(0)?;
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    async fn slack_parent(
+        &self,
+        incident_id: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT channel, ts FROM slack_messages WHERE incident_id = $1")
+            .bind(incident_id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .transpose()
+    }
+
+    async fn set_slack_parent(
+        &self,
+        incident_id: &str,
+        channel: &str,
+        ts: &str,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO slack_messages (incident_id, channel, ts, posted_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (incident_id) DO UPDATE SET channel = excluded.channel, ts = excluded.ts",
+        )
+        .bind(incident_id)
+        .bind(channel)
+        .bind(ts)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_delivery(
+        &self,
+        delivery: &Delivery,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO deliveries (key, incident_id, channel, kind, state, detail, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO UPDATE SET \
+             state = excluded.state, detail = excluded.detail, updated_at = excluded.updated_at",
+        )
+        .bind(&delivery.key)
+        .bind(&delivery.incident_id)
+        .bind(&delivery.channel)
+        .bind(&delivery.kind)
+        .bind(if delivery.sent { "sent" } else { "failed" })
+        .bind(&delivery.detail)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn delivery_sent(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT 1 FROM deliveries WHERE key = $1 AND state = 'sent'")
+                .bind(key)
+                .fetch_optional(&self.read)
+                .await?
+                .is_some(),
+        )
+    }
+
+    async fn save_feedback(
+        &self,
+        incident_id: &str,
+        user_id: &str,
+        verdict: &str,
+        note: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO feedback (incident_id, user_id, verdict, note, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (incident_id, user_id) DO UPDATE SET verdict = excluded.verdict, \
+             note = COALESCE(excluded.note, feedback.note), updated_at = excluded.updated_at",
+        )
+        .bind(incident_id)
+        .bind(user_id)
+        .bind(verdict)
+        .bind(note)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn feedback_tally(&self, incident_id: &str) -> Result<(i64, i64, i64), StoreError> {
+        let mut tally = (0, 0, 0);
+        for row in sqlx::query(
+            "SELECT verdict, COUNT(*) FROM feedback WHERE incident_id = $1 GROUP BY verdict",
+        )
+        .bind(incident_id)
+        .fetch_all(&self.read)
+        .await?
+        {
+            let verdict: String = row.try_get(0)?;
+            let count: i64 = row.try_get(1)?;
+            match verdict.as_str() {
+                "correct" => tally.0 = count,
+                "partly" => tally.1 = count,
+                _ => tally.2 = count,
+            }
+        }
+        Ok(tally)
     }
 
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod error;
+pub mod slack;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{Secrets, Settings};
 use crate::domain::JobState;
+use crate::notify::Notifier;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -26,6 +28,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub wake: Arc<Notify>,
     pub metrics: PrometheusHandle,
+    pub notifier: Arc<Notifier>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -35,6 +38,7 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/{source}",
             post(webhooks::receive).layer(DefaultBodyLimit::disable()),
         )
+        .route("/slack/interactions", post(slack::interactions))
         .route("/api/incidents", get(api::list_incidents))
         .route("/api/incidents/{id}", get(api::get_incident))
         .route("/healthz", get(|| async { "ok" }))
