@@ -169,6 +169,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 stage.detail.as_deref().unwrap_or("")
             );
         }
+        if let Some(brief) = detail
+            .brief
+            .clone()
+            .and_then(|b| serde_json::from_value::<crate::analysis::Brief>(b).ok())
+        {
+            println!("\n    ── brief ──");
+            for line in brief.to_text().lines() {
+                println!("    {line}");
+            }
+        }
     }
     println!("\nJSON: GET {base}/api/incidents · metrics: GET {base}/metrics");
 
