@@ -2,6 +2,8 @@
 //! acknowledgement latency at a fixed rate, the maximum sustained accepted rate, and the
 //! daemon's idle and peak memory, on SQLite and (when given) PostgreSQL.
 
+mod e2e;
+mod fakes;
 mod fanout;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +30,28 @@ pub struct BenchArgs {
     /// Concurrent senders in the throughput run.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// Incidents in the end-to-end run (webhook accepted → brief in Slack).
+    #[arg(long, default_value_t = 200)]
+    pub e2e_incidents: usize,
+    /// Webhooks per second in the end-to-end run.
+    #[arg(long, default_value_t = 20)]
+    pub e2e_rate: u32,
+    /// Latency of the fake Datadog API (the slowest collector) in the end-to-end run.
+    #[arg(long, default_value_t = 2000)]
+    pub collector_ms: u64,
+    /// Latency of the fake model in the end-to-end run.
+    #[arg(long, default_value_t = 3000)]
+    pub model_ms: u64,
+    /// Latency of the fake Slack API.
+    #[arg(long, default_value_t = 50)]
+    pub slack_ms: u64,
+    /// Storm: webhooks, distinct alerts, seconds.
+    #[arg(long, default_value_t = 5000)]
+    pub storm_webhooks: usize,
+    #[arg(long, default_value_t = 50)]
+    pub storm_alerts: usize,
+    #[arg(long, default_value_t = 30)]
+    pub storm_secs: u64,
     /// Fan-out runs (collectors with fixed latencies through the real fan-out).
     #[arg(long, default_value_t = 50)]
     pub fanout_runs: usize,
@@ -66,6 +90,8 @@ struct Report {
     machine: Machine,
     results: Vec<BackendResult>,
     fanout: fanout::FanoutResult,
+    end_to_end: e2e::EndToEndResult,
+    storm: e2e::StormResult,
 }
 
 const TOKEN: &str = "bench-token";
@@ -116,11 +142,67 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         fanout.bundle_chars,
         fanout.budget_chars
     );
+    let latencies = fakes::Latencies {
+        datadog: Duration::from_millis(args.collector_ms),
+        model: Duration::from_millis(args.model_ms),
+        slack: Duration::from_millis(args.slack_ms),
+    };
+    println!(
+        "\n[end-to-end] {} incidents at {}/s; Datadog {} ms, model {} ms, Slack {} ms",
+        args.e2e_incidents, args.e2e_rate, args.collector_ms, args.model_ms, args.slack_ms
+    );
+    let end_to_end =
+        e2e::end_to_end(args.e2e_incidents, args.e2e_rate, latencies, data.path()).await?;
+    println!(
+        "webhook accepted → brief in Slack: p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms ({} of {} delivered); critical path {} ms; overhead ratio p50 {:.3}, p99 {:.3}; absolute overhead p50 {:.0} ms, p99 {:.0} ms",
+        end_to_end.p50_ms,
+        end_to_end.p95_ms,
+        end_to_end.p99_ms,
+        end_to_end.delivered,
+        end_to_end.incidents,
+        end_to_end.critical_path_ms,
+        end_to_end.overhead_ratio_p50,
+        end_to_end.overhead_ratio_p99,
+        end_to_end.overhead_p50_ms,
+        end_to_end.overhead_p99_ms
+    );
+    let storm_latencies = fakes::Latencies {
+        datadog: Duration::from_millis(100),
+        model: Duration::from_millis(300),
+        slack: Duration::from_millis(20),
+    };
+    println!(
+        "\n[storm] {} webhooks for {} alerts in {} s (Datadog 100 ms, model 300 ms, Slack 20 ms)",
+        args.storm_webhooks, args.storm_alerts, args.storm_secs
+    );
+    let storm = e2e::storm(
+        args.storm_webhooks,
+        args.storm_alerts,
+        args.storm_secs,
+        storm_latencies,
+        data.path(),
+    )
+    .await?;
+    println!(
+        "acknowledged {} ({} errors); incidents {}; model calls {} with peak concurrency {} (limit {}); Slack parent posts {} ({} duplicates); queue drained: {}; peak RSS {:.1} MiB",
+        storm.acknowledged,
+        storm.errors,
+        storm.incidents_created,
+        storm.model_calls,
+        storm.model_peak_concurrency,
+        storm.model_concurrency_limit,
+        storm.slack_parent_posts,
+        storm.duplicate_posts,
+        storm.drained,
+        storm.peak_rss_mib
+    );
     if let Some(path) = &args.json {
         let report = Report {
             machine,
             results,
             fanout,
+            end_to_end,
+            storm,
         };
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -136,6 +218,18 @@ struct Daemon {
 
 impl Daemon {
     async fn start(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+        let env: Vec<(String, String)> = database_url
+            .map(|url| vec![("TRIAGED__DATABASE__URL".to_string(), url.to_string())])
+            .unwrap_or_default();
+        Self::start_with(data_dir, None, &env).await
+    }
+
+    /// Starts `triaged serve` with extra environment and an optional settings file.
+    async fn start_with(
+        data_dir: &Path,
+        config: Option<&Path>,
+        env: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
             probe.local_addr()?.port()
@@ -152,9 +246,10 @@ impl Daemon {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        if let Some(url) = database_url {
-            command.env("TRIAGED__DATABASE__URL", url);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
         }
+        command.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let child = command.spawn().context("starting the daemon")?;
         let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();

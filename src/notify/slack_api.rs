@@ -63,7 +63,8 @@ impl SlackClient {
         }
     }
 
-    /// Waits until `channel` may take another message (one per second).
+    /// Waits until `channel` may take another new message: Slack allows about one
+    /// `chat.postMessage` per second per channel (updates are limited per method instead).
     async fn pace(&self, channel: &str) {
         let wait = {
             let mut next = self.pacing.lock().await;
@@ -171,7 +172,6 @@ impl SlackClient {
         ts: &str,
         message: &SlackMessage,
     ) -> Result<(), SlackError> {
-        self.pace(channel).await;
         self.call(
             "chat.update",
             &json!({"channel": channel, "ts": ts, "text": message.text, "blocks": message.blocks}),

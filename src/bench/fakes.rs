@@ -1,0 +1,190 @@
+//! Fake upstreams for the benchmark, with fixed latencies: a Datadog API, an
+//! OpenAI-compatible model and the Slack Web API. They answer the documented shapes and
+//! record what the daemon did (model concurrency, Slack posts per incident, brief times).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Latencies {
+    pub datadog: Duration,
+    pub model: Duration,
+    pub slack: Duration,
+}
+
+#[derive(Default)]
+pub struct Recorder {
+    model_in_flight: AtomicUsize,
+    pub model_peak: AtomicUsize,
+    pub model_calls: AtomicUsize,
+    next_ts: AtomicUsize,
+    /// Parent messages (not thread replies) posted per incident.
+    pub parents: Mutex<HashMap<String, usize>>,
+    ts_to_incident: Mutex<HashMap<String, String>>,
+    /// When each incident's analysed brief first reached Slack.
+    pub brief_at: Mutex<HashMap<String, Instant>>,
+}
+
+struct Fake {
+    latencies: Latencies,
+    recorder: Arc<Recorder>,
+}
+
+pub struct Upstreams {
+    pub datadog: String,
+    pub model: String,
+    pub slack: String,
+    pub recorder: Arc<Recorder>,
+}
+
+pub async fn start(latencies: Latencies) -> anyhow::Result<Upstreams> {
+    let recorder = Arc::new(Recorder::default());
+    let fake = Arc::new(Fake {
+        latencies,
+        recorder: Arc::clone(&recorder),
+    });
+    let datadog = Router::new()
+        .route("/api/v1/monitor/{id}", get(monitor))
+        .route("/api/v1/query", get(query))
+        .route("/api/v2/logs/events/search", post(empty_search))
+        .route("/api/v2/events/search", post(empty_search))
+        .with_state(Arc::clone(&fake));
+    let model = Router::new()
+        .route("/v1/chat/completions", post(completion))
+        .with_state(Arc::clone(&fake));
+    let slack = Router::new()
+        .route("/chat.postMessage", post(slack_post))
+        .route("/chat.update", post(slack_update))
+        .route(
+            "/conversations.history",
+            post(|| async { Json(json!({"ok": true, "messages": [], "has_more": false})) }),
+        )
+        .with_state(Arc::clone(&fake));
+    Ok(Upstreams {
+        datadog: serve(datadog).await?,
+        model: serve(model).await?,
+        slack: serve(slack).await?,
+        recorder,
+    })
+}
+
+async fn serve(router: Router) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(format!("http://{addr}"))
+}
+
+async fn monitor(State(fake): State<Arc<Fake>>) -> Json<Value> {
+    tokio::time::sleep(fake.latencies.datadog).await;
+    Json(
+        json!({"id": 1, "name": "p99 latency", "type": "query alert", "query": "avg(last_5m):avg:trace.http.request.duration{*} > 2", "overall_state": "Alert", "options": {}, "tags": []}),
+    )
+}
+
+async fn query(State(fake): State<Arc<Fake>>) -> Json<Value> {
+    tokio::time::sleep(fake.latencies.datadog).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let points: Vec<Value> = (0..60)
+        .map(|i| {
+            json!([
+                (now - (60 - i) * 60_000) as f64,
+                if i > 40 { 2.8 } else { 0.4 }
+            ])
+        })
+        .collect();
+    Json(
+        json!({"status": "ok", "series": [{"metric": "trace.http.request.duration", "scope": "*", "pointlist": points}]}),
+    )
+}
+
+async fn empty_search(State(fake): State<Arc<Fake>>) -> Json<Value> {
+    tokio::time::sleep(fake.latencies.datadog).await;
+    Json(json!({"data": [], "meta": {"page": {}}}))
+}
+
+async fn completion(State(fake): State<Arc<Fake>>) -> Json<Value> {
+    let recorder = &fake.recorder;
+    let now = recorder.model_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    recorder.model_peak.fetch_max(now, Ordering::SeqCst);
+    recorder.model_calls.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(fake.latencies.model).await;
+    recorder.model_in_flight.fetch_sub(1, Ordering::SeqCst);
+    let arguments = json!({
+        "severity": "SEV2", "summary": "Latency regression.", "affected_services": ["checkout-api"],
+        "root_cause": {"statement": "Latency rose after the onset.", "category": "unknown", "entity": "service/checkout-api",
+                       "confidence": "LOW", "score": 0.3, "evidence_ids": [], "knowledge_ids": []},
+        "alternatives": [], "actions": [], "confidence_breakdown": [], "data_gaps": [], "past_incident": null,
+        "status_page_draft": {"title": "Slow responses", "body": "We are investigating.", "status": "investigating"},
+        "escalate": false
+    });
+    Json(json!({
+        "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "bench-model",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": null,
+            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "submit_triage", "arguments": arguments.to_string()}}]}}],
+        "usage": {"prompt_tokens": 3000, "completion_tokens": 400, "total_tokens": 3400}
+    }))
+}
+
+async fn slack_post(State(fake): State<Arc<Fake>>, Json(body): Json<Value>) -> Json<Value> {
+    tokio::time::sleep(fake.latencies.slack).await;
+    let recorder = &fake.recorder;
+    let ts = format!(
+        "1795227000.{:06}",
+        recorder.next_ts.fetch_add(1, Ordering::SeqCst)
+    );
+    let incident = body["metadata"]["event_payload"]["incident_id"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    if body.get("thread_ts").is_none() {
+        *recorder
+            .parents
+            .lock()
+            .await
+            .entry(incident.clone())
+            .or_default() += 1;
+        recorder
+            .ts_to_incident
+            .lock()
+            .await
+            .insert(ts.clone(), incident.clone());
+        if body["blocks"].to_string().contains("ROOT CAUSE") {
+            recorder
+                .brief_at
+                .lock()
+                .await
+                .entry(incident)
+                .or_insert_with(Instant::now);
+        }
+    }
+    Json(json!({"ok": true, "channel": body["channel"], "ts": ts}))
+}
+
+async fn slack_update(State(fake): State<Arc<Fake>>, Json(body): Json<Value>) -> Json<Value> {
+    tokio::time::sleep(fake.latencies.slack).await;
+    let recorder = &fake.recorder;
+    let ts = body["ts"].as_str().unwrap_or("").to_string();
+    if body["blocks"].to_string().contains("ROOT CAUSE")
+        && let Some(incident) = recorder.ts_to_incident.lock().await.get(&ts).cloned()
+    {
+        recorder
+            .brief_at
+            .lock()
+            .await
+            .entry(incident)
+            .or_insert_with(Instant::now);
+    }
+    Json(json!({"ok": true, "channel": body["channel"], "ts": ts}))
+}
