@@ -379,17 +379,7 @@ impl Store for SqlStore {
         &self,
         incident_id: &str,
     ) -> Result<Option<serde_json::Value>, StoreError> {
-        let row = sqlx::query(
-            "SELECT brief FROM briefs WHERE incident_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
-        )
-        .bind(incident_id)
-        .fetch_optional(&self.read)
-        .await?;
-        row.map(|row| {
-            let json: String = row.try_get(0)?;
-            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
-        })
-        .transpose()
+        Ok(self.recent_briefs(incident_id, 1).await?.into_iter().next())
     }
 
     async fn recent_briefs(
