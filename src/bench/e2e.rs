@@ -75,7 +75,6 @@ fn env(upstreams: &Upstreams, workers: usize, model_concurrency: usize) -> Vec<(
         ("SLACK_BOT_TOKEN", "xoxb-bench".to_string()),
         ("TRIAGED__SLACK__API_BASE", upstreams.slack.clone()),
         ("TRIAGED__WORKERS__COUNT", workers.to_string()),
-        ("TRIAGED__WORKERS__POLL_INTERVAL_MS", "50".to_string()),
         ("TRIAGED__KUBERNETES__ENABLED", "false".to_string()),
         ("TRIAGED__AWS__ENABLED", "false".to_string()),
     ]
@@ -126,7 +125,7 @@ pub async fn end_to_end(
     let daemon = Daemon::start_with(
         &dir,
         Some(&config),
-        &env(&upstreams, incidents.clamp(4, 64), 64),
+        &env(&upstreams, incidents.clamp(4, 256), 256),
     )
     .await?;
     let client = reqwest::Client::new();

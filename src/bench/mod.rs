@@ -55,6 +55,9 @@ pub struct BenchArgs {
     /// Fan-out runs (collectors with fixed latencies through the real fan-out).
     #[arg(long, default_value_t = 50)]
     pub fanout_runs: usize,
+    /// Which parts to run: any of intake, fanout, e2e, storm.
+    #[arg(long, value_delimiter = ',', default_value = "intake,fanout,e2e,storm")]
+    pub only: Vec<String>,
     /// Also run against this PostgreSQL database.
     #[arg(long, value_name = "URL")]
     pub postgres_url: Option<String>,
@@ -89,9 +92,9 @@ struct BackendResult {
 struct Report {
     machine: Machine,
     results: Vec<BackendResult>,
-    fanout: fanout::FanoutResult,
-    end_to_end: e2e::EndToEndResult,
-    storm: e2e::StormResult,
+    fanout: Option<fanout::FanoutResult>,
+    end_to_end: Option<e2e::EndToEndResult>,
+    storm: Option<e2e::StormResult>,
 }
 
 const TOKEN: &str = "bench-token";
@@ -105,105 +108,131 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "machine: {} cores, {} MiB",
         machine.cores, machine.memory_mib
     );
-    let mut results = Vec::new();
+    let wants = |section: &str| args.only.iter().any(|s| s == section);
     let data = tempfile::tempdir().context("creating a scratch data directory")?;
-    results.push(bench_backend("sqlite", None, data.path(), &args).await?);
-    if let Some(url) = &args.postgres_url {
-        results.push(bench_backend("postgres", Some(url), data.path(), &args).await?);
-    }
-    println!(
-        "\n{:<9} {:>9} {:>9} {:>9} {:>9} {:>12} {:>10} {:>10}",
-        "backend", "idle MiB", "p50 ms", "p99 ms", "max ms", "sustained/s", "errors", "peak MiB"
-    );
-    for r in &results {
+    let mut report = Report {
+        machine,
+        results: Vec::new(),
+        fanout: None,
+        end_to_end: None,
+        storm: None,
+    };
+
+    if wants("intake") {
+        report
+            .results
+            .push(bench_backend("sqlite", None, data.path(), &args).await?);
+        if let Some(url) = &args.postgres_url {
+            report
+                .results
+                .push(bench_backend("postgres", Some(url), data.path(), &args).await?);
+        }
         println!(
-            "{:<9} {:>9.1} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>10} {:>10.1}",
-            r.backend,
-            r.idle_rss_mib,
-            r.ack_p50_ms,
-            r.ack_p99_ms,
-            r.ack_max_ms,
-            r.sustained_per_sec,
-            r.fixed_rate_errors + r.sustained_errors,
-            r.peak_rss_mib
+            "\n{:<9} {:>9} {:>9} {:>9} {:>9} {:>12} {:>10} {:>10}",
+            "backend",
+            "idle MiB",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "sustained/s",
+            "errors",
+            "peak MiB"
         );
+        for r in &report.results {
+            println!(
+                "{:<9} {:>9.1} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>10} {:>10.1}",
+                r.backend,
+                r.idle_rss_mib,
+                r.ack_p50_ms,
+                r.ack_p99_ms,
+                r.ack_max_ms,
+                r.sustained_per_sec,
+                r.fixed_rate_errors + r.sustained_errors,
+                r.peak_rss_mib
+            );
+        }
     }
-    println!(
-        "\n[fan-out] {} runs: 4 collectors at 90/120/180/300 ms, 138 items",
-        args.fanout_runs
-    );
-    let fanout = fanout::run(args.fanout_runs).await;
-    println!(
-        "fan-out overhead beyond the slowest collector: p50 {:.2} ms, p99 {:.2} ms; bundle {} of {} items kept, {} chars (budget {})",
-        fanout.overhead_p50_ms,
-        fanout.overhead_p99_ms,
-        fanout.items_kept,
-        fanout.items_collected,
-        fanout.bundle_chars,
-        fanout.budget_chars
-    );
-    let latencies = fakes::Latencies {
-        datadog: Duration::from_millis(args.collector_ms),
-        model: Duration::from_millis(args.model_ms),
-        slack: Duration::from_millis(args.slack_ms),
-    };
-    println!(
-        "\n[end-to-end] {} incidents at {}/s; Datadog {} ms, model {} ms, Slack {} ms",
-        args.e2e_incidents, args.e2e_rate, args.collector_ms, args.model_ms, args.slack_ms
-    );
-    let end_to_end =
-        e2e::end_to_end(args.e2e_incidents, args.e2e_rate, latencies, data.path()).await?;
-    println!(
-        "webhook accepted → brief in Slack: p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms ({} of {} delivered); critical path {} ms; overhead ratio p50 {:.3}, p99 {:.3}; absolute overhead p50 {:.0} ms, p99 {:.0} ms",
-        end_to_end.p50_ms,
-        end_to_end.p95_ms,
-        end_to_end.p99_ms,
-        end_to_end.delivered,
-        end_to_end.incidents,
-        end_to_end.critical_path_ms,
-        end_to_end.overhead_ratio_p50,
-        end_to_end.overhead_ratio_p99,
-        end_to_end.overhead_p50_ms,
-        end_to_end.overhead_p99_ms
-    );
-    let storm_latencies = fakes::Latencies {
-        datadog: Duration::from_millis(100),
-        model: Duration::from_millis(300),
-        slack: Duration::from_millis(20),
-    };
-    println!(
-        "\n[storm] {} webhooks for {} alerts in {} s (Datadog 100 ms, model 300 ms, Slack 20 ms)",
-        args.storm_webhooks, args.storm_alerts, args.storm_secs
-    );
-    let storm = e2e::storm(
-        args.storm_webhooks,
-        args.storm_alerts,
-        args.storm_secs,
-        storm_latencies,
-        data.path(),
-    )
-    .await?;
-    println!(
-        "acknowledged {} ({} errors); incidents {}; model calls {} with peak concurrency {} (limit {}); Slack parent posts {} ({} duplicates); queue drained: {}; peak RSS {:.1} MiB",
-        storm.acknowledged,
-        storm.errors,
-        storm.incidents_created,
-        storm.model_calls,
-        storm.model_peak_concurrency,
-        storm.model_concurrency_limit,
-        storm.slack_parent_posts,
-        storm.duplicate_posts,
-        storm.drained,
-        storm.peak_rss_mib
-    );
-    if let Some(path) = &args.json {
-        let report = Report {
-            machine,
-            results,
-            fanout,
-            end_to_end,
-            storm,
+
+    if wants("fanout") {
+        println!(
+            "\n[fan-out] {} runs: 4 collectors at 90/120/180/300 ms, 138 items",
+            args.fanout_runs
+        );
+        let fanout = fanout::run(args.fanout_runs).await;
+        println!(
+            "fan-out overhead beyond the slowest collector: p50 {:.2} ms, p99 {:.2} ms; bundle {} of {} items kept, {} chars (budget {})",
+            fanout.overhead_p50_ms,
+            fanout.overhead_p99_ms,
+            fanout.items_kept,
+            fanout.items_collected,
+            fanout.bundle_chars,
+            fanout.budget_chars
+        );
+        report.fanout = Some(fanout);
+    }
+
+    if wants("e2e") {
+        let latencies = fakes::Latencies {
+            datadog: Duration::from_millis(args.collector_ms),
+            model: Duration::from_millis(args.model_ms),
+            slack: Duration::from_millis(args.slack_ms),
         };
+        println!(
+            "\n[end-to-end] {} incidents at {}/s; Datadog {} ms, model {} ms, Slack {} ms",
+            args.e2e_incidents, args.e2e_rate, args.collector_ms, args.model_ms, args.slack_ms
+        );
+        let e = e2e::end_to_end(args.e2e_incidents, args.e2e_rate, latencies, data.path()).await?;
+        println!(
+            "webhook accepted → brief in Slack: p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms ({} of {} delivered); critical path {} ms; overhead ratio p50 {:.3}, p99 {:.3}; absolute overhead p50 {:.0} ms, p99 {:.0} ms",
+            e.p50_ms,
+            e.p95_ms,
+            e.p99_ms,
+            e.delivered,
+            e.incidents,
+            e.critical_path_ms,
+            e.overhead_ratio_p50,
+            e.overhead_ratio_p99,
+            e.overhead_p50_ms,
+            e.overhead_p99_ms
+        );
+        report.end_to_end = Some(e);
+    }
+
+    if wants("storm") {
+        let latencies = fakes::Latencies {
+            datadog: Duration::from_millis(100),
+            model: Duration::from_millis(300),
+            slack: Duration::from_millis(20),
+        };
+        println!(
+            "\n[storm] {} webhooks for {} alerts in {} s (Datadog 100 ms, model 300 ms, Slack 20 ms)",
+            args.storm_webhooks, args.storm_alerts, args.storm_secs
+        );
+        let s = e2e::storm(
+            args.storm_webhooks,
+            args.storm_alerts,
+            args.storm_secs,
+            latencies,
+            data.path(),
+        )
+        .await?;
+        println!(
+            "acknowledged {} ({} errors); incidents {}; model calls {} with peak concurrency {} (limit {}); Slack parent posts {} ({} duplicates); queue drained: {}; peak RSS {:.1} MiB",
+            s.acknowledged,
+            s.errors,
+            s.incidents_created,
+            s.model_calls,
+            s.model_peak_concurrency,
+            s.model_concurrency_limit,
+            s.slack_parent_posts,
+            s.duplicate_posts,
+            s.drained,
+            s.peak_rss_mib
+        );
+        report.storm = Some(s);
+    }
+
+    if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("\nwrote {}", path.display());
@@ -242,6 +271,8 @@ impl Daemon {
             .env("TRIAGED_WEBHOOK_TOKEN", TOKEN)
             .env("PAGERDUTY_WEBHOOK_SECRET", "bench-secret")
             .env("TRIAGED__TELEMETRY__LOG_FILTER", "warn")
+            .env("TRIAGED__AWS__ENABLED", "false")
+            .env("TRIAGED__KUBERNETES__ENABLED", "false")
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
