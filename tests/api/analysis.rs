@@ -14,6 +14,8 @@ use triaged::pipeline::targets::ServiceCatalog;
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::helpers::respond_once_then;
+
 const PLANTED: [&str; 4] = [
     "AKIAIOSFODNN7EXAMPLE",
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaGVja291dCJ9.c2lnbmF0dXJlLXZhbHVl",
@@ -571,25 +573,17 @@ async fn invalid_arguments_get_one_repair_quoting_the_error() {
         &DEPLOY_EVIDENCE,
     )
     .to_string();
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+    respond_once_then(
+        &server,
+        None,
+        ResponseTemplate::new(200).set_body_json(completion(
             r#"{"severity": "SEV2", "summary": "checkout is slow", "root_cause": {"#,
             "tool_calls",
             "gpt-4.1-mini",
-        )))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
-            &good,
-            "tool_calls",
-            "gpt-4.1-mini",
-        )))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+        )),
+        ResponseTemplate::new(200).set_body_json(completion(&good, "tool_calls", "gpt-4.1-mini")),
+    )
+    .await;
     let brief = analyse_deploy(&model_analyst(&server, |_| {})).await;
     assert_eq!(brief.analyst, "gpt-4.1-mini", "{:?}", brief.fallback_reason);
     assert_eq!(brief.usage[0].requests, 2);
@@ -615,26 +609,14 @@ async fn a_rate_limit_with_retry_after_is_waited_out() {
         &DEPLOY_EVIDENCE,
     )
     .to_string();
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(429)
+    respond_once_then(&server, None, ResponseTemplate::new(429)
                 .insert_header("retry-after", "1")
                 .insert_header("x-ratelimit-remaining-requests", "0")
-                .set_body_json(api_error("Rate limit reached for gpt-4.1-mini in organization org-x on requests per min (RPM): Limit 500, Used 500, Requested 1.", "requests", Some("rate_limit_exceeded"))),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+                .set_body_json(api_error("Rate limit reached for gpt-4.1-mini in organization org-x on requests per min (RPM): Limit 500, Used 500, Requested 1.", "requests", Some("rate_limit_exceeded"))), ResponseTemplate::new(200).set_body_json(completion(
             &args,
             "tool_calls",
             "gpt-4.1-mini",
-        )))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+        ))).await;
     let brief = analyse_deploy(&model_analyst(&server, |_| {})).await;
     assert_eq!(brief.analyst, "gpt-4.1-mini", "{:?}", brief.fallback_reason);
     assert_eq!(server.received_requests().await.unwrap().len(), 2);

@@ -245,3 +245,24 @@ impl TestApp {
         }
     }
 }
+
+/// Answers POSTs (to `at`, when given) with `first` once, then with `then` for good: the
+/// shape of every "fails once, then recovers" upstream in these tests.
+pub async fn respond_once_then(
+    server: &wiremock::MockServer,
+    at: Option<&str>,
+    first: wiremock::ResponseTemplate,
+    then: wiremock::ResponseTemplate,
+) {
+    use wiremock::Mock;
+    use wiremock::matchers::{method, path};
+    for (priority, response, once) in [(1u8, first, true), (2, then, false)] {
+        let mock = match at {
+            Some(at) => Mock::given(method("POST")).and(path(at)),
+            None => Mock::given(method("POST")),
+        };
+        let mock = mock.respond_with(response).with_priority(priority);
+        let mock = if once { mock.up_to_n_times(1) } else { mock };
+        mock.mount(server).await;
+    }
+}

@@ -381,23 +381,15 @@ async fn a_brief_is_posted_updated_in_place_threaded_and_resolved() {
 #[tokio::test]
 async fn rate_limits_are_waited_out_without_duplicates() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/chat.postMessage"))
-        .respond_with(
-            ResponseTemplate::new(429)
-                .insert_header("Retry-After", "1")
-                .set_body_json(json!({"ok": false, "error": "ratelimited"})),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/chat.postMessage"))
-        .respond_with(ok_post("1795227090.000200"))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    respond_once_then(
+        &server,
+        Some("/chat.postMessage"),
+        ResponseTemplate::new(429)
+            .insert_header("Retry-After", "1")
+            .set_body_json(json!({"ok": false, "error": "ratelimited"})),
+        ok_post("1795227090.000200"),
+    )
+    .await;
     Mock::given(method("POST"))
         .and(path("/chat.update"))
         .respond_with(ok_update())
@@ -454,22 +446,13 @@ async fn fatal_slack_errors_fail_the_delivery_without_retrying() {
 #[tokio::test]
 async fn retryable_slack_errors_are_retried_with_backoff() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/chat.postMessage"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"ok": false, "error": "internal_error"})),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/chat.postMessage"))
-        .respond_with(ok_post("1795227090.000300"))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    respond_once_then(
+        &server,
+        Some("/chat.postMessage"),
+        ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": "internal_error"})),
+        ok_post("1795227090.000300"),
+    )
+    .await;
     Mock::given(method("POST"))
         .and(path("/conversations.history"))
         .respond_with(
@@ -493,19 +476,13 @@ async fn retryable_slack_errors_are_retried_with_backoff() {
 async fn a_post_whose_reply_was_lost_is_found_not_posted_twice() {
     let server = MockServer::start().await;
     // The first post lands but its reply never arrives in time.
-    Mock::given(method("POST"))
-        .and(path("/chat.postMessage"))
-        .respond_with(ok_post("1795227090.000400").set_delay(Duration::from_secs(4)))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/chat.postMessage"))
-        .respond_with(ok_post("1795227099.999999"))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    respond_once_then(
+        &server,
+        Some("/chat.postMessage"),
+        ok_post("1795227090.000400").set_delay(Duration::from_secs(4)),
+        ok_post("1795227099.999999"),
+    )
+    .await;
     Mock::given(method("POST"))
         .and(path("/chat.update"))
         .respond_with(ok_update())
