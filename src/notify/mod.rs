@@ -87,7 +87,7 @@ impl Notifier {
     fn incident_url(&self, incident_id: &str) -> Option<String> {
         (!self.settings.public_url.is_empty()).then(|| {
             format!(
-                "{}/api/incidents/{incident_id}",
+                "{}/incidents/{incident_id}",
                 self.settings.public_url.trim_end_matches('/')
             )
         })

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod error;
+pub mod pages;
 pub mod slack;
 pub mod webhooks;
 
@@ -41,6 +42,11 @@ pub fn router(state: AppState) -> Router {
         .route("/slack/interactions", post(slack::interactions))
         .route("/api/incidents", get(api::list_incidents))
         .route("/api/incidents/{id}", get(api::get_incident))
+        .route("/", get(pages::list))
+        .route("/incidents/{id}", get(pages::incident))
+        .route("/knowledge", get(pages::knowledge))
+        .route("/eval", get(pages::eval))
+        .route("/login", get(pages::login_form).post(pages::login))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(prometheus))
