@@ -180,7 +180,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             }
         }
     }
-    println!("\nJSON: GET {base}/api/incidents · metrics: GET {base}/metrics");
+    println!("\npages: {base}/ · JSON: {base}/api/incidents · metrics: {base}/metrics");
 
     if args.keep_running {
         println!("serving until Ctrl-C (webhook token: {token})");
