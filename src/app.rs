@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::analysis::Analyst;
 use crate::config::{Secrets, Settings};
+use crate::knowledge::KnowledgeIndex;
 use crate::notify::Notifier;
 use crate::pipeline::{EvidenceGatherer, Pipeline, StageHandler, WorkerPool};
 use crate::store::{SqlStore, Store};
@@ -174,7 +175,35 @@ pub async fn pipeline(
         .context("setting up the collectors")?;
     let analyst = Analyst::from_settings(settings, secrets, gatherer.catalog.clone());
     let notifier = Notifier::from_settings(&settings.slack, secrets, Arc::clone(&store));
-    Ok(Arc::new(Pipeline::new(store, gatherer, analyst, notifier)))
+    let index = open_knowledge(settings)?;
+    Ok(Arc::new(Pipeline::new(
+        store,
+        gatherer,
+        Some((index, settings.knowledge.per_corpus)),
+        analyst,
+        notifier,
+    )))
+}
+
+/// Opens `<data_dir>/index` and, when configured, brings it up to date with the configured
+/// runbook and post-mortem paths (unchanged chunks are skipped).
+pub fn open_knowledge(settings: &Settings) -> anyhow::Result<Arc<KnowledgeIndex>> {
+    let index = KnowledgeIndex::open(&settings.server.data_dir.join("index"))
+        .context("opening the knowledge index")?;
+    if settings.knowledge.index_on_start {
+        for (corpus, paths) in [
+            ("runbooks", &settings.knowledge.runbooks),
+            ("postmortems", &settings.knowledge.postmortems),
+        ] {
+            for path in paths {
+                let report = index
+                    .index_path(corpus, path)
+                    .with_context(|| format!("indexing {}", path.display()))?;
+                tracing::info!(corpus, path = %path.display(), files = report.files, indexed = report.indexed, unchanged = report.unchanged, removed = report.removed, "knowledge indexed");
+            }
+        }
+    }
+    Ok(Arc::new(index))
 }
 
 /// `triaged serve`: runs until SIGINT or SIGTERM.

@@ -69,6 +69,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Index runbooks and post-mortems into `<data_dir>/index` (unchanged chunks are skipped).
+    /// Paths given without a flag go to the corpus their path names (`postmortems` or
+    /// `runbooks`); the configured [knowledge] paths are indexed too.
+    Index {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, value_name = "PATH")]
+        runbooks: Vec<PathBuf>,
+        #[arg(long, value_name = "PATH")]
+        postmortems: Vec<PathBuf>,
+        paths: Vec<PathBuf>,
+    },
+    /// Search the knowledge index the way the pipeline does.
+    Search {
+        #[command(flatten)]
+        common: Common,
+        query: String,
+        /// Best matches per corpus.
+        #[arg(long, default_value_t = 3)]
+        k: usize,
+    },
     /// Apply database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -170,6 +191,55 @@ pub async fn run(cli: Cli) -> ExitCode {
             };
             telemetry::init_tracing(&settings.telemetry);
             report(triage(&settings, &alert_file, source, evidence.as_deref(), json).await)
+        }
+        Command::Index {
+            common,
+            runbooks,
+            postmortems,
+            paths,
+        } => {
+            let mut settings = match load(&common) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            telemetry::init_tracing(&settings.telemetry);
+            for path in paths {
+                if path.to_string_lossy().contains("postmortem") {
+                    settings.knowledge.postmortems.push(path);
+                } else {
+                    settings.knowledge.runbooks.push(path);
+                }
+            }
+            settings.knowledge.runbooks.extend(runbooks);
+            settings.knowledge.postmortems.extend(postmortems);
+            settings.knowledge.index_on_start = true;
+            report(
+                app::open_knowledge(&settings)
+                    .map(|index| println!("{} chunks indexed", index.len())),
+            )
+        }
+        Command::Search { common, query, k } => {
+            let mut settings = match load(&common) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            settings.knowledge.index_on_start = false;
+            let found =
+                app::open_knowledge(&settings).and_then(|index| Ok(index.search(&query, k)?));
+            report(found.map(|matches| {
+                if matches.is_empty() {
+                    println!("no matches");
+                }
+                for m in matches {
+                    println!(
+                        "{:.2}  {}  {}  ({})",
+                        m.score,
+                        m.id,
+                        m.title,
+                        m.source.as_deref().unwrap_or("")
+                    );
+                }
+            }))
         }
         Command::Migrate { common } => {
             let settings = match load(&common) {

@@ -30,6 +30,7 @@ pub struct Settings {
     pub cloudflare: CloudflareSettings,
     pub llm: LlmSettings,
     pub slack: SlackSettings,
+    pub knowledge: KnowledgeSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,6 +182,19 @@ pub struct SlackRoute {
     pub channel: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnowledgeSettings {
+    /// Markdown runbooks (files or directories), indexed into `<data_dir>/index`.
+    pub runbooks: Vec<PathBuf>,
+    /// Post-mortems: Markdown with front matter (id, date, services, root_cause, resolution).
+    pub postmortems: Vec<PathBuf>,
+    /// Best matches kept from each corpus.
+    pub per_corpus: usize,
+    /// Re-index the configured paths when the daemon starts (unchanged chunks are skipped).
+    pub index_on_start: bool,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -253,6 +267,12 @@ impl Default for Settings {
                 cached_input_usd_per_mtok: 0.1,
                 output_usd_per_mtok: 1.6,
             },
+            knowledge: KnowledgeSettings {
+                runbooks: Vec::new(),
+                postmortems: Vec::new(),
+                per_corpus: 3,
+                index_on_start: true,
+            },
             slack: SlackSettings {
                 api_base: "https://slack.com/api".into(),
                 default_channel: String::new(),
@@ -308,6 +328,11 @@ impl Default for KubernetesSettings {
 impl Default for AwsSettings {
     fn default() -> Self {
         Settings::default().aws
+    }
+}
+impl Default for KnowledgeSettings {
+    fn default() -> Self {
+        Settings::default().knowledge
     }
 }
 impl Default for SlackSettings {

@@ -50,6 +50,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // The demo needs no account: sources without credentials report "not configured".
     settings.kubernetes.enabled = false;
     settings.aws.enabled = false;
+    // Sample runbooks and a post-mortem make the knowledge index retrieve something.
+    settings.knowledge.runbooks = vec![PathBuf::from("config/samples/knowledge/runbooks")];
+    settings.knowledge.postmortems = vec![PathBuf::from("config/samples/knowledge/postmortems")];
     let store = app::open_store(&settings).await?;
     let handler = app::pipeline(&settings, &secrets, Arc::clone(&store)).await?;
     let running = app::start(settings.clone(), secrets, Arc::clone(&store), handler).await?;

@@ -10,6 +10,7 @@
 //! - `store`     — durable alerts, incidents, job queue and stage timeline (SQLite/PostgreSQL)
 //! - `collectors` — live read-only context (Datadog, Kubernetes, AWS, Cloudflare) under deadlines
 //! - `analysis`  — redaction of untrusted text (and, later, the analyst)
+//! - `knowledge` — runbooks and post-mortems chunked and searched (BM25, embedded Qdrant Edge)
 //! - `notify`    — delivery: Slack Block Kit (post, update, threads, feedback) or the log
 //! - `pipeline`  — the worker pool (claim, lease, retry) and the stages each job runs
 //! - `web`       — HTTP routes: webhooks, JSON API, health, metrics
@@ -25,6 +26,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod intake;
+pub mod knowledge;
 pub mod notify;
 pub mod pipeline;
 pub mod store;

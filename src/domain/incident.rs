@@ -2,7 +2,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AlertSource, EvidenceBundle, Transition, UnixMillis};
+use super::{AlertSource, EvidenceBundle, KnowledgeMatch, Transition, UnixMillis};
 
 /// Defines a closed string-backed enum with `as_str`, `ALL` and `FromStr`, so the names
 /// stored in the database and shown in the API are written exactly once.
@@ -166,6 +166,8 @@ pub struct IncidentDetail {
     pub evidence: Option<EvidenceBundle>,
     /// The latest analysed brief, once analysed.
     pub brief: Option<serde_json::Value>,
+    /// The knowledge most recently retrieved for it.
+    pub knowledge: Vec<KnowledgeMatch>,
 }
 
 #[cfg(test)]

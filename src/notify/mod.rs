@@ -269,7 +269,7 @@ impl Notifier {
                 incident,
                 brief,
                 bundle: detail.evidence.as_ref(),
-                knowledge: &[],
+                knowledge: &detail.knowledge,
                 resolved_after,
                 tally,
                 incident_url: url.clone(),
@@ -403,7 +403,7 @@ impl Notifier {
             incident,
             brief: &brief,
             bundle: detail.evidence.as_ref(),
-            knowledge: &[],
+            knowledge: &detail.knowledge,
             resolved_after: (incident.status == IncidentStatus::Resolved)
                 .then(|| {
                     incident

@@ -11,6 +11,7 @@ use crate::analysis::{Analyst, signals};
 use crate::collectors::{self, Deadlines, Registered, collect_with_deadline};
 use crate::config::{Secrets, Settings};
 use crate::domain::{Alert, EvidenceBundle, Stage, StageOutcome};
+use crate::knowledge::KnowledgeIndex;
 use crate::notify::Notifier;
 use crate::store::{ClaimedJob, Store};
 
@@ -94,28 +95,115 @@ impl EvidenceGatherer {
 }
 
 /// The production stage handler: collection stores an evidence bundle (and posts the first
-/// look), analysis stores a brief, delivery posts or updates it. Retrieval is not built yet
-/// and says so in the timeline.
+/// look), retrieval stores the matching knowledge, analysis stores a brief, delivery posts or
+/// updates it.
 pub struct Pipeline {
     store: Arc<dyn Store>,
     gatherer: EvidenceGatherer,
+    knowledge: Option<Arc<KnowledgeIndex>>,
+    per_corpus: usize,
     analyst: Analyst,
     notifier: Notifier,
+}
+
+/// The retrieval query for an incident: what the alert says, what the signals found, and the
+/// names of what is involved (identifiers are where BM25 is strongest).
+pub fn retrieval_query(alert: &Alert, bundle: &EvidenceBundle) -> String {
+    let mut parts = vec![alert.title.clone()];
+    if let Some(message) = &alert.message {
+        parts.push(message.chars().take(300).collect());
+    }
+    let t = &bundle.targets;
+    parts.extend(t.service.iter().cloned());
+    parts.extend(t.kube_workloads.iter().cloned());
+    parts.extend(t.rds_instances.iter().cloned());
+    parts.extend(t.dependencies.iter().cloned());
+    for signal in signals::derive(bundle, &[]) {
+        parts.push(signal.statement);
+        parts.push(signal.category.as_str().replace('_', " "));
+    }
+    parts.join(" ")
 }
 
 impl Pipeline {
     pub fn new(
         store: Arc<dyn Store>,
         gatherer: EvidenceGatherer,
+        knowledge: Option<(Arc<KnowledgeIndex>, usize)>,
         analyst: Analyst,
         notifier: Notifier,
     ) -> Self {
+        let (knowledge, per_corpus) = match knowledge {
+            Some((index, per_corpus)) => (Some(index), per_corpus),
+            None => (None, 0),
+        };
         Self {
             store,
             gatherer,
+            knowledge,
+            per_corpus,
             analyst,
             notifier,
         }
+    }
+
+    async fn retrieve(&self, job: &ClaimedJob) -> Result<StageReport, StageError> {
+        let Some(index) = self.knowledge.clone() else {
+            return Ok(StageReport::skipped("no knowledge index is open"));
+        };
+        if index.is_empty() {
+            return Ok(StageReport::skipped(
+                "the knowledge index is empty: configure [knowledge] paths or run `triaged index`",
+            ));
+        }
+        let read =
+            |e: crate::store::StoreError| StageError(format!("could not read the incident: {e}"));
+        let alerts = self
+            .store
+            .alerts_for(&job.incident_id)
+            .await
+            .map_err(read)?;
+        let Some(alert) = alerts
+            .iter()
+            .rev()
+            .find(|a| a.transition.is_firing())
+            .or(alerts.last())
+            .cloned()
+        else {
+            return Ok(StageReport::skipped("the incident has no alerts"));
+        };
+        let bundle = self
+            .store
+            .latest_evidence(&job.incident_id)
+            .await
+            .map_err(read)?;
+        let query = match &bundle {
+            Some(bundle) => retrieval_query(&alert, bundle),
+            None => alert.title.clone(),
+        };
+        let per_corpus = self.per_corpus;
+        let matches = tokio::task::spawn_blocking(move || index.search(&query, per_corpus))
+            .await
+            .map_err(|e| StageError(format!("retrieval task failed: {e}")))?
+            .map_err(|e| StageError(e.to_string()))?;
+        self.store
+            .save_knowledge(
+                &job.incident_id,
+                &job.id,
+                &matches,
+                chrono::Utc::now().timestamp_millis(),
+            )
+            .await
+            .map_err(|e| StageError(format!("could not store the retrieved knowledge: {e}")))?;
+        let ids: Vec<String> = matches
+            .iter()
+            .map(|m| format!("{} ({:.2})", m.id, m.score))
+            .collect();
+        Ok(StageReport::ok(format!(
+            "{} matches: {}",
+            matches.len(),
+            ids.join(", ")
+        )))
     }
 
     async fn analyze(&self, job: &ClaimedJob) -> Result<StageReport, StageError> {
@@ -144,7 +232,12 @@ impl Pipeline {
                 "no evidence was collected for this incident".into(),
             ));
         };
-        let brief = self.analyst.analyse(alert, &bundle, &[]).await;
+        let knowledge = self
+            .store
+            .latest_knowledge(&job.incident_id)
+            .await
+            .map_err(read)?;
+        let brief = self.analyst.analyse(alert, &bundle, &knowledge).await;
         let json = serde_json::to_value(&brief).map_err(|e| StageError(e.to_string()))?;
         self.store
             .save_brief(
@@ -197,10 +290,7 @@ impl StageHandler for Pipeline {
             Stage::Collect => self.collect(job).await,
             Stage::Analyze => self.analyze(job).await,
             Stage::Deliver => self.notifier.deliver(job).await,
-            Stage::Retrieve => Ok(StageReport::skipped(format!(
-                "{} not built yet",
-                stage.as_str()
-            ))),
+            Stage::Retrieve => self.retrieve(job).await,
         }
     }
 }

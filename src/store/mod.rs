@@ -13,8 +13,8 @@ use serde::Serialize;
 pub use sql::{Dialect, SqlStore};
 
 use crate::domain::{
-    Alert, EvidenceBundle, Incident, IncidentDetail, IncidentStatus, JobKind, JobState, Stage,
-    StageOutcome, Transition, UnixMillis,
+    Alert, EvidenceBundle, Incident, IncidentDetail, IncidentStatus, JobKind, JobState,
+    KnowledgeMatch, Stage, StageOutcome, Transition, UnixMillis,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +171,16 @@ pub trait Store: Send + Sync {
         &self,
         incident_id: &str,
     ) -> Result<Option<serde_json::Value>, StoreError>;
+    /// Stores the knowledge retrieved for an incident.
+    async fn save_knowledge(
+        &self,
+        incident_id: &str,
+        job_id: &str,
+        matches: &[KnowledgeMatch],
+        now: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// The knowledge most recently retrieved for an incident (empty if none).
+    async fn latest_knowledge(&self, incident_id: &str) -> Result<Vec<KnowledgeMatch>, StoreError>;
     /// The newest briefs of an incident, newest first.
     async fn recent_briefs(
         &self,

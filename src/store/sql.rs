@@ -11,6 +11,8 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use uuid::Uuid;
 
+use crate::domain::KnowledgeMatch;
+
 use super::{
     ClaimedJob, Delivery, IncidentFilter, IngestOutcome, IngestReceipt, Plan, Store, StoreError,
     plan,
@@ -382,6 +384,40 @@ impl Store for SqlStore {
         Ok(self.recent_briefs(incident_id, 1).await?.into_iter().next())
     }
 
+    async fn save_knowledge(
+        &self,
+        incident_id: &str,
+        job_id: &str,
+        matches: &[KnowledgeMatch],
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(matches).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("INSERT INTO retrievals (id, incident_id, job_id, created_at, matches) VALUES ($1, $2, $3, $4, $5)")
+            .bind(new_id())
+            .bind(incident_id)
+            .bind(job_id)
+            .bind(now)
+            .bind(json)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn latest_knowledge(&self, incident_id: &str) -> Result<Vec<KnowledgeMatch>, StoreError> {
+        let row = sqlx::query("SELECT matches FROM retrievals WHERE incident_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1")
+            .bind(incident_id)
+            .fetch_optional(&self.read)
+            .await?;
+        match row {
+            Some(row) => {
+                let json: String = row.try_get(0)?;
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
     async fn recent_briefs(
         &self,
         incident_id: &str,
@@ -578,6 +614,7 @@ impl Store for SqlStore {
         .collect::<Result<_, _>>()?;
         let evidence = self.latest_evidence(id).await?;
         let brief = self.latest_brief(id).await?;
+        let knowledge = self.latest_knowledge(id).await?;
         Ok(Some(IncidentDetail {
             incident,
             alerts,
@@ -585,6 +622,7 @@ impl Store for SqlStore {
             stages,
             evidence,
             brief,
+            knowledge,
         }))
     }
 

@@ -375,7 +375,16 @@ fn render_incident(detail: &IncidentDetail, tally: (i64, i64, i64)) -> Markup {
             }
         }
         h2 { "Knowledge" }
-        p.dim { "No knowledge retrieved: the knowledge index is not built yet." }
+        @if detail.knowledge.is_empty() {
+            p.dim { "No knowledge retrieved for this incident." }
+        }
+        @for k in &detail.knowledge {
+            div.card.ev id=(k.id) {
+                b { code { (k.id) } } " " span.dim { (k.corpus) " · score " (format!("{:.2}", k.score)) @if let Some(u) = k.updated_at { " · updated " (u.format("%Y-%m-%d")) } }
+                p { b { (k.title) } @if let Some(s) = &k.source { " " span.dim { (s) } } }
+                details { summary { "text" } pre { (k.text) } }
+            }
+        }
         h2 { "Timeline" }
         table {
             thead { tr { th { "Stage" } th { "Started" } th { "Took" } th { "Outcome" } th.hide-sm { "Detail" } } }

@@ -8,6 +8,7 @@ mod collectors;
 mod deploy;
 mod helpers;
 mod intake;
+mod knowledge;
 mod pages;
 mod slack;
 mod store;

@@ -66,6 +66,7 @@ async fn a_triage_runs_every_stage_and_records_the_timeline() {
         .expect("brief stored with the incident");
     assert_eq!(brief["analyst"], "rules");
     assert_eq!(brief["fallback_reason"], "no model is configured");
+    // No runbooks are configured here, so retrieval says the index is empty.
     let retrieve = &detail.stages[1];
     assert_eq!(retrieve.outcome, StageOutcome::Skipped);
     assert!(
@@ -73,7 +74,8 @@ async fn a_triage_runs_every_stage_and_records_the_timeline() {
             .detail
             .as_deref()
             .unwrap()
-            .contains("not built yet")
+            .contains("index is empty"),
+        "{retrieve:?}"
     );
     // Without Slack the brief goes to the log and the API.
     let deliver = &detail.stages[3];
@@ -225,5 +227,45 @@ async fn shutdown_releases_jobs_that_do_not_finish_within_the_grace_period() {
     assert_eq!(
         detail.jobs[0].attempts, 0,
         "a released job does not use up an attempt"
+    );
+}
+
+#[tokio::test]
+async fn retrieval_finds_the_runbook_and_past_incident_and_the_brief_cites_them() {
+    let samples =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/samples/knowledge");
+    let app = spawn_app_with_pipeline(
+        move |s| {
+            s.knowledge.runbooks = vec![samples.join("runbooks")];
+            s.knowledge.postmortems = vec![samples.join("postmortems")];
+        },
+        test_secrets(),
+    )
+    .await;
+    let id = trigger(&app).await;
+    let detail = app
+        .wait_for_incident(&id, "job done", |d| {
+            d.jobs.iter().all(|j| j.state == JobState::Done)
+        })
+        .await;
+    let retrieve = &detail.stages[1];
+    assert_eq!(retrieve.outcome, StageOutcome::Ok, "{retrieve:?}");
+    let ids: Vec<&str> = detail.knowledge.iter().map(|k| k.id.as_str()).collect();
+    let first_runbook = ids.iter().find(|i| i.starts_with("runbook."));
+    assert_eq!(
+        first_runbook.copied(),
+        Some("runbook.postgres-cpu#high-cpu-on-the-primary"),
+        "{ids:?}"
+    );
+    assert!(
+        ids.iter().any(|i| i.starts_with("postmortem.INC-2024-047")),
+        "{ids:?}"
+    );
+    // The rules analyst turns the matched runbook into an action that cites it.
+    let brief = detail.brief.unwrap();
+    let actions = brief["triage"]["actions"].to_string();
+    assert!(
+        actions.contains("runbook.postgres-cpu#high-cpu-on-the-primary"),
+        "{actions}"
     );
 }
