@@ -34,7 +34,7 @@ pub fn analyse(
         .collect();
     let past = knowledge
         .iter()
-        .find(|k| k.corpus == "postmortems" && k.score >= super::signals::PAST_INCIDENT_THRESHOLD);
+        .find(|k| super::signals::is_past_incident(k));
 
     let service = bundle
         .targets

@@ -316,10 +316,7 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
             _ => {}
         }
     }
-    for past in knowledge
-        .iter()
-        .filter(|k| k.corpus == "postmortems" && k.score >= PAST_INCIDENT_THRESHOLD)
-    {
+    for past in knowledge.iter().filter(|k| is_past_incident(k)) {
         let category = past.meta["category"]
             .as_str()
             .and_then(|c| serde_json::from_value(Value::String(c.into())).ok())
@@ -343,6 +340,11 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
         signal.id = format!("signal.{}", index + 1);
     }
     signals
+}
+
+/// A post-mortem's summary chunk (not one of its sections) close enough to count.
+pub fn is_past_incident(k: &KnowledgeMatch) -> bool {
+    k.corpus == "postmortems" && !k.id.contains('#') && k.score >= PAST_INCIDENT_THRESHOLD
 }
 
 /// `k8s.rollout.production/game-api.rev42` → `deployment/production/game-api`.

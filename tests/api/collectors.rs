@@ -436,7 +436,10 @@ fn cloudflare_zone(window: &Window) -> Value {
     let minutes: Vec<Value> = (0..35)
         .map(|i| {
             let t = window.start + chrono::Duration::minutes(i);
-            let slow = t - chrono::Duration::seconds(t.timestamp() % 60) >= window.onset;
+            // Cloudflare reports whole minutes: a minute is slow when it starts at or after the onset.
+            let minute =
+                DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(60), 0).unwrap();
+            let slow = minute >= window.onset;
             json!({
                 "count": 41200,
                 "dimensions": {"datetimeMinute": t.format("%Y-%m-%dT%H:%M:00Z").to_string()},
