@@ -116,6 +116,7 @@ pub async fn start(
         wake: Arc::clone(&wake),
         metrics: telemetry::metrics_handle(),
         notifier,
+        knowledge: handler.knowledge(),
     };
 
     let abandon = CancellationToken::new();

@@ -46,6 +46,11 @@ pub struct StageError(pub String);
 #[async_trait]
 pub trait StageHandler: Send + Sync {
     async fn run(&self, job: &ClaimedJob, stage: Stage) -> Result<StageReport, StageError>;
+
+    /// The knowledge index the stages search, so the pages can search it the same way.
+    fn knowledge(&self) -> Option<Arc<KnowledgeIndex>> {
+        None
+    }
 }
 
 /// Collects live evidence for a set of alerts: targets from tags and the catalog, then every
@@ -292,5 +297,9 @@ impl StageHandler for Pipeline {
             Stage::Deliver => self.notifier.deliver(job).await,
             Stage::Retrieve => self.retrieve(job).await,
         }
+    }
+
+    fn knowledge(&self) -> Option<Arc<KnowledgeIndex>> {
+        self.knowledge.clone()
     }
 }

@@ -19,6 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{Secrets, Settings};
 use crate::domain::JobState;
+use crate::knowledge::KnowledgeIndex;
 use crate::notify::Notifier;
 use crate::store::Store;
 
@@ -30,6 +31,7 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     pub metrics: PrometheusHandle,
     pub notifier: Arc<Notifier>,
+    pub knowledge: Option<Arc<KnowledgeIndex>>,
 }
 
 pub fn router(state: AppState) -> Router {

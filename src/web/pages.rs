@@ -4,6 +4,8 @@
 //! When `TRIAGED_API_TOKEN` is set the pages need it: as a bearer header, or through the
 //! login form, which sets an http-only session cookie derived from the token.
 
+use std::sync::Arc;
+
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -416,16 +418,42 @@ pub async fn knowledge(
         return response;
     }
     let q = query.q.unwrap_or_default();
+    let results = match (&state.knowledge, q.trim().is_empty()) {
+        (_, true) => None,
+        (None, false) => Some(Err("no knowledge index is open".to_string())),
+        (Some(index), false) => {
+            let (index, text) = (Arc::clone(index), q.clone());
+            Some(
+                tokio::task::spawn_blocking(move || index.search(&text, 5))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string())),
+            )
+        }
+    };
     page(
         "Knowledge",
         html! {
             h1 { "Knowledge search" }
             form.inline method="get" action="/knowledge" {
-                input type="search" name="q" value=(q) placeholder="runbook, post-mortem, resource, code";
+                input type="search" name="q" value=(q) placeholder="runbook, post-mortem, service, resource";
                 button type="submit" { "Search" }
             }
-            @if !q.is_empty() {
-                p.dim id="results" { "No results for “" (q) "”: the knowledge index is not built yet, so there is nothing to search." }
+            @match results {
+                None => {}
+                Some(Err(error)) => { p.dim id="results" { "Search failed: " (error) } }
+                Some(Ok(matches)) => {
+                    div id="results" {
+                        p.dim { (matches.len()) " matches for “" (q) "”" }
+                        @for k in &matches {
+                            div.card.hit {
+                                b { code { (k.id) } } " " span.dim { (k.corpus) " · score " (format!("{:.2}", k.score)) }
+                                p { b { (k.title) } @if let Some(s) = &k.source { " " span.dim { (s) } } }
+                                details { summary { "text" } pre { (k.text) } }
+                            }
+                        }
+                    }
+                }
             }
         },
     )

@@ -425,3 +425,21 @@ async fn a_browser_opens_the_list_an_incident_a_citation_and_a_search() {
     );
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_knowledge_page_searches_the_index_like_the_pipeline() {
+    let samples =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/samples/knowledge");
+    let app = spawn_app_with_pipeline(
+        move |s| s.knowledge.runbooks = vec![samples.join("runbooks")],
+        test_secrets(),
+    )
+    .await;
+    let (status, html) = get_text(&app, "/knowledge?q=redis-sessions+evictions").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("runbook.redis-sessions#connection-refused-or-timeouts"),
+        "{html}"
+    );
+    assert!(html.contains("class=\"card hit\""));
+}
