@@ -5,6 +5,7 @@
 mod e2e;
 mod fakes;
 mod fanout;
+mod retrieval;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -55,8 +56,15 @@ pub struct BenchArgs {
     /// Fan-out runs (collectors with fixed latencies through the real fan-out).
     #[arg(long, default_value_t = 50)]
     pub fanout_runs: usize,
-    /// Which parts to run: any of intake, fanout, e2e, storm.
-    #[arg(long, value_delimiter = ',', default_value = "intake,fanout,e2e,storm")]
+    /// Chunk counts for the retrieval run.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    pub retrieval_chunks: Vec<usize>,
+    /// Which parts to run: any of intake, fanout, e2e, storm, retrieval.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "intake,fanout,e2e,storm,retrieval"
+    )]
     pub only: Vec<String>,
     /// Also run against this PostgreSQL database.
     #[arg(long, value_name = "URL")]
@@ -95,6 +103,7 @@ struct Report {
     fanout: Option<fanout::FanoutResult>,
     end_to_end: Option<e2e::EndToEndResult>,
     storm: Option<e2e::StormResult>,
+    retrieval: Vec<retrieval::RetrievalResult>,
 }
 
 const TOKEN: &str = "bench-token";
@@ -116,6 +125,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         fanout: None,
         end_to_end: None,
         storm: None,
+        retrieval: Vec::new(),
     };
 
     if wants("intake") {
@@ -230,6 +240,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             s.peak_rss_mib
         );
         report.storm = Some(s);
+    }
+
+    if wants("retrieval") {
+        for &chunks in &args.retrieval_chunks {
+            println!("\n[retrieval] {chunks} chunks (BM25, embedded Qdrant Edge), 200 queries");
+            let scratch = data.path().to_path_buf();
+            let r = tokio::task::spawn_blocking(move || retrieval::run(chunks, 200, &scratch))
+                .await??;
+            println!(
+                "indexed {} chunks in {:.1} s ({:.0} chunks/s); query p50 {:.2} ms, p99 {:.2} ms",
+                r.chunks, r.build_secs, r.chunks_per_sec, r.query_p50_ms, r.query_p99_ms
+            );
+            report.retrieval.push(r);
+        }
     }
 
     if let Some(path) = &args.json {
