@@ -146,10 +146,13 @@ impl KnowledgeIndex {
                 .into()
             })
             .collect();
-        if !points.is_empty() {
+        // Moderate batches keep each write-ahead-log record and segment update small.
+        let mut points = points;
+        while !points.is_empty() {
+            let batch: Vec<_> = points.drain(..points.len().min(512)).collect();
             self.shard
                 .update(UpdateOperation::PointOperation(
-                    PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
+                    PointOperations::UpsertPoints(PointInsertOperations::PointsList(batch)),
                 ))
                 .map_err(err)?;
         }
