@@ -4,7 +4,7 @@
 
 pub mod chunk;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -16,7 +16,6 @@ use qdrant_edge::{
     Vector, Vectors, WithPayloadInterface,
 };
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use self::chunk::Chunk;
 use crate::domain::KnowledgeMatch;
@@ -46,13 +45,19 @@ pub struct KnowledgeIndex {
     dir: PathBuf,
     shard: EdgeShard,
     bm25: EdgeBm25,
-    /// chunk id → content hash, for incremental re-indexing.
-    manifest: Mutex<BTreeMap<String, (String, String)>>,
+    /// chunk id → what was indexed, for incremental re-indexing.
+    manifest: Mutex<BTreeMap<String, Entry>>,
 }
 
-fn point_id(chunk_id: &str) -> u64 {
-    let digest = Sha256::digest(chunk_id.as_bytes());
-    u64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]))
+/// One indexed chunk in the manifest.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Entry {
+    hash: String,
+    source: String,
+    /// Point ids grow with every new chunk: Qdrant's in-memory sparse posting lists are kept
+    /// sorted by id, so appending in id order keeps each insert cheap (random ids made a
+    /// 100k-chunk build quadratic).
+    point: u64,
 }
 
 impl KnowledgeIndex {
@@ -116,26 +121,40 @@ impl KnowledgeIndex {
             .map_err(|_| KnowledgeError("manifest lock poisoned".into()))?;
         let fresh: Vec<&Chunk> = chunks
             .iter()
-            .filter(|c| manifest.get(&c.id).is_none_or(|(hash, _)| hash != &c.hash))
+            .filter(|c| manifest.get(&c.id).is_none_or(|e| e.hash != c.hash))
             .collect();
         report.unchanged = chunks.len() - fresh.len();
-        let stale: Vec<String> = manifest
+        let read_sources: HashSet<&str> = sources.iter().map(String::as_str).collect();
+        let current: HashSet<&str> = chunks.iter().map(|c| c.id.as_str()).collect();
+        let stale: Vec<(String, u64)> = manifest
             .iter()
-            .filter(|(id, (_, source))| {
-                sources.contains(source) && !chunks.iter().any(|c| &c.id == *id)
+            .filter(|(id, e)| {
+                read_sources.contains(e.source.as_str()) && !current.contains(id.as_str())
             })
-            .map(|(id, _)| id.clone())
+            .map(|(id, e)| (id.clone(), e.point))
+            .collect();
+        let mut next_point = manifest.values().map(|e| e.point + 1).max().unwrap_or(1);
+        let assigned: Vec<u64> = fresh
+            .iter()
+            .map(|c| match manifest.get(&c.id) {
+                Some(entry) => entry.point,
+                None => {
+                    next_point += 1;
+                    next_point - 1
+                }
+            })
             .collect();
         let now = Utc::now().to_rfc3339();
         let points: Vec<_> = fresh
             .iter()
-            .map(|c| {
+            .zip(&assigned)
+            .map(|(c, point)| {
                 let sparse = self
                     .bm25
                     .embed_document(&format!("{}\n{}", c.title, c.text));
                 let vectors = Vectors::new_named([(SPARSE, Vector::from(sparse))]);
                 PointStruct::new(
-                    point_id(&c.id),
+                    *point,
                     vectors,
                     json!({
                         "chunk_id": c.id, "corpus": c.corpus, "title": c.title, "source": c.source,
@@ -146,18 +165,26 @@ impl KnowledgeIndex {
                 .into()
             })
             .collect();
-        // Moderate batches keep each write-ahead-log record and segment update small.
+        // Moderate batches keep each write-ahead-log record small. Qdrant's appendable
+        // segment keeps sorted in-memory posting lists whose inserts get slower as it grows,
+        // so large loads are optimized into indexed segments every few thousand points.
         let mut points = points;
+        let mut since_optimize = 0;
         while !points.is_empty() {
             let batch: Vec<_> = points.drain(..points.len().min(512)).collect();
+            since_optimize += batch.len();
             self.shard
                 .update(UpdateOperation::PointOperation(
                     PointOperations::UpsertPoints(PointInsertOperations::PointsList(batch)),
                 ))
                 .map_err(err)?;
+            if since_optimize >= 8192 {
+                self.shard.optimize().map_err(err)?;
+                since_optimize = 0;
+            }
         }
         if !stale.is_empty() {
-            let ids = stale.iter().map(|id| point_id(id).into()).collect();
+            let ids = stale.iter().map(|(_, point)| (*point).into()).collect();
             self.shard
                 .update(UpdateOperation::PointOperation(
                     PointOperations::DeletePoints { ids },
@@ -166,10 +193,17 @@ impl KnowledgeIndex {
         }
         report.indexed = fresh.len();
         report.removed = stale.len();
-        for c in &fresh {
-            manifest.insert(c.id.clone(), (c.hash.clone(), c.source.clone()));
+        for (c, point) in fresh.iter().zip(&assigned) {
+            manifest.insert(
+                c.id.clone(),
+                Entry {
+                    hash: c.hash.clone(),
+                    source: c.source.clone(),
+                    point: *point,
+                },
+            );
         }
-        for id in &stale {
+        for (id, _) in &stale {
             manifest.remove(id);
         }
         self.shard.flush();
