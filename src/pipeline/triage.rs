@@ -152,6 +152,20 @@ impl Pipeline {
         }
     }
 
+    /// The alert the incident is about now: its newest firing alert, else its newest.
+    async fn current_alert(&self, incident_id: &str) -> Result<Option<Alert>, StageError> {
+        let mut alerts = self
+            .store
+            .alerts_for(incident_id)
+            .await
+            .map_err(|e| StageError(format!("could not read the incident: {e}")))?;
+        let firing = alerts.iter().rposition(|a| a.transition.is_firing());
+        Ok(match firing {
+            Some(index) => Some(alerts.swap_remove(index)),
+            None => alerts.pop(),
+        })
+    }
+
     async fn retrieve(&self, job: &ClaimedJob) -> Result<StageReport, StageError> {
         let Some(index) = self.knowledge.clone() else {
             return Ok(StageReport::skipped("no knowledge index is open"));
@@ -163,18 +177,7 @@ impl Pipeline {
         }
         let read =
             |e: crate::store::StoreError| StageError(format!("could not read the incident: {e}"));
-        let alerts = self
-            .store
-            .alerts_for(&job.incident_id)
-            .await
-            .map_err(read)?;
-        let Some(alert) = alerts
-            .iter()
-            .rev()
-            .find(|a| a.transition.is_firing())
-            .or(alerts.last())
-            .cloned()
-        else {
+        let Some(alert) = self.current_alert(&job.incident_id).await? else {
             return Ok(StageReport::skipped("the incident has no alerts"));
         };
         let bundle = self
@@ -214,17 +217,7 @@ impl Pipeline {
     async fn analyze(&self, job: &ClaimedJob) -> Result<StageReport, StageError> {
         let read =
             |e: crate::store::StoreError| StageError(format!("could not read the incident: {e}"));
-        let alerts = self
-            .store
-            .alerts_for(&job.incident_id)
-            .await
-            .map_err(read)?;
-        let Some(alert) = alerts
-            .iter()
-            .rev()
-            .find(|a| a.transition.is_firing())
-            .or(alerts.last())
-        else {
+        let Some(alert) = self.current_alert(&job.incident_id).await? else {
             return Ok(StageReport::skipped("the incident has no alerts"));
         };
         let Some(bundle) = self
@@ -242,7 +235,7 @@ impl Pipeline {
             .latest_knowledge(&job.incident_id)
             .await
             .map_err(read)?;
-        let brief = self.analyst.analyse(alert, &bundle, &knowledge).await;
+        let brief = self.analyst.analyse(&alert, &bundle, &knowledge).await;
         let json = serde_json::to_value(&brief).map_err(|e| StageError(e.to_string()))?;
         self.store
             .save_brief(
