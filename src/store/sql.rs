@@ -19,7 +19,7 @@ use super::{
 };
 use crate::domain::{
     Alert, AlertRecord, EvidenceBundle, Incident, IncidentDetail, IncidentStatus, JobKind,
-    JobRecord, JobState, Stage, StageOutcome, StageRun, Tag, UnixMillis,
+    JobRecord, JobState, Stage, StageOutcome, StageRun, UnixMillis,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -147,6 +147,20 @@ impl SqlStore {
 
 fn new_id() -> String {
     Uuid::now_v7().to_string()
+}
+
+/// Reads a JSON document kept in a text column.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    index: usize,
+) -> Result<T, StoreError> {
+    let text: String = row.try_get(index)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Writes a value as JSON text for a text column.
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn parse_enum<T: FromStr<Err = String>>(raw: String) -> Result<T, StoreError> {
@@ -391,8 +405,7 @@ impl Store for SqlStore {
         matches: &[KnowledgeMatch],
         now: UnixMillis,
     ) -> Result<(), StoreError> {
-        let json =
-            serde_json::to_string(matches).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json = to_json(matches)?;
         sqlx::query("INSERT INTO retrievals (id, incident_id, job_id, created_at, matches) VALUES ($1, $2, $3, $4, $5)")
             .bind(new_id())
             .bind(incident_id)
@@ -410,10 +423,7 @@ impl Store for SqlStore {
             .fetch_optional(&self.read)
             .await?;
         match row {
-            Some(row) => {
-                let json: String = row.try_get(0)?;
-                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
-            }
+            Some(row) => json_column(&row, 0),
             None => Ok(Vec::new()),
         }
     }
@@ -429,10 +439,7 @@ impl Store for SqlStore {
             .fetch_all(&self.read)
             .await?
             .iter()
-            .map(|row| {
-                let json: String = row.try_get(0)?;
-                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
-            })
+            .map(|row| json_column(row, 0))
             .collect()
     }
 
@@ -637,7 +644,6 @@ impl Store for SqlStore {
         .await?
         .iter()
         .map(|row| {
-            let tags: String = row.try_get(9)?;
             let fired_at: i64 = row.try_get(14)?;
             Ok(Alert {
                 source: parse_enum(row.try_get(0)?)?,
@@ -649,7 +655,7 @@ impl Store for SqlStore {
                 message: row.try_get(6)?,
                 priority: row.try_get(7)?,
                 service: row.try_get(8)?,
-                tags: serde_json::from_str::<Vec<Tag>>(&tags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                tags: json_column(row, 9)?,
                 monitor_id: row.try_get(10)?,
                 monitor_query: row.try_get(11)?,
                 metric: row.try_get(12)?,
@@ -668,7 +674,7 @@ impl Store for SqlStore {
         job_id: &str,
         bundle: &EvidenceBundle,
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_string(bundle).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json = to_json(bundle)?;
         sqlx::query(
             "INSERT INTO evidence_bundles (id, incident_id, job_id, collected_at, bundle) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -694,11 +700,7 @@ impl Store for SqlStore {
         .bind(incident_id)
         .fetch_optional(&self.read)
         .await?;
-        row.map(|row| {
-            let json: String = row.try_get(0)?;
-            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
-        })
-        .transpose()
+        row.map(|row| json_column(&row, 0)).transpose()
     }
 
     async fn job_counts(&self) -> Result<Vec<(JobState, i64)>, StoreError> {
@@ -720,8 +722,7 @@ async fn ingest_one(
     still_firing: bool,
 ) -> Result<IngestReceipt, StoreError> {
     let alert_id = new_id();
-    let tags =
-        serde_json::to_string(&alert.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let tags = to_json(&alert.tags)?;
     let inserted = sqlx::query(
         "INSERT INTO alerts (id, source, delivery_id, incident_id, dedup_key, transition, event_type, \
          title, message, priority, service, tags, monitor_id, monitor_query, metric, link, fired_at, \
@@ -930,7 +931,6 @@ fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
 }
 
 fn alert_from_row(row: &AnyRow) -> Result<AlertRecord, StoreError> {
-    let tags: String = row.try_get(9)?;
     Ok(AlertRecord {
         id: row.try_get(0)?,
         source: parse_enum(row.try_get(1)?)?,
@@ -941,7 +941,7 @@ fn alert_from_row(row: &AnyRow) -> Result<AlertRecord, StoreError> {
         message: row.try_get(6)?,
         priority: row.try_get(7)?,
         service: row.try_get(8)?,
-        tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        tags: json_column(row, 9)?,
         link: row.try_get(10)?,
         fired_at: row.try_get(11)?,
         received_at: row.try_get(12)?,
