@@ -207,7 +207,7 @@ impl Notifier {
             ));
         };
         let result = self
-            .send(slack, job, &detail, brief.as_ref(), &channel)
+            .send(slack, job, &detail, brief.as_ref(), &channel, parent)
             .await;
         let delivery = |sent: bool, detail_text: Option<String>| Delivery {
             key: format!("{}:{}", job.id, job.kind.as_str()),
@@ -247,6 +247,7 @@ impl Notifier {
         detail: &IncidentDetail,
         brief: Option<&Brief>,
         channel: &str,
+        parent: Option<(String, String)>,
     ) -> Result<String, SlackError> {
         let incident = &detail.incident;
         let tally = self.tally(&incident.id).await;
@@ -277,7 +278,6 @@ impl Notifier {
                 now: Utc::now(),
             })
         });
-        let parent = self.store.slack_parent(&incident.id).await.ok().flatten();
         let reply_key = format!("{}:reply", job.id);
         match (job.kind, message) {
             (JobKind::Triage, Some(message)) => match parent {
