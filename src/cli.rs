@@ -100,6 +100,44 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Score the triage on a scenario suite (`tests/scenarios`): every scenario runs
+    /// through parsing, targets, retrieval on a fresh index, analysis and rendering.
+    Eval {
+        #[command(flatten)]
+        common: Common,
+        /// The scenario directory (with `--from-store`: where to write the exported scenarios).
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "rules")]
+        analyst: crate::eval::AnalystMode,
+        /// Also write the scorecard as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Exit non-zero when root-cause hit@1 falls below the baseline in this file.
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        /// Only scenarios whose name contains this (repeatable).
+        #[arg(long, value_name = "NAME")]
+        only: Vec<String>,
+        /// Do not record the scorecard in the store (it is shown on /eval).
+        #[arg(long)]
+        no_record: bool,
+        /// Export incidents that have feedback from the store as scenarios into DIR.
+        #[arg(long)]
+        from_store: bool,
+    },
+    /// Re-run analysis on a stored incident's evidence and knowledge; show the stored and the
+    /// new brief side by side. Changes nothing.
+    Replay {
+        #[command(flatten)]
+        common: Common,
+        incident_id: String,
+        /// The model to ask instead of the configured one.
+        #[arg(long)]
+        model: Option<String>,
+        /// Use the rules analyst.
+        #[arg(long)]
+        rules: bool,
+    },
     /// Run the daemon on embedded defaults, feed it sample webhooks and show the result.
     Demo(demo::DemoArgs),
     /// Exit 0 when the daemon answers at URL (for container health checks without curl).
@@ -283,6 +321,48 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Healthcheck { url } => report(healthcheck(&url).await),
         Command::Bench(args) => report(bench::run(args).await),
+        Command::Eval {
+            common,
+            dir,
+            analyst,
+            json,
+            baseline,
+            only,
+            no_record,
+            from_store,
+        } => {
+            let mut settings = match load(&common) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            // The scorecard is the output; only warnings and errors go to the log.
+            settings.telemetry.log_filter = "warn,qdrant_edge=error".into();
+            telemetry::init_tracing(&settings.telemetry);
+            let options = crate::eval::EvalOptions { analyst, only };
+            let result = if from_store {
+                export(&settings, &dir).await
+            } else {
+                eval(&settings, &dir, &options, json, baseline, !no_record).await
+            };
+            report(result)
+        }
+        Command::Replay {
+            common,
+            incident_id,
+            model,
+            rules,
+        } => {
+            let mut settings = match load(&common) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            telemetry::init_tracing(&settings.telemetry);
+            if let Some(model) = model {
+                settings.llm.fast_model = model;
+                settings.llm.strong_model = String::new();
+            }
+            report(replay(&settings, &incident_id, rules).await)
+        }
     }
 }
 
@@ -396,6 +476,71 @@ async fn healthcheck(url: &str) -> anyhow::Result<()> {
         response.status().is_success(),
         "{url} answered {}",
         response.status()
+    );
+    Ok(())
+}
+
+async fn eval(
+    settings: &Settings,
+    dir: &std::path::Path,
+    options: &crate::eval::EvalOptions,
+    json: Option<PathBuf>,
+    baseline: Option<PathBuf>,
+    record: bool,
+) -> anyhow::Result<()> {
+    let scorecard = crate::eval::run(dir, settings, &Secrets::from_env(), options).await?;
+    print!("{}", scorecard.to_text());
+    if let Some(path) = &json {
+        crate::eval::write_json(&scorecard, path)?;
+    }
+    if record {
+        let store = app::open_store(settings).await?;
+        store
+            .save_eval_run(
+                scorecard.analyst.as_str(),
+                scorecard.created_at.timestamp_millis(),
+                &serde_json::to_value(&scorecard)?,
+            )
+            .await?;
+    }
+    if let Some(path) = &baseline
+        && let Some(floor) = crate::eval::check_baseline(&scorecard, path)?
+    {
+        println!("baseline hit@1 {floor:.3}: kept");
+    }
+    Ok(())
+}
+
+async fn export(settings: &Settings, dir: &std::path::Path) -> anyhow::Result<()> {
+    let store = app::open_store(settings).await?;
+    let written = crate::eval::export::export(store.as_ref(), dir, 500).await?;
+    for path in &written {
+        println!("{}", path.display());
+    }
+    println!("{} incident(s) with feedback exported", written.len());
+    Ok(())
+}
+
+async fn replay(settings: &Settings, incident_id: &str, rules: bool) -> anyhow::Result<()> {
+    let store = app::open_store(settings).await?;
+    let catalog =
+        crate::pipeline::targets::ServiceCatalog::load(&settings.collectors.services_file)
+            .map_err(anyhow::Error::msg)?;
+    let secrets = if rules {
+        Secrets::default()
+    } else {
+        Secrets::from_env()
+    };
+    let analyst = crate::analysis::Analyst::from_settings(settings, &secrets, catalog);
+    let (old, new) = crate::eval::replay::replay(store.as_ref(), &analyst, incident_id).await?;
+    let old_text = old.map_or_else(|| "(no stored brief)".to_string(), |b| b.to_text());
+    println!(
+        "{}",
+        crate::eval::replay::side_by_side(
+            &format!("STORED\n\n{old_text}"),
+            &format!("REPLAYED\n\n{}", new.to_text()),
+            70
+        )
     );
     Ok(())
 }

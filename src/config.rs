@@ -94,6 +94,9 @@ pub struct CollectorSettings {
     pub overall_timeout_secs: u64,
     /// The bundle is cut to about this many characters of JSON, least anomalous items first.
     pub bundle_budget_chars: usize,
+    /// Recorded evidence bundles (files, or directories searched for `evidence.json`) served
+    /// back for alerts with the onset they were recorded at: game days, training, the demo.
+    pub recorded: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -233,6 +236,7 @@ impl Default for Settings {
                 source_timeout_secs: 8,
                 overall_timeout_secs: 12,
                 bundle_budget_chars: 24_000,
+                recorded: Vec::new(),
             },
             datadog: DatadogSettings {
                 api_base: "https://api.datadoghq.com".into(),

@@ -1,5 +1,12 @@
-//! `triaged demo`: the daemon on embedded defaults, fed the sample webhooks in
-//! `config/samples/` over real HTTP, with what it made of them printed.
+//! `triaged demo`: the whole product on a fresh machine with no accounts. It indexes the
+//! bundled knowledge base of the scenario platform, starts the real server on embedded
+//! defaults, sends scenario webhooks over HTTP exactly as their senders would (signed), waits
+//! for the briefs, prints them, records a scorecard of the scenario suite for `/eval`, and keeps
+//! serving so the pages and the API can be opened.
+//!
+//! No live source is configured, so each scenario's recorded evidence bundle is served back
+//! through the live pipeline by the `recorded` collector (and every live source says it is
+//! not configured).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,34 +18,58 @@ use secrecy::SecretString;
 
 use crate::app;
 use crate::config::{Secrets, Settings};
-use crate::domain::{IncidentDetail, JobState};
+use crate::domain::{AlertSource, IncidentDetail, JobState};
+use crate::eval::scenario::Scenario;
 use crate::intake::auth::pagerduty_signature;
 use crate::store::IncidentFilter;
 
-const DATADOG: &str = include_str!("../config/samples/datadog_triggered.json");
-const PAGERDUTY_TRIGGERED: &str =
-    include_str!("../config/samples/pagerduty_incident_triggered.json");
-const PAGERDUTY_RESOLVED: &str = include_str!("../config/samples/pagerduty_incident_resolved.json");
-const ALERTMANAGER: &str = include_str!("../config/samples/alertmanager_group.json");
+/// The scenarios the demo sends, one per sender.
+const SCENARIOS: [&str; 4] = [
+    "cache-outage-pool-exhaustion",
+    "red-herring-deploy-nightly-job",
+    "oomkilled-large-payloads",
+    "third-party-payments-outage",
+];
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Data directory (default: a fresh temporary one).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Keep serving after the demo so the API can be explored; stop with Ctrl-C.
+    /// The scenario suite to take webhooks, evidence and knowledge from.
+    #[arg(long, value_name = "DIR", default_value = "tests/scenarios")]
+    pub scenarios: PathBuf,
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Exit after printing the briefs instead of serving until Ctrl-C.
     #[arg(long)]
-    pub keep_running: bool,
+    pub once: bool,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let root = &args.scenarios;
+    anyhow::ensure!(
+        root.join("base/knowledge").is_dir(),
+        "{} has no base/knowledge: run the demo from the repository root or pass --scenarios",
+        root.display()
+    );
     let scratch = tempfile::tempdir()?;
     let mut settings = Settings::default();
-    settings.server.listen = "127.0.0.1:0".into();
+    settings.server.listen = args.listen.clone();
     settings.server.data_dir = args
         .data_dir
         .unwrap_or_else(|| scratch.path().to_path_buf());
     settings.workers.poll_interval_ms = 50;
+    // No account is needed: live sources say they are not configured, and the scenarios'
+    // recorded evidence is served back for the alerts they belong to.
+    settings.kubernetes.enabled = false;
+    settings.aws.enabled = false;
+    settings.collectors.recorded = vec![root.clone()];
+    settings.collectors.services_file = root.join("base/services.toml");
+    settings.collectors.lookback_mins = 60;
+    settings.knowledge.runbooks = vec![root.join("base/knowledge/runbooks")];
+    settings.knowledge.postmortems = vec![root.join("base/knowledge/postmortems")];
     let token = uuid::Uuid::new_v4().simple().to_string();
     let pd_secret = uuid::Uuid::new_v4().simple().to_string();
     let secrets = Secrets {
@@ -47,79 +78,100 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ..Secrets::default()
     };
 
-    // The demo needs no account: sources without credentials report "not configured".
-    settings.kubernetes.enabled = false;
-    settings.aws.enabled = false;
-    // Sample runbooks and a post-mortem make the knowledge index retrieve something.
-    settings.knowledge.runbooks = vec![PathBuf::from("config/samples/knowledge/runbooks")];
-    settings.knowledge.postmortems = vec![PathBuf::from("config/samples/knowledge/postmortems")];
     let store = app::open_store(&settings).await?;
     let handler = app::pipeline(&settings, &secrets, Arc::clone(&store)).await?;
-    let running = app::start(settings.clone(), secrets, Arc::clone(&store), handler).await?;
+    let running = match app::start(settings.clone(), secrets, Arc::clone(&store), handler).await {
+        Ok(running) => running,
+        Err(error) if args.listen != "127.0.0.1:0" => {
+            return Err(error.context(format!(
+                "could not serve on {} (pass --listen 127.0.0.1:0 for any free port)",
+                args.listen
+            )));
+        }
+        Err(error) => return Err(error),
+    };
     let base = format!("http://{}", running.addr);
     println!(
-        "triaged listening on {base} (SQLite in {})\n",
+        "triaged listening on {base} (SQLite and the knowledge index in {})\n",
         settings.server.data_dir.display()
     );
 
     let client = reqwest::Client::new();
-    let post = |source: &'static str, body: &'static str, headers: Vec<(&'static str, String)>| {
+    for (n, name) in SCENARIOS.iter().enumerate() {
+        let scenario = Scenario::load(&root.join(name)).map_err(anyhow::Error::msg)?;
+        let source = scenario.file.source;
         let mut request = client
             .post(format!("{base}/webhooks/{source}"))
             .header("content-type", "application/json")
-            .body(body);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        async move {
-            let response = request.send().await.context("posting a sample webhook")?;
-            let status = response.status();
-            let text = response.text().await.unwrap_or_default();
-            println!("POST /webhooks/{source:<12} → {status}  {text}");
-            anyhow::Ok(())
-        }
-    };
-    post("datadog", DATADOG, vec![("x-triaged-token", token.clone())]).await?;
-    post(
-        "pagerduty",
-        PAGERDUTY_TRIGGERED,
-        vec![
-            (
-                "x-pagerduty-signature",
-                pagerduty_signature(&pd_secret, PAGERDUTY_TRIGGERED.as_bytes()),
-            ),
-            ("x-webhook-id", "demo-1".into()),
-        ],
-    )
-    .await?;
-    post(
-        "alertmanager",
-        ALERTMANAGER,
-        vec![("authorization", format!("Bearer {token}"))],
-    )
-    .await?;
-    post(
-        "pagerduty",
-        PAGERDUTY_RESOLVED,
-        vec![
-            (
-                "x-pagerduty-signature",
-                pagerduty_signature(&pd_secret, PAGERDUTY_RESOLVED.as_bytes()),
-            ),
-            ("x-webhook-id", "demo-2".into()),
-        ],
-    )
-    .await?;
-    post(
-        "datadog",
-        DATADOG,
-        vec![("x-triaged-token", "wrong-token".into())],
-    )
-    .await?;
+            .body(scenario.payload.clone());
+        request = match source {
+            AlertSource::Datadog => request.header("x-triaged-token", &token),
+            AlertSource::Alertmanager => request.bearer_auth(&token),
+            AlertSource::Pagerduty => request
+                .header(
+                    "x-pagerduty-signature",
+                    pagerduty_signature(&pd_secret, &scenario.payload),
+                )
+                .header("x-webhook-id", format!("demo-{n}")),
+        };
+        let response = request.send().await.context("posting a webhook")?;
+        println!(
+            "POST /webhooks/{source:<12} → {}  ({name})",
+            response.status()
+        );
+    }
+    let forged = client
+        .post(format!("{base}/webhooks/datadog"))
+        .header("content-type", "application/json")
+        .header("x-triaged-token", "wrong-token")
+        .body("{}")
+        .send()
+        .await?;
+    println!(
+        "POST /webhooks/datadog      → {}  (a wrong token: refused, nothing stored)",
+        forged.status()
+    );
 
-    // Wait for the workers to run every queued job.
+    let details = wait_for_briefs(store.as_ref()).await?;
+    println!("\nincidents:");
+    for detail in details.iter().rev() {
+        print_incident(detail);
+    }
+
+    // The scorecard of the whole suite, for /eval.
+    let options = crate::eval::EvalOptions {
+        analyst: crate::eval::AnalystMode::Rules,
+        only: Vec::new(),
+    };
+    let scorecard = crate::eval::run(root, &settings, &Secrets::default(), &options).await?;
+    store
+        .save_eval_run(
+            "rules",
+            scorecard.created_at.timestamp_millis(),
+            &serde_json::to_value(&scorecard)?,
+        )
+        .await?;
+    println!(
+        "\nscenario suite: root-cause hit@1 {:.0}% over {} scenarios (details on {base}/eval)",
+        scorecard.hit_at_1 * 100.0,
+        scorecard.scenarios
+    );
+
+    println!(
+        "\npages: {base}/ · evaluation: {base}/eval · knowledge: {base}/knowledge?q=redis · JSON: {base}/api/incidents"
+    );
+    if !args.once {
+        println!("serving until Ctrl-C");
+        tokio::signal::ctrl_c().await?;
+    }
+    running.shutdown();
+    running.wait().await
+}
+
+/// Waits until no job is queued or running, then returns every incident.
+async fn wait_for_briefs(store: &dyn crate::store::Store) -> anyhow::Result<Vec<IncidentDetail>> {
     let mut details: Vec<IncidentDetail> = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..300 {
         details.clear();
         for incident in store
             .list_incidents(&IncidentFilter {
@@ -136,59 +188,48 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .iter()
             .flat_map(|d| &d.jobs)
             .any(|j| matches!(j.state, JobState::Queued | JobState::Running));
-        if !pending {
+        if !pending && !details.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok(details)
+}
 
-    println!("\nincidents:");
-    for detail in details.iter().rev() {
-        let incident = &detail.incident;
+fn print_incident(detail: &IncidentDetail) {
+    let incident = &detail.incident;
+    println!(
+        "\n  {}  [{}] {}\n    source {} · priority {} · service {}",
+        incident.id,
+        incident.status.as_str(),
+        incident.title,
+        incident.source,
+        incident.priority.as_deref().unwrap_or("-"),
+        incident.service.as_deref().unwrap_or("-"),
+    );
+    for stage in &detail.stages {
+        let detail: String = stage
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .take(150)
+            .collect();
         println!(
-            "\n  {}  [{}] {}\n    source {} · priority {} · service {} · {} alert(s)",
-            incident.id,
-            incident.status.as_str(),
-            incident.title,
-            incident.source,
-            incident.priority.as_deref().unwrap_or("-"),
-            incident.service.as_deref().unwrap_or("-"),
-            incident.alert_count
+            "      {:<8} {:<8} {:>4} ms  {detail}",
+            stage.stage.as_str(),
+            stage.outcome.as_str(),
+            stage.ended_at.map_or(0, |end| end - stage.started_at),
         );
-        for job in &detail.jobs {
-            println!(
-                "    job {} → {} (attempts {})",
-                job.kind.as_str(),
-                job.state.as_str(),
-                job.attempts
-            );
-        }
-        for stage in &detail.stages {
-            println!(
-                "      {:<8} {:<8} {:>4} ms  {}",
-                stage.stage.as_str(),
-                stage.outcome.as_str(),
-                stage.ended_at.map_or(0, |end| end - stage.started_at),
-                stage.detail.as_deref().unwrap_or("")
-            );
-        }
-        if let Some(brief) = detail
-            .brief
-            .clone()
-            .and_then(|b| serde_json::from_value::<crate::analysis::Brief>(b).ok())
-        {
-            println!("\n    ── brief ──");
-            for line in brief.to_text().lines() {
-                println!("    {line}");
-            }
+    }
+    if let Some(brief) = detail
+        .brief
+        .clone()
+        .and_then(|b| serde_json::from_value::<crate::analysis::Brief>(b).ok())
+    {
+        println!("\n    ── brief ──");
+        for line in brief.to_text().lines() {
+            println!("    {line}");
         }
     }
-    println!("\npages: {base}/ · JSON: {base}/api/incidents · metrics: {base}/metrics");
-
-    if args.keep_running {
-        println!("serving until Ctrl-C (webhook token: {token})");
-        tokio::signal::ctrl_c().await?;
-    }
-    running.shutdown();
-    running.wait().await
 }

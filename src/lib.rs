@@ -14,6 +14,7 @@
 //! - `notify`    — delivery: Slack Block Kit (post, update, threads, feedback) or the log
 //! - `pipeline`  — the worker pool (claim, lease, retry) and the stages each job runs
 //! - `web`       — HTTP routes: webhooks, JSON API, health, metrics
+//! - `eval`      — `triaged eval` (scenarios scored end to end), `replay`, export from the store
 //! - `demo`      — `triaged demo`: the daemon on embedded defaults fed sample webhooks
 //! - `bench`     — `triaged bench`: intake latency, throughput and memory of the real daemon
 
@@ -25,6 +26,7 @@ pub mod collectors;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod eval;
 pub mod intake;
 pub mod knowledge;
 pub mod notify;

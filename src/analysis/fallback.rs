@@ -32,9 +32,10 @@ pub fn analyse(
         .filter(|k| k.corpus == "runbooks")
         .take(2)
         .collect();
-    let past = knowledge
+    let past = signals
         .iter()
-        .find(|k| super::signals::is_past_incident(k));
+        .find(|s| s.kind == SignalKind::PastIncident)
+        .and_then(|s| knowledge.iter().find(|k| s.knowledge_ids.contains(&k.id)));
 
     let service = bundle
         .targets

@@ -25,6 +25,7 @@ pub enum SignalKind {
     OverdueJob,
     NodeUnhealthy,
     HpaAtMax,
+    CertificateFailure,
     PastIncident,
 }
 
@@ -84,18 +85,47 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                 } else {
                     0.6
                 };
-                push(
-                    SignalKind::RolloutBeforeOnset,
-                    item,
-                    format!("Rollout before onset: {}", item.summary),
-                    strength,
-                    Category::DeployRegression,
-                    entity,
-                );
+                // Same image, changed environment: a configuration change, not new code.
+                let config_only = item.data["previous_images"].is_null()
+                    && item.data["env_changed"]
+                        .as_array()
+                        .is_some_and(|e| !e.is_empty());
+                if config_only {
+                    push(
+                        SignalKind::ConfigChange,
+                        item,
+                        format!("Configuration-only rollout before onset: {}", item.summary),
+                        strength,
+                        Category::ConfigChange,
+                        entity,
+                    );
+                } else {
+                    push(
+                        SignalKind::RolloutBeforeOnset,
+                        item,
+                        format!("Rollout before onset: {}", item.summary),
+                        strength,
+                        Category::DeployRegression,
+                        entity,
+                    );
+                }
             }
             "change" if minutes_before.is_some_and(|m| (0..=60).contains(&m)) => {
                 let lower = item.summary.to_lowercase();
-                if lower.contains("config") || lower.contains("flag") || lower.contains("parameter")
+                let edge_rule = lower.contains("waf") || lower.contains("firewall");
+                if let (true, Some(zone)) = (edge_rule, &bundle.targets.cloudflare_zone) {
+                    push(
+                        SignalKind::ConfigChange,
+                        item,
+                        format!("Edge rule change before onset: {}", item.summary),
+                        0.7,
+                        Category::ConfigChange,
+                        format!("cloudflare_zone/{zone}"),
+                    );
+                } else if lower.contains("config")
+                    || lower.contains("flag")
+                    || lower.contains("parameter")
+                    || edge_rule
                 {
                     push(
                         SignalKind::ConfigChange,
@@ -253,7 +283,17 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                         .iter()
                         .any(|t| t.to_lowercase().contains(&dep.to_lowercase()))
                 });
-                if let Some(dep) = dependency {
+                if texts.iter().any(|t| certificate_failure(t)) {
+                    let entity = dependency.cloned().unwrap_or_else(workload_entity);
+                    push(
+                        SignalKind::CertificateFailure,
+                        item,
+                        format!("TLS certificate failures in the errors: {}", item.summary),
+                        0.85,
+                        Category::CertificateOrAuth,
+                        entity,
+                    );
+                } else if let Some(dep) = dependency {
                     push(
                         SignalKind::DependencyInErrors,
                         item,
@@ -316,7 +356,10 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
             _ => {}
         }
     }
-    for past in knowledge.iter().filter(|k| is_past_incident(k)) {
+    for past in knowledge
+        .iter()
+        .filter(|k| is_past_incident(k) && concerns_targets(k, &bundle.targets))
+    {
         let category = past.meta["category"]
             .as_str()
             .and_then(|c| serde_json::from_value(Value::String(c.into())).ok())
@@ -335,11 +378,69 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
             entity: past.meta["entity"].as_str().unwrap_or("").to_string(),
         });
     }
+    corroborate_changes(&mut signals);
     signals.sort_by(|a, b| b.strength.total_cmp(&a.strength));
     for (index, signal) in signals.iter_mut().enumerate() {
         signal.id = format!("signal.{}", index + 1);
     }
     signals
+}
+
+/// A limit or rule changed shortly before the same thing started refusing work: the change
+/// explains the saturation or the blocking, so it outranks it and cites it.
+fn corroborate_changes(signals: &mut [Signal]) {
+    let symptoms: Vec<(String, f64, Vec<String>)> = signals
+        .iter()
+        .filter(|s| matches!(s.kind, SignalKind::Saturation | SignalKind::WafSpike))
+        .map(|s| (s.entity.clone(), s.strength, s.evidence_ids.clone()))
+        .collect();
+    for signal in signals
+        .iter_mut()
+        .filter(|s| s.kind == SignalKind::ConfigChange)
+    {
+        for (entity, strength, ids) in &symptoms {
+            if *entity == signal.entity {
+                signal.strength = signal.strength.max((strength + 0.1).min(0.85));
+                for id in ids {
+                    if !signal.evidence_ids.contains(id) {
+                        signal.evidence_ids.push(id.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether a post-mortem is about something this incident involves: one of its `services`
+/// names the service, a workload, a database or a dependency. A post-mortem that lists no
+/// services is not filtered.
+fn concerns_targets(k: &KnowledgeMatch, targets: &crate::domain::Targets) -> bool {
+    let Some(services) = k.meta["services"].as_array() else {
+        return true;
+    };
+    let names: Vec<&str> = targets
+        .service
+        .iter()
+        .chain(&targets.datadog_service)
+        .chain(&targets.kube_workloads)
+        .chain(&targets.rds_instances)
+        .chain(&targets.dependencies)
+        .map(String::as_str)
+        .collect();
+    services
+        .iter()
+        .filter_map(Value::as_str)
+        .any(|s| names.contains(&s))
+}
+
+/// Whether a log line says a TLS certificate is expired or cannot be verified.
+fn certificate_failure(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    lower.contains("certificate has expired")
+        || lower.contains("certificate expired")
+        || lower.contains("x509:")
+        || lower.contains("certificate verify failed")
+        || lower.contains("pkix path validation failed")
 }
 
 /// A post-mortem's summary chunk (not one of its sections) close enough to count.

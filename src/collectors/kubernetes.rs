@@ -119,6 +119,35 @@ fn images(pod_spec: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Names of environment variables (per container) that differ between two pod templates:
+/// added, removed or changed. Only names: values may be secrets.
+fn env_changes(previous: &Value, current: &Value) -> Vec<String> {
+    let env = |spec: &Value| -> BTreeMap<String, String> {
+        spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| {
+                c["env"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| Some((e["name"].as_str()?.to_string(), e.to_string())))
+            })
+            .collect()
+    };
+    let (before, after) = (env(previous), env(current));
+    let mut names: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|name| before.get(*name) != after.get(*name))
+        .cloned()
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 fn minutes_relative(at: DateTime<Utc>, onset: DateTime<Utc>) -> String {
     let minutes = (onset - at).num_minutes();
     if minutes >= 0 {
@@ -160,10 +189,15 @@ fn rollouts(
                 continue;
             }
             let image = images(&rs["spec"]["template"]["spec"]).join(", ");
-            let previous = index
+            let previous_spec = index
                 .checked_sub(1)
-                .map(|i| images(&revisions[i].1["spec"]["template"]["spec"]).join(", "))
+                .map(|i| &revisions[i].1["spec"]["template"]["spec"]);
+            let previous = previous_spec
+                .map(|spec| images(spec).join(", "))
                 .filter(|p| *p != image);
+            let env_changed = previous_spec
+                .map(|spec| env_changes(spec, &rs["spec"]["template"]["spec"]))
+                .unwrap_or_default();
             let when = created.map_or(String::new(), |c| {
                 format!(
                     " at {}, {}",
@@ -179,9 +213,14 @@ fn rollouts(
                 at: created,
                 summary: format!(
                     "{deployment} rolled out {image} (revision {revision}){when}{}",
-                    previous
-                        .as_ref()
-                        .map_or(String::new(), |p| format!(", replacing {p}"))
+                    match (&previous, env_changed.is_empty()) {
+                        (Some(p), _) => format!(", replacing {p}"),
+                        (None, false) => format!(
+                            "; same image, environment changed: {}",
+                            env_changed.join(", ")
+                        ),
+                        (None, true) => String::new(),
+                    }
                 ),
                 anomaly: match before_onset {
                     Some(m) if in_window && (0..=30).contains(&m) => 0.9,
@@ -194,6 +233,7 @@ fn rollouts(
                     "revision": revision,
                     "images": images(&rs["spec"]["template"]["spec"]),
                     "previous_images": previous,
+                    "env_changed": env_changed,
                     "created": created,
                     "replicas": rs["status"]["replicas"],
                     "ready_replicas": rs["status"]["readyReplicas"],
@@ -623,5 +663,28 @@ impl Collector for KubernetesCollector {
         collected.items.extend(pod_items);
         collected.items.extend(log_items);
         Ok(collected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_changes_name_added_removed_and_changed_variables_only() {
+        let before = json!({"containers": [{"name": "app", "env": [
+            {"name": "REDIS_ADDR", "value": "redis-history:6379"},
+            {"name": "LOG_LEVEL", "value": "info"},
+            {"name": "OLD", "value": "x"},
+            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}
+        ]}]});
+        let after = json!({"containers": [{"name": "app", "env": [
+            {"name": "REDIS_ADDR", "value": "redis-history:6380"},
+            {"name": "LOG_LEVEL", "value": "info"},
+            {"name": "NEW", "value": "y"},
+            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}
+        ]}]});
+        assert_eq!(env_changes(&before, &after), ["NEW", "OLD", "REDIS_ADDR"]);
+        assert!(env_changes(&before, &before).is_empty());
     }
 }

@@ -9,6 +9,7 @@ pub mod cloudflare;
 pub mod datadog;
 pub mod http;
 pub mod kubernetes;
+pub mod recorded;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,12 +60,14 @@ pub enum Registered {
 
 /// The one explicit list of collectors. A new collector is one file plus one line here.
 pub async fn registry(settings: &Settings, secrets: &Secrets) -> Vec<Registered> {
-    vec![
+    let mut collectors = vec![
         datadog::DatadogCollector::register(settings, secrets),
         kubernetes::KubernetesCollector::register(settings).await,
         aws::AwsCollector::register(settings).await,
         cloudflare::CloudflareCollector::register(settings, secrets),
-    ]
+    ];
+    collectors.extend(recorded::RecordedCollector::register(settings));
+    collectors
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -96,12 +96,15 @@ pub struct Targets {
 /// Everything collected for one incident at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceBundle {
+    #[serde(default)]
     pub targets: Targets,
     pub window: Window,
     pub items: Vec<EvidenceItem>,
     pub reports: Vec<SourceReport>,
     /// Ids left out to stay within the size budget, least anomalous first.
+    #[serde(default)]
     pub dropped: Vec<String>,
+    #[serde(default)]
     pub collected_at: UnixMillis,
 }
 

@@ -21,6 +21,9 @@ use self::chunk::Chunk;
 use crate::domain::KnowledgeMatch;
 
 const SPARSE: &str = "bm25";
+
+/// The corpora a chunk can belong to.
+pub const CORPORA: [&str; 5] = ["runbooks", "postmortems", "terraform", "code", "schema"];
 const MANIFEST: &str = "manifest.json";
 
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +216,24 @@ impl KnowledgeIndex {
         )
         .map_err(err)?;
         Ok(report)
+    }
+
+    /// Indexes a directory laid out by corpus (`<root>/runbooks`, `<root>/postmortems`, …):
+    /// each subdirectory named after a corpus goes to that corpus.
+    pub fn index_corpora(&self, root: &Path) -> Result<IndexReport, KnowledgeError> {
+        let mut total = IndexReport::default();
+        for corpus in CORPORA {
+            let dir = root.join(corpus);
+            if dir.is_dir() {
+                let report = self.index_path(corpus, &dir)?;
+                total.files += report.files;
+                total.chunks += report.chunks;
+                total.indexed += report.indexed;
+                total.unchanged += report.unchanged;
+                total.removed += report.removed;
+            }
+        }
+        Ok(total)
     }
 
     /// Number of chunks indexed.

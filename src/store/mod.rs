@@ -214,6 +214,23 @@ pub trait Store: Send + Sync {
     /// Counts of `correct`, `partly`, `wrong`.
     async fn feedback_tally(&self, incident_id: &str) -> Result<(i64, i64, i64), StoreError>;
 
+    /// Every verdict given on an incident: (user, verdict, note), oldest first.
+    async fn feedback(
+        &self,
+        incident_id: &str,
+    ) -> Result<Vec<(String, String, Option<String>)>, StoreError>;
+    /// Incidents someone gave feedback on, newest first.
+    async fn incidents_with_feedback(&self, limit: i64) -> Result<Vec<String>, StoreError>;
+    /// Stores an evaluation scorecard.
+    async fn save_eval_run(
+        &self,
+        analyst: &str,
+        created_at: UnixMillis,
+        scorecard: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    /// The newest evaluation scorecard.
+    async fn latest_eval_run(&self) -> Result<Option<serde_json::Value>, StoreError>;
+
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
     async fn incident(&self, id: &str) -> Result<Option<IncidentDetail>, StoreError>;
     async fn job_counts(&self) -> Result<Vec<(JobState, i64)>, StoreError>;

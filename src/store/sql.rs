@@ -550,6 +550,59 @@ impl Store for SqlStore {
         Ok(tally)
     }
 
+    async fn feedback(
+        &self,
+        incident_id: &str,
+    ) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+        sqlx::query(
+            "SELECT user_id, verdict, note FROM feedback WHERE incident_id = $1 ORDER BY updated_at, user_id",
+        )
+        .bind(incident_id)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+        .collect()
+    }
+
+    async fn incidents_with_feedback(&self, limit: i64) -> Result<Vec<String>, StoreError> {
+        sqlx::query(
+            "SELECT incident_id FROM feedback GROUP BY incident_id ORDER BY MAX(updated_at) DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+    }
+
+    async fn save_eval_run(
+        &self,
+        analyst: &str,
+        created_at: UnixMillis,
+        scorecard: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO eval_runs (id, created_at, analyst, scorecard) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(new_id())
+        .bind(created_at)
+        .bind(analyst)
+        .bind(scorecard.to_string())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn latest_eval_run(&self) -> Result<Option<serde_json::Value>, StoreError> {
+        sqlx::query("SELECT scorecard FROM eval_runs ORDER BY created_at DESC, id DESC LIMIT 1")
+            .fetch_optional(&self.read)
+            .await?
+            .map(|row| json_column(&row, 0))
+            .transpose()
+    }
+
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         let limit = if filter.limit > 0 {
             filter.limit.min(500)

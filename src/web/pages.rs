@@ -23,6 +23,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::analysis::Brief;
 use crate::domain::{EvidenceItem, IncidentDetail, IncidentStatus};
+use crate::eval::Scorecard;
 use crate::intake::auth::check_bearer;
 use crate::store::IncidentFilter;
 
@@ -460,13 +461,81 @@ pub async fn knowledge(
     .into_response()
 }
 
-pub async fn eval(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn eval(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(response) = denied(&state, &headers) {
-        return response;
+        return Ok(response);
     }
-    page(
+    let latest = state.store.latest_eval_run().await?;
+    let scorecard = latest.and_then(|json| serde_json::from_value::<Scorecard>(json).ok());
+    let Some(card) = scorecard else {
+        return Ok(page(
+            "Evaluation",
+            html! {
+                h1 { "Evaluation" }
+                p.dim { "No evaluation has been recorded yet. Run "
+                    code { "triaged eval tests/scenarios" } " against this data directory or database." }
+            },
+        )
+        .into_response());
+    };
+    let pct = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.0}%", v * 100.0));
+    let mark = |ok: bool| if ok { "✓" } else { "✗" };
+    Ok(page(
         "Evaluation",
-        html! { h1 { "Evaluation" } p.dim { "No evaluation has been run yet." } },
+        html! {
+            h1 { "Evaluation" }
+            p.dim { "Latest scorecard: analyst " b { (card.analyst.as_str()) } ", "
+                (card.scenarios) " scenarios, " (card.created_at.format("%Y-%m-%d %H:%M UTC")) }
+            div.card {
+                table id="summary" {
+                    tr { th { "root-cause hit@1" } td.hit1 { (pct(Some(card.hit_at_1))) } }
+                    tr { th { "category hit" } td { (pct(Some(card.category_hit))) } }
+                    tr { th { "entity hit" } td { (pct(Some(card.entity_hit))) } }
+                    tr { th { "knowledge recall@" (card.k) } td { (pct(card.knowledge_recall)) } }
+                    tr { th { "expected evidence cited" } td { (pct(card.evidence_recall)) } }
+                    tr { th { "citation validity" } td { (pct(card.citation_validity)) } }
+                    @if let Some(brier) = card.brier {
+                        tr { th { "Brier score" } td { (format!("{brier:.3}")) } }
+                    }
+                }
+            }
+            h2 { "Calibration" }
+            div.card {
+                table {
+                    tr { th { "stated confidence" } th { "briefs" } th { "right" } th { "accuracy" } th { "mean score" } }
+                    @for row in &card.calibration {
+                        tr {
+                            td { (row.confidence.as_str()) }
+                            td { (row.briefs) }
+                            td { (row.right) }
+                            td { (pct(row.accuracy)) }
+                            td { (row.mean_score.map_or("—".to_string(), |s| format!("{s:.2}"))) }
+                        }
+                    }
+                }
+            }
+            h2 { "Scenarios" }
+            div.card {
+                table id="scenarios" {
+                    tr { th { "" } th { "scenario" } th { "expected" } th { "got" } th.hide-sm { "confidence" } th.hide-sm { "knowledge" } }
+                    @for r in &card.results {
+                        tr {
+                            td { (mark(r.hit)) }
+                            td { b { (r.name) } br; span.dim { (r.description) } }
+                            td { (r.expected_category) br; span.dim { (r.expected_entity.join(" | ")) } }
+                            td { (mark(r.category_hit)) " " (r.category) br; span.dim { (mark(r.entity_hit)) " " (r.entity) } }
+                            td.hide-sm { (r.confidence.as_str()) " " (format!("{:.2}", r.score)) }
+                            td.hide-sm { (r.knowledge_found) "/" (r.knowledge_expected) }
+                        }
+                    }
+                }
+                @for s in &card.skipped {
+                    p.dim { "skipped: " (s) }
+                }
+            }
+            p.dim { "Stage medians (ms): "
+                @for (stage, ms) in &card.stage_p50_ms { (stage) " " (format!("{ms:.1}")) " · " } }
+        },
     )
-    .into_response()
+    .into_response())
 }

@@ -260,3 +260,33 @@ fn triage_analyses_a_payload_from_a_stored_bundle_with_the_rules_analyst() {
             && g["reason"].as_str().unwrap().starts_with("not configured"))
     );
 }
+
+#[test]
+fn the_demo_sends_scenarios_over_http_and_prints_grounded_briefs() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = triaged()
+        .args(["demo", "--once", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Every sender's webhook is accepted; the forged one is refused.
+    assert_eq!(stdout.matches("202 Accepted").count(), 4, "{stdout}");
+    assert!(stdout.contains("401 Unauthorized"), "{stdout}");
+    // The briefs rest on the replayed evidence and the indexed knowledge.
+    assert!(
+        stdout.contains("dependency_failure → redis-sessions"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("scheduled_job → cronjob/production/ranking-recompute"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("postmortem.INC-2025-044"), "{stdout}");
+    assert!(stdout.contains("root-cause hit@1"), "{stdout}");
+}

@@ -988,3 +988,40 @@ async fn cloudflare_and_kubernetes_failures_are_reported_with_their_reason() {
         assert!(bundle.items.is_empty(), "{shape}: nothing made up");
     }
 }
+
+#[tokio::test]
+async fn recorded_bundles_are_served_for_their_onset_only_and_named_in_the_report() {
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scenarios/cache-outage-pool-exhaustion/evidence.json");
+    let recorded: EvidenceBundle =
+        serde_json::from_str(&std::fs::read_to_string(&scenario).unwrap()).unwrap();
+    let mut settings = Settings::default();
+    assert!(collectors::recorded::RecordedCollector::register(&settings).is_none());
+    settings.collectors.recorded = vec![scenario.clone()];
+    let registered = vec![collectors::recorded::RecordedCollector::register(&settings).unwrap()];
+
+    let bundle = run(&registered, &Targets::default(), &recorded.window, 5).await;
+    assert_eq!(bundle.items.len(), recorded.items.len());
+    let report = report(&bundle, "recorded");
+    assert_eq!(report.status, SourceStatus::Ok);
+    assert!(report.message.as_deref().unwrap().contains("evidence.json"));
+
+    let mut other = recorded.window;
+    other.onset += chrono::Duration::minutes(1);
+    let bundle = run(&registered, &Targets::default(), &other, 5).await;
+    assert!(bundle.items.is_empty());
+    assert_eq!(report_of(&bundle).status, SourceStatus::Error);
+
+    // Nothing readable: listed as not configured, with the reason.
+    settings.collectors.recorded = vec!["/nonexistent/evidence.json".into()];
+    match collectors::recorded::RecordedCollector::register(&settings) {
+        Some(Registered::NotConfigured { reason, .. }) => {
+            assert!(reason.contains("/nonexistent/evidence.json"), "{reason}")
+        }
+        _ => panic!("expected not configured"),
+    }
+}
+
+fn report_of(bundle: &EvidenceBundle) -> &triaged::domain::SourceReport {
+    report(bundle, "recorded")
+}

@@ -6,6 +6,7 @@ mod aws;
 mod cli;
 mod collectors;
 mod deploy;
+mod eval;
 mod helpers;
 mod intake;
 mod knowledge;

@@ -1,0 +1,286 @@
+//! The evaluation harness: the scenario suite scored end to end, the recorded baseline, the
+//! canned-model path through the real client and validation, export of incidents with
+//! feedback as scenarios, and replay of a stored incident.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use triaged::analysis::schema::Confidence;
+use triaged::config::{Secrets, Settings};
+use triaged::eval::{self, AnalystMode, EvalOptions, scenario::Scenario};
+
+use crate::helpers::*;
+
+fn scenarios() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
+}
+
+async fn run(analyst: AnalystMode, root: &Path) -> eval::Scorecard {
+    let options = EvalOptions {
+        analyst,
+        only: Vec::new(),
+    };
+    eval::run(root, &Settings::default(), &Secrets::default(), &options)
+        .await
+        .expect("eval runs")
+}
+
+#[tokio::test]
+async fn the_rules_analyst_keeps_the_recorded_baseline_on_the_scenario_suite() {
+    let scorecard = run(AnalystMode::Rules, &scenarios()).await;
+    assert!(scorecard.scenarios >= 14, "{}", scorecard.to_text());
+    let floor = eval::check_baseline(&scorecard, &scenarios().join("baseline.toml"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", scorecard.to_text()));
+    assert!(floor.is_some(), "the baseline has a rules entry");
+    // The rules analyst only cites what exists, and retrieval finds what the scenarios expect.
+    assert_eq!(scorecard.citation_validity, Some(1.0));
+    assert!(
+        scorecard.knowledge_recall.unwrap() >= 0.9,
+        "{}",
+        scorecard.to_text()
+    );
+    // Every stage ran for every scenario.
+    for result in &scorecard.results {
+        for stage in ["parse", "targets", "index", "retrieve", "analyse", "render"] {
+            assert!(
+                result.stage_ms.contains_key(stage),
+                "{}: {stage}",
+                result.name
+            );
+        }
+    }
+    // The calibration table accounts for every brief.
+    let briefs: usize = scorecard.calibration.iter().map(|row| row.briefs).sum();
+    assert_eq!(briefs, scorecard.scenarios);
+}
+
+#[tokio::test]
+async fn canned_model_answers_go_through_the_real_client_and_validation() {
+    let scorecard = run(AnalystMode::Canned, &scenarios()).await;
+    let by_name = |name: &str| {
+        scorecard
+            .results
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("{name} scored"))
+    };
+    let waf = by_name("waf-blocks-websocket-upgrades");
+    assert!(waf.hit && waf.confidence == Confidence::High);
+    assert_eq!(waf.analyst, "canned");
+    // A confidently wrong answer citing an id that was never collected: the id is dropped and
+    // counted, the confidence is capped, and it scores as a miss.
+    let tournament = by_name("tournament-traffic-spike");
+    assert!(!tournament.hit);
+    assert!(tournament.citations_invalid >= 1);
+    assert_eq!(tournament.confidence, Confidence::Low);
+    assert!(scorecard.citation_validity.unwrap() < 1.0);
+    assert!(
+        scorecard
+            .skipped
+            .iter()
+            .any(|s| s.contains("no llm_response.json"))
+    );
+    eval::check_baseline(&scorecard, &scenarios().join("baseline.toml")).unwrap();
+}
+
+#[test]
+fn a_drop_below_the_baseline_fails_naming_both_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline.toml");
+    std::fs::write(&baseline, "[rules]\nhit_at_1 = 0.95\n").unwrap();
+    let scorecard: eval::Scorecard = serde_json::from_value(serde_json::json!({
+        "created_at": "2026-11-21T00:00:00Z", "analyst": "rules", "scenarios": 10, "skipped": [],
+        "hit_at_1": 0.9, "category_hit": 0.9, "entity_hit": 1.0, "k": 3, "knowledge_recall": null,
+        "evidence_recall": null, "citation_validity": null, "calibration": [], "brier": null,
+        "stage_p50_ms": {}, "results": []
+    }))
+    .unwrap();
+    let error = eval::check_baseline(&scorecard, &baseline)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("0.900") && error.contains("0.950"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_broken_scenario_is_refused_naming_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("broken");
+    std::fs::create_dir_all(&scenario).unwrap();
+    std::fs::write(
+        scenario.join("scenario.toml"),
+        "description = \"x\"\nsource = \"datadog\"\n[expected]\ncategory = \"deploy_regression\"\nentity = \"service/x\"\n",
+    )
+    .unwrap();
+    std::fs::write(scenario.join("alert.json"), "{}").unwrap();
+    std::fs::write(scenario.join("evidence.json"), "{\"items\": 3}").unwrap();
+    let error = Scenario::load(&scenario).unwrap_err();
+    assert!(error.contains("broken/evidence.json"), "{error}");
+
+    std::fs::write(
+        scenario.join("scenario.toml"),
+        "description = \"x\"\nsource = \"datadog\"\n[expected]\ncategory = \"made_up\"\nentity = \"x\"\n",
+    )
+    .unwrap();
+    let error = Scenario::load(&scenario).unwrap_err();
+    assert!(error.contains("broken/scenario.toml"), "{error}");
+}
+
+#[test]
+fn the_eval_command_prints_the_scorecard_writes_json_and_checks_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("scorecard.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_triaged"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["eval", "tests/scenarios", "--only", "ddos", "--only", "waf"])
+        .arg("--json")
+        .arg(&json)
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("root-cause hit@1"), "{stdout}");
+    assert!(stdout.contains("ddos-layer7"), "{stdout}");
+    let written: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(written["scenarios"], 2);
+    assert_eq!(written["analyst"], "rules");
+    // The run was recorded in the store for /eval.
+    assert!(dir.path().join("triaged.db").exists());
+
+    let baseline = dir.path().join("baseline.toml");
+    std::fs::write(&baseline, "[rules]\nhit_at_1 = 1.01\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_triaged"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["eval", "tests/scenarios", "--only", "ddos", "--no-record"])
+        .arg("--baseline")
+        .arg(&baseline)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("below the baseline"));
+}
+
+#[tokio::test]
+async fn incidents_with_feedback_export_as_scenarios_and_replay_on_their_stored_inputs() {
+    let app = spawn_app_with_pipeline(|_| {}, test_secrets()).await;
+    let receipt: Value = app
+        .post_datadog(&fixture("datadog_triggered.json"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = receipt["incident_id"].as_str().unwrap().to_string();
+    let detail = app
+        .wait_for_incident(&id, "brief stored", |d| d.brief.is_some())
+        .await;
+    let category = detail.brief.unwrap()["triage"]["root_cause"]["category"].clone();
+    app.store
+        .save_feedback(&id, "U1", "correct", None, 1)
+        .await
+        .unwrap();
+
+    // Replay: the same stored inputs through the rules analyst give the same answer.
+    let settings = test_settings(app.dir.path());
+    let analyst = triaged::analysis::Analyst::from_settings(
+        &settings,
+        &Secrets::default(),
+        Default::default(),
+    );
+    let (old, new) = eval::replay::replay(app.store.as_ref(), &analyst, &id)
+        .await
+        .unwrap();
+    let old = old.expect("stored brief");
+    assert_eq!(
+        old.triage.root_cause.category,
+        new.triage.root_cause.category
+    );
+    assert!(
+        eval::replay::replay(app.store.as_ref(), &analyst, "nope")
+            .await
+            .is_err()
+    );
+
+    // Export: the incident becomes a scenario that loads and scores as a hit.
+    let out = tempfile::tempdir().unwrap();
+    let written = eval::export::export(app.store.as_ref(), out.path(), 100)
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 1);
+    let scenario = Scenario::load(&written[0]).unwrap();
+    assert!(!scenario.file.needs_review);
+    assert_eq!(
+        serde_json::to_value(scenario.file.expected.category).unwrap(),
+        category
+    );
+    let scorecard = run(AnalystMode::Rules, out.path()).await;
+    assert_eq!(scorecard.scenarios, 1);
+    assert_eq!(scorecard.hit_at_1, 1.0, "{}", scorecard.to_text());
+
+    // A "wrong" verdict exports for review instead of as an answer.
+    app.store
+        .save_feedback(&id, "U2", "wrong", Some("it was the cache"), 2)
+        .await
+        .unwrap();
+    let written = eval::export::export(app.store.as_ref(), out.path(), 100)
+        .await
+        .unwrap();
+    let scenario = Scenario::load(&written[0]).unwrap();
+    assert!(scenario.file.needs_review);
+    assert!(scenario.file.description.contains("it was the cache"));
+    let scorecard = run(AnalystMode::Rules, out.path()).await;
+    assert_eq!(scorecard.scenarios, 0);
+    assert_eq!(scorecard.skipped.len(), 1);
+}
+
+#[tokio::test]
+async fn the_eval_page_shows_the_latest_recorded_scorecard() {
+    let app = spawn_app().await;
+    let get = |path: &'static str| {
+        let client = app.client.clone();
+        let url = format!("{}{path}", app.base);
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(
+        get("/eval")
+            .await
+            .contains("No evaluation has been recorded yet")
+    );
+
+    let options = EvalOptions {
+        analyst: AnalystMode::Rules,
+        only: vec!["ddos".into(), "dns".into()],
+    };
+    let mut scorecard = eval::run(
+        &scenarios(),
+        &Settings::default(),
+        &Secrets::default(),
+        &options,
+    )
+    .await
+    .unwrap();
+    scorecard.results[0].description = "<script>alert(1)</script>".into();
+    app.store
+        .save_eval_run(
+            "rules",
+            scorecard.created_at.timestamp_millis(),
+            &serde_json::to_value(&scorecard).unwrap(),
+        )
+        .await
+        .unwrap();
+    let html = get("/eval").await;
+    assert!(html.contains("ddos-layer7") && html.contains("dns-resolution-failure"));
+    assert!(html.contains("root-cause hit@1"));
+    // One of the two is a held-out miss.
+    assert!(html.contains(">50%<"), "{html}");
+    assert!(!html.contains("<script>alert(1)</script>"));
+    assert!(html.contains("&lt;script&gt;"));
+}
