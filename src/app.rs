@@ -192,19 +192,30 @@ pub fn open_knowledge(settings: &Settings) -> anyhow::Result<Arc<KnowledgeIndex>
     let index = KnowledgeIndex::open(&settings.server.data_dir.join("index"))
         .context("opening the knowledge index")?;
     if settings.knowledge.index_on_start {
-        for (corpus, paths) in [
-            ("runbooks", &settings.knowledge.runbooks),
-            ("postmortems", &settings.knowledge.postmortems),
-        ] {
-            for path in paths {
-                let report = index
-                    .index_path(corpus, path)
-                    .with_context(|| format!("indexing {}", path.display()))?;
-                tracing::info!(corpus, path = %path.display(), files = report.files, indexed = report.indexed, unchanged = report.unchanged, removed = report.removed, "knowledge indexed");
-            }
-        }
+        index_configured(&settings.knowledge, &index, &mut |_, _| {})?;
     }
     Ok(Arc::new(index))
+}
+
+/// Brings the index up to date with every configured path (unchanged chunks are skipped,
+/// chunks of vanished sections and files removed). `progress` hears the corpus and where the
+/// run is.
+pub fn index_configured(
+    knowledge: &crate::config::KnowledgeSettings,
+    index: &KnowledgeIndex,
+    progress: &mut dyn FnMut(&str, crate::knowledge::Progress),
+) -> anyhow::Result<crate::knowledge::IndexReport> {
+    let mut total = crate::knowledge::IndexReport::default();
+    for (corpus, paths) in knowledge.corpora() {
+        for path in paths {
+            let report = index
+                .index_path_with(corpus, path, &mut |p| progress(corpus, p))
+                .with_context(|| format!("indexing {}", path.display()))?;
+            tracing::info!(corpus, path = %path.display(), files = report.files, indexed = report.indexed, unchanged = report.unchanged, removed = report.removed, failed = report.failed.len(), "knowledge indexed");
+            total.add(report);
+        }
+    }
+    Ok(total)
 }
 
 /// `triaged serve`: runs until SIGINT or SIGTERM.

@@ -79,16 +79,29 @@ pub enum Command {
         runbooks: Vec<PathBuf>,
         #[arg(long, value_name = "PATH")]
         postmortems: Vec<PathBuf>,
+        #[arg(long, value_name = "PATH")]
+        terraform: Vec<PathBuf>,
+        #[arg(long, value_name = "PATH")]
+        code: Vec<PathBuf>,
+        #[arg(long, value_name = "PATH")]
+        schema: Vec<PathBuf>,
         paths: Vec<PathBuf>,
     },
-    /// Search the knowledge index the way the pipeline does.
+    /// Search the knowledge index the way the pipeline does, or score it on a labelled
+    /// query set (`--labelled tests/retrieval/queries.toml`: recall@k and MRR).
     Search {
         #[command(flatten)]
         common: Common,
-        query: String,
+        #[arg(required_unless_present = "labelled")]
+        query: Option<String>,
         /// Best matches per corpus.
         #[arg(long, default_value_t = 3)]
         k: usize,
+        /// Only these corpora (repeatable).
+        #[arg(long, value_name = "CORPUS")]
+        corpus: Vec<String>,
+        #[arg(long, value_name = "FILE", conflicts_with = "query")]
+        labelled: Option<PathBuf>,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -234,6 +247,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             common,
             runbooks,
             postmortems,
+            terraform,
+            code,
+            schema,
             paths,
         } => {
             let mut settings = match load(&common) {
@@ -241,30 +257,52 @@ pub async fn run(cli: Cli) -> ExitCode {
                 Err(code) => return code,
             };
             telemetry::init_tracing(&settings.telemetry);
+            let k = &mut settings.knowledge;
             for path in paths {
-                if path.to_string_lossy().contains("postmortem") {
-                    settings.knowledge.postmortems.push(path);
-                } else {
-                    settings.knowledge.runbooks.push(path);
+                match corpus_of(&path) {
+                    "postmortems" => k.postmortems.push(path),
+                    "terraform" => k.terraform.push(path),
+                    "code" => k.code.push(path),
+                    "schema" => k.schema.push(path),
+                    _ => k.runbooks.push(path),
                 }
             }
-            settings.knowledge.runbooks.extend(runbooks);
-            settings.knowledge.postmortems.extend(postmortems);
-            settings.knowledge.index_on_start = true;
-            report(
-                app::open_knowledge(&settings)
-                    .map(|index| println!("{} chunks indexed", index.len())),
-            )
+            k.runbooks.extend(runbooks);
+            k.postmortems.extend(postmortems);
+            k.terraform.extend(terraform);
+            k.code.extend(code);
+            k.schema.extend(schema);
+            report(index(&settings))
         }
-        Command::Search { common, query, k } => {
+        Command::Search {
+            common,
+            query,
+            k,
+            corpus,
+            labelled,
+        } => {
             let mut settings = match load(&common) {
                 Ok(s) => s,
                 Err(code) => return code,
             };
             settings.knowledge.index_on_start = false;
+            if let Some(path) = labelled {
+                let scored = crate::knowledge::labelled::load(&path)
+                    .map_err(anyhow::Error::msg)
+                    .and_then(|queries| {
+                        let index = app::open_knowledge(&settings)?;
+                        Ok(crate::knowledge::labelled::evaluate(&index, &queries)?)
+                    });
+                return report(scored.map(|score| print!("{}", score.to_text())));
+            }
+            let query = query.unwrap_or_default();
             let found =
                 app::open_knowledge(&settings).and_then(|index| Ok(index.search(&query, k)?));
             report(found.map(|matches| {
+                let matches: Vec<_> = matches
+                    .into_iter()
+                    .filter(|m| corpus.is_empty() || corpus.contains(&m.corpus))
+                    .collect();
                 if matches.is_empty() {
                     println!("no matches");
                 }
@@ -364,6 +402,84 @@ pub async fn run(cli: Cli) -> ExitCode {
             report(replay(&settings, &incident_id, rules).await)
         }
     }
+}
+
+/// The corpus a path given without a flag belongs to, from its name.
+fn corpus_of(path: &std::path::Path) -> &'static str {
+    let name = path.to_string_lossy().to_lowercase();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if name.contains("postmortem") || name.contains("post-mortem") {
+        "postmortems"
+    } else if name.contains("terraform") || ext == "tf" {
+        "terraform"
+    } else if name.contains("schema") || name.contains("metric") {
+        "schema"
+    } else if name.contains("runbook") || matches!(ext, "md" | "markdown" | "html" | "htm") {
+        "runbooks"
+    } else if crate::knowledge::code::Lang::from_path(path).is_some()
+        || name.ends_with("src")
+        || name.contains("/src/")
+        || name.contains("code")
+    {
+        "code"
+    } else {
+        "runbooks"
+    }
+}
+
+/// `triaged index`: a progress bar on a terminal, a log line every few seconds otherwise,
+/// and a summary at the end.
+fn index(settings: &Settings) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let started = std::time::Instant::now();
+    let index = crate::knowledge::KnowledgeIndex::open(&settings.server.data_dir.join("index"))?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg:>24} [{bar:40}] {pos}/{len}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let mut last_log = std::time::Instant::now();
+    let mut progress = |corpus: &str, p: crate::knowledge::Progress| {
+        let (what, done, total) = match p {
+            crate::knowledge::Progress::Chunking { done, total } => ("chunking", done, total),
+            crate::knowledge::Progress::Writing { done, total } => ("writing", done, total),
+        };
+        match &bar {
+            Some(bar) => {
+                bar.set_message(format!("{corpus}: {what}"));
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+            None if last_log.elapsed() >= std::time::Duration::from_secs(5) => {
+                last_log = std::time::Instant::now();
+                tracing::info!(corpus, what, done, total, "indexing");
+            }
+            None => {}
+        }
+    };
+    let report = app::index_configured(&settings.knowledge, &index, &mut progress)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    for failure in &report.failed {
+        eprintln!("skipped {failure}");
+    }
+    println!(
+        "{} files, {} chunks: {} indexed, {} unchanged (skipped), {} deleted, {} files failed, in {:.1} s; {} chunks in the index",
+        report.files,
+        report.chunks,
+        report.indexed,
+        report.unchanged,
+        report.removed,
+        report.failed.len(),
+        started.elapsed().as_secs_f64(),
+        index.len()
+    );
+    Ok(())
 }
 
 fn read_alerts(

@@ -192,10 +192,29 @@ pub struct KnowledgeSettings {
     pub runbooks: Vec<PathBuf>,
     /// Post-mortems: Markdown with front matter (id, date, services, root_cause, resolution).
     pub postmortems: Vec<PathBuf>,
+    /// Terraform (`.tf`): one chunk per resource, data source or module block.
+    pub terraform: Vec<PathBuf>,
+    /// Source code (Go, Python, TypeScript/JavaScript, Rust): one chunk per function.
+    pub code: Vec<PathBuf>,
+    /// Metric catalogues (YAML, JSON or TOML): metric, meaning, normal range, owner.
+    pub schema: Vec<PathBuf>,
     /// Best matches kept from each corpus.
     pub per_corpus: usize,
     /// Re-index the configured paths when the daemon starts (unchanged chunks are skipped).
     pub index_on_start: bool,
+}
+
+impl KnowledgeSettings {
+    /// Each corpus with its configured paths.
+    pub fn corpora(&self) -> [(&'static str, &Vec<PathBuf>); 5] {
+        [
+            ("runbooks", &self.runbooks),
+            ("postmortems", &self.postmortems),
+            ("terraform", &self.terraform),
+            ("code", &self.code),
+            ("schema", &self.schema),
+        ]
+    }
 }
 
 impl Default for Settings {
@@ -274,6 +293,9 @@ impl Default for Settings {
             knowledge: KnowledgeSettings {
                 runbooks: Vec::new(),
                 postmortems: Vec::new(),
+                terraform: Vec::new(),
+                code: Vec::new(),
+                schema: Vec::new(),
                 per_corpus: 3,
                 index_on_start: true,
             },

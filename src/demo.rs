@@ -70,6 +70,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     settings.collectors.lookback_mins = 60;
     settings.knowledge.runbooks = vec![root.join("base/knowledge/runbooks")];
     settings.knowledge.postmortems = vec![root.join("base/knowledge/postmortems")];
+    settings.knowledge.terraform = vec![root.join("base/knowledge/terraform")];
+    settings.knowledge.code = vec![root.join("base/knowledge/code")];
+    settings.knowledge.schema = vec![root.join("base/knowledge/schema")];
     let token = uuid::Uuid::new_v4().simple().to_string();
     let pd_secret = uuid::Uuid::new_v4().simple().to_string();
     let secrets = Secrets {

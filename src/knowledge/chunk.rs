@@ -25,7 +25,7 @@ pub struct Chunk {
     pub hash: String,
 }
 
-fn hash(text: &str) -> String {
+pub(crate) fn hash(text: &str) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..12])
 }
 
@@ -126,6 +126,24 @@ pub fn markdown(corpus: &str, path: &Path, text: &str, meta: Value) -> Vec<Chunk
     chunks
 }
 
+/// An HTML export (a Confluence page, a wiki page) converted to Markdown-like text with its
+/// headings kept, then chunked as Markdown. The `<title>` names the document when the body
+/// has no top-level heading.
+pub fn html(corpus: &str, path: &Path, html: &str) -> Vec<Chunk> {
+    let mut text = html2text::from_read(html.as_bytes(), 10_000).unwrap_or_default();
+    let title = html
+        .split_once("<title>")
+        .and_then(|(_, rest)| rest.split_once("</title>"))
+        .map(|(title, _)| title.trim().to_string())
+        .filter(|t| !t.is_empty());
+    if let Some(title) = title
+        && !text.trim_start().starts_with("# ")
+    {
+        text = format!("# {title}\n\n{text}");
+    }
+    markdown(corpus, path, &text, Value::Null)
+}
+
 /// A post-mortem: YAML front matter between `---` lines, then Markdown. Its chunks are
 /// named after the incident id (`postmortem.INC-2024-047#timeline`).
 pub fn postmortem(path: &Path, text: &str) -> Vec<Chunk> {
@@ -213,6 +231,27 @@ mod tests {
         assert_eq!(chunks[1].title, "Postgres CPU › High CPU on the primary");
         assert!(chunks[1].text.contains("# not a heading"));
         assert_eq!(chunks[1].line, 3);
+    }
+
+    #[test]
+    fn html_exports_keep_their_headings_and_lose_their_markup() {
+        let page = "<html><head><title>Redis failover</title></head><body><h1>Redis failover</h1><p>Intro &amp; scope.</p><h2>Promote the replica</h2><ol><li>Open <b>ElastiCache</b></li><li>Promote</li></ol><script>evil()</script></body></html>";
+        let chunks = html("runbooks", Path::new("export/redis-failover.html"), page);
+        let ids: Vec<&str> = chunks.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "runbook.redis-failover#redis-failover",
+                "runbook.redis-failover#promote-the-replica"
+            ]
+        );
+        assert!(
+            chunks[0].text.contains("Intro & scope."),
+            "{}",
+            chunks[0].text
+        );
+        assert!(chunks[1].text.contains("ElastiCache"));
+        assert!(!chunks.iter().any(|c| c.text.contains('<')));
     }
 
     #[test]

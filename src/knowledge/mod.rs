@@ -3,6 +3,10 @@
 //! `<data_dir>/index`. Unchanged chunks are skipped by content hash.
 
 pub mod chunk;
+pub mod code;
+pub mod labelled;
+pub mod schema;
+pub mod terraform;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -42,6 +46,62 @@ pub struct IndexReport {
     pub indexed: usize,
     pub unchanged: usize,
     pub removed: usize,
+    /// Files that could not be read or parsed, with the reason; their old chunks are kept.
+    pub failed: Vec<String>,
+}
+
+impl IndexReport {
+    pub fn add(&mut self, other: IndexReport) {
+        self.files += other.files;
+        self.chunks += other.chunks;
+        self.indexed += other.indexed;
+        self.unchanged += other.unchanged;
+        self.removed += other.removed;
+        self.failed.extend(other.failed);
+    }
+}
+
+/// Where an indexing run is, for a progress bar or periodic log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Files read and chunked so far, of all files found.
+    Chunking { done: usize, total: usize },
+    /// Chunks written to the index so far, of all new or changed chunks.
+    Writing { done: usize, total: usize },
+}
+
+/// Chunks one file of `corpus`; `None` when the file is not of a kind the corpus holds.
+fn chunk_file(corpus: &str, root: &Path, file: &Path) -> Option<Result<Vec<Chunk>, String>> {
+    let extension = file.extension()?.to_str()?.to_ascii_lowercase();
+    let relative = file
+        .strip_prefix(root)
+        .ok()
+        .filter(|r| !r.as_os_str().is_empty())
+        .unwrap_or(file)
+        .display()
+        .to_string();
+    let kind_ok = match corpus {
+        "postmortems" => matches!(extension.as_str(), "md" | "markdown"),
+        "terraform" => extension == "tf",
+        "code" => code::Lang::from_path(file).is_some(),
+        "schema" => matches!(extension.as_str(), "yaml" | "yml" | "json" | "toml"),
+        _ => matches!(extension.as_str(), "md" | "markdown" | "html" | "htm"),
+    };
+    if !kind_ok {
+        return None;
+    }
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    Some(match (corpus, extension.as_str()) {
+        ("postmortems", _) => Ok(chunk::postmortem(file, &text)),
+        ("terraform", _) => terraform::chunks(file, &relative, &text),
+        ("code", _) => code::chunks(file, &relative, &text),
+        ("schema", _) => schema::chunks(file, &text),
+        (_, "html" | "htm") => Ok(chunk::html(corpus, file, &text)),
+        _ => Ok(chunk::markdown(corpus, file, &text, Value::Null)),
+    })
 }
 
 pub struct KnowledgeIndex {
@@ -94,29 +154,53 @@ impl KnowledgeIndex {
         })
     }
 
-    /// Indexes every Markdown file under `path` into `corpus` (`runbooks` or
-    /// `postmortems`), skipping unchanged chunks and dropping chunks of re-read files that
-    /// no longer exist.
+    /// Indexes every file of `corpus`'s kind under `path` (Markdown and HTML runbooks,
+    /// Markdown post-mortems, `.tf` files, source code, metric catalogues), skipping unchanged
+    /// chunks and dropping chunks of re-read files that no longer exist.
     pub fn index_path(&self, corpus: &str, path: &Path) -> Result<IndexReport, KnowledgeError> {
+        self.index_path_with(corpus, path, &mut |_| {})
+    }
+
+    /// [`index_path`](Self::index_path), reporting progress as it goes.
+    pub fn index_path_with(
+        &self,
+        corpus: &str,
+        path: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<IndexReport, KnowledgeError> {
+        if !CORPORA.contains(&corpus) {
+            return Err(KnowledgeError(format!(
+                "unknown corpus `{corpus}` (expected one of {})",
+                CORPORA.join(", ")
+            )));
+        }
         let mut report = IndexReport::default();
         let mut files = Vec::new();
         collect_files(path, &mut files);
+        let root = if path.is_dir() {
+            path
+        } else {
+            path.parent().unwrap_or(path)
+        };
         let mut chunks = Vec::new();
         let mut sources = Vec::new();
-        for file in files
-            .iter()
-            .filter(|f| f.extension().is_some_and(|e| e == "md" || e == "markdown"))
-        {
-            let Ok(text) = std::fs::read_to_string(file) else {
-                continue;
-            };
-            report.files += 1;
-            sources.push(file.display().to_string());
-            chunks.extend(match corpus {
-                "postmortems" => chunk::postmortem(file, &text),
-                _ => chunk::markdown(corpus, file, &text, Value::Null),
-            });
+        let total = files.len();
+        for (done, file) in files.iter().enumerate() {
+            progress(Progress::Chunking { done, total });
+            match chunk_file(corpus, root, file) {
+                None => {}
+                Some(Ok(file_chunks)) => {
+                    report.files += 1;
+                    sources.push(file.display().to_string());
+                    chunks.extend(file_chunks);
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(file = %file.display(), %error, "could not index a file");
+                    report.failed.push(format!("{}: {error}", file.display()));
+                }
+            }
         }
+        progress(Progress::Chunking { done: total, total });
         report.chunks = chunks.len();
         let mut manifest = self
             .manifest
@@ -132,7 +216,11 @@ impl KnowledgeIndex {
         let stale: Vec<(String, u64)> = manifest
             .iter()
             .filter(|(id, e)| {
-                read_sources.contains(e.source.as_str()) && !current.contains(id.as_str())
+                let reread = read_sources.contains(e.source.as_str());
+                // A file under the indexed path that is gone takes its chunks with it.
+                let removed =
+                    Path::new(&e.source).starts_with(path) && !Path::new(&e.source).exists();
+                (reread && !current.contains(id.as_str())) || removed
             })
             .map(|(id, e)| (id.clone(), e.point))
             .collect();
@@ -173,7 +261,12 @@ impl KnowledgeIndex {
         // so large loads are optimized into indexed segments every few thousand points.
         let mut points = points;
         let mut since_optimize = 0;
+        let writing = points.len();
         while !points.is_empty() {
+            progress(Progress::Writing {
+                done: writing - points.len(),
+                total: writing,
+            });
             let batch: Vec<_> = points.drain(..points.len().min(512)).collect();
             since_optimize += batch.len();
             self.shard
@@ -225,12 +318,7 @@ impl KnowledgeIndex {
         for corpus in CORPORA {
             let dir = root.join(corpus);
             if dir.is_dir() {
-                let report = self.index_path(corpus, &dir)?;
-                total.files += report.files;
-                total.chunks += report.chunks;
-                total.indexed += report.indexed;
-                total.unchanged += report.unchanged;
-                total.removed += report.removed;
+                total.add(self.index_path(corpus, &dir)?);
             }
         }
         Ok(total)

@@ -124,7 +124,7 @@ fn the_index_and_search_verbs_work_on_a_data_dir() {
         "{}",
         String::from_utf8_lossy(&indexed.stderr)
     );
-    assert!(String::from_utf8_lossy(&indexed.stdout).contains("chunks indexed"));
+    assert!(String::from_utf8_lossy(&indexed.stdout).contains("chunks in the index"));
     let found = triaged(&["search", "redis-sessions evictions", "--k", "1"]);
     assert!(
         found.status.success(),
@@ -135,5 +135,140 @@ fn the_index_and_search_verbs_work_on_a_data_dir() {
     assert!(
         stdout.contains("runbook.redis-sessions#connection-refused-or-timeouts"),
         "{stdout}"
+    );
+}
+
+fn base_knowledge() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/base/knowledge")
+}
+
+#[test]
+fn the_labelled_retrieval_set_keeps_recall_at_5_with_bm25_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = KnowledgeIndex::open(dir.path()).unwrap();
+    let report = index.index_corpora(&base_knowledge()).unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(index.len() >= 200, "{} chunks", index.len());
+    let queries = triaged::knowledge::labelled::load(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/retrieval/queries.toml"),
+    )
+    .unwrap();
+    assert!(queries.len() >= 30);
+    let score = triaged::knowledge::labelled::evaluate(&index, &queries).unwrap();
+    assert!(score.recall[&5] >= 0.9, "{}", score.to_text());
+    assert!(score.mrr > 0.5, "{}", score.to_text());
+}
+
+#[test]
+fn every_corpus_is_chunked_by_its_own_parser_and_files_that_vanish_take_their_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("kb");
+    for corpus in ["terraform", "code", "schema", "runbooks"] {
+        let from = base_knowledge().join(corpus);
+        let to = root.join(corpus);
+        std::fs::create_dir_all(&to).unwrap();
+        copy_tree(&from, &to);
+    }
+    let index = KnowledgeIndex::open(&dir.path().join("index")).unwrap();
+    let first = index.index_corpora(&root).unwrap();
+    assert!(first.failed.is_empty());
+
+    let hit = |q: &str| index.search(q, 3).unwrap();
+    let tf = hit("aws_db_parameter_group profiles_replica max_connections");
+    let pg = tf
+        .iter()
+        .find(|m| m.id == "terraform.aws_db_parameter_group.profiles_replica")
+        .expect("the terraform block is found");
+    assert_eq!(
+        pg.meta["attributes"]["parameter.max_connections"],
+        "\"100\""
+    );
+    assert!(pg.text.contains("hot_standby_feedback"), "whole block");
+    let code = hit("PresenceIndex evict closed sessions grace");
+    let evict = code
+        .iter()
+        .find(|m| m.corpus == "code")
+        .expect("a code chunk");
+    assert_eq!(evict.meta["language"], "rust");
+    assert_eq!(evict.meta["symbol"], "PresenceIndex::evict");
+    let schema = hit("replica lag seconds normal");
+    assert!(schema.iter().any(|m| m.id == "schema.aws.rds.replica_lag"));
+    let html = hit("coredns readiness probe lookup timeout");
+    assert!(
+        html.iter()
+            .any(|m| m.id == "runbook.coredns-confluence-export#symptoms-of-a-dns-outage")
+    );
+
+    // A file that no longer parses is reported and keeps its chunks; a deleted file's
+    // chunks go.
+    std::fs::write(root.join("terraform/msk.tf"), "resource \"broken\" {").unwrap();
+    std::fs::remove_file(root.join("code/session-broker/presence.rs")).unwrap();
+    let second = index.index_corpora(&root).unwrap();
+    assert_eq!(second.failed.len(), 1, "{:?}", second.failed);
+    assert!(second.failed[0].contains("msk.tf"));
+    assert!(second.removed >= 4, "{second:?}");
+    assert!(
+        hit("PresenceIndex evict closed sessions grace")
+            .iter()
+            .all(|m| !m.id.contains("presence.rs"))
+    );
+    assert!(
+        hit("events-kafka MSK cluster broker")
+            .iter()
+            .any(|m| m.id == "terraform.aws_msk_cluster.events")
+    );
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_index_verb_routes_paths_to_corpora_and_search_scores_the_labelled_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let triaged = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_triaged"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    let base = "tests/scenarios/base/knowledge";
+    let summary = triaged(&[
+        "index",
+        &format!("{base}/runbooks"),
+        &format!("{base}/postmortems"),
+        &format!("{base}/terraform"),
+        "--code",
+        &format!("{base}/code"),
+        "--schema",
+        &format!("{base}/schema"),
+    ]);
+    assert!(summary.contains("0 unchanged"), "{summary}");
+    let again = triaged(&["index", "--terraform", &format!("{base}/terraform")]);
+    assert!(again.contains(" 0 indexed"), "{again}");
+    let found = triaged(&["search", "max_connections replica", "--corpus", "terraform"]);
+    assert!(found.lines().all(|l| l.contains("terraform.")), "{found}");
+    let scored = triaged(&["search", "--labelled", "tests/retrieval/queries.toml"]);
+    assert!(
+        scored.contains("recall@5") && scored.contains("MRR"),
+        "{scored}"
     );
 }
