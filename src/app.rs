@@ -117,6 +117,7 @@ pub async fn start(
         metrics: telemetry::metrics_handle(),
         notifier,
         knowledge: handler.knowledge(),
+        sync: Arc::default(),
     };
 
     let abandon = CancellationToken::new();

@@ -235,7 +235,19 @@ impl KnowledgeIndex {
                 }
             })
             .collect();
-        let now = Utc::now().to_rfc3339();
+        // Freshness is the document's own: its file's modification time (indexing time when
+        // the file system cannot say), so the brief can flag a runbook nobody touched in years.
+        let now = Utc::now();
+        let mut modified: BTreeMap<&str, String> = BTreeMap::new();
+        for c in &fresh {
+            modified.entry(c.source.as_str()).or_insert_with(|| {
+                std::fs::metadata(&c.source)
+                    .and_then(|m| m.modified())
+                    .map(DateTime::<Utc>::from)
+                    .unwrap_or(now)
+                    .to_rfc3339()
+            });
+        }
         let points: Vec<_> = fresh
             .iter()
             .zip(&assigned)
@@ -250,7 +262,7 @@ impl KnowledgeIndex {
                     json!({
                         "chunk_id": c.id, "corpus": c.corpus, "title": c.title, "source": c.source,
                         "section": c.section, "line": c.line, "text": c.text, "meta": c.meta,
-                        "hash": c.hash, "updated_at": now,
+                        "hash": c.hash, "updated_at": modified.get(c.source.as_str()),
                     }),
                 )
                 .into()

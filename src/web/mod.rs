@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub notifier: Arc<Notifier>,
     pub knowledge: Option<Arc<KnowledgeIndex>>,
+    /// Whether a `/knowledge/sync` run is in progress, and how the last one ended.
+    pub sync: Arc<api::SyncState>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -44,6 +46,10 @@ pub fn router(state: AppState) -> Router {
         .route("/slack/interactions", post(slack::interactions))
         .route("/api/incidents", get(api::list_incidents))
         .route("/api/incidents/{id}", get(api::get_incident))
+        .route(
+            "/knowledge/sync",
+            post(api::knowledge_sync).get(api::knowledge_sync_status),
+        )
         .route("/", get(pages::list))
         .route("/incidents/{id}", get(pages::incident))
         .route("/knowledge", get(pages::knowledge))

@@ -272,3 +272,96 @@ fn the_index_verb_routes_paths_to_corpora_and_search_scores_the_labelled_set() {
         "{scored}"
     );
 }
+
+#[tokio::test]
+async fn knowledge_sync_reindexes_in_the_background_behind_the_api_token() {
+    use crate::helpers::*;
+    use secrecy::SecretString;
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        samples().join("runbooks/postgres-cpu.md"),
+        docs.path().join("postgres-cpu.md"),
+    )
+    .unwrap();
+    let mut secrets = test_secrets();
+    secrets.api_token = Some(SecretString::from("sync-token"));
+    let runbooks = docs.path().to_path_buf();
+    let app = spawn_app_with_pipeline(
+        move |s| s.knowledge.runbooks = vec![runbooks.clone()],
+        secrets,
+    )
+    .await;
+    let url = format!("{}/knowledge/sync", app.base);
+    let post = |token: Option<&'static str>| {
+        let mut request = app.client.post(&url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(post(None).await.unwrap().status(), 401);
+    assert_eq!(post(Some("wrong")).await.unwrap().status(), 401);
+
+    let status = || async {
+        app.client
+            .get(&url)
+            .bearer_auth("sync-token")
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let before = status().await["chunks"].as_u64().unwrap();
+
+    std::fs::copy(
+        samples().join("runbooks/redis-sessions.md"),
+        docs.path().join("redis-sessions.md"),
+    )
+    .unwrap();
+    assert_eq!(post(Some("sync-token")).await.unwrap().status(), 202);
+    let mut last = serde_json::Value::Null;
+    for _ in 0..100 {
+        let s = status().await;
+        if s["running"] == false && !s["last"].is_null() {
+            last = s;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(last["last"]["ok"], true, "{last}");
+    assert!(last["last"]["indexed"].as_u64().unwrap() >= 1);
+    assert!(last["chunks"].as_u64().unwrap() > before);
+
+    // Without a token configured, the route refuses rather than running unauthenticated.
+    let open = spawn_app().await;
+    let response = open
+        .client
+        .post(format!("{}/knowledge/sync", open.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+}
+
+#[test]
+fn freshness_is_the_documents_own_modification_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbooks = dir.path().join("runbooks");
+    std::fs::create_dir_all(&runbooks).unwrap();
+    let file = runbooks.join("redis-sessions.md");
+    std::fs::copy(samples().join("runbooks/redis-sessions.md"), &file).unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(400 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let index = KnowledgeIndex::open(&dir.path().join("index")).unwrap();
+    index.index_path("runbooks", &runbooks).unwrap();
+    let hit = &index.search("redis-sessions evictions", 1).unwrap()[0];
+    let age = chrono::Utc::now() - hit.updated_at.unwrap();
+    assert!((399..=401).contains(&age.num_days()), "{age}");
+}
