@@ -177,7 +177,7 @@ pub async fn pipeline(
         .context("setting up the collectors")?;
     let analyst = Analyst::from_settings(settings, secrets, gatherer.catalog.clone());
     let notifier = Notifier::from_settings(&settings.slack, secrets, Arc::clone(&store));
-    let index = open_knowledge(settings)?;
+    let index = open_knowledge(settings, secrets)?;
     Ok(Arc::new(Pipeline::new(
         store,
         gatherer,
@@ -189,8 +189,15 @@ pub async fn pipeline(
 
 /// Opens `<data_dir>/index` and, when configured, brings it up to date with the configured
 /// runbook and post-mortem paths (unchanged chunks are skipped).
-pub fn open_knowledge(settings: &Settings) -> anyhow::Result<Arc<KnowledgeIndex>> {
-    let index = KnowledgeIndex::open(&settings.server.data_dir.join("index"))
+pub fn open_knowledge(
+    settings: &Settings,
+    secrets: &Secrets,
+) -> anyhow::Result<Arc<KnowledgeIndex>> {
+    let embedder = crate::knowledge::Embedder::from_settings(
+        &settings.knowledge.embeddings,
+        secrets.embeddings_api_key.clone(),
+    );
+    let index = KnowledgeIndex::open_with(&settings.server.data_dir.join("index"), embedder)
         .context("opening the knowledge index")?;
     if settings.knowledge.index_on_start {
         index_configured(&settings.knowledge, &index, &mut |_, _| {})?;

@@ -290,14 +290,14 @@ pub async fn run(cli: Cli) -> ExitCode {
                 let scored = crate::knowledge::labelled::load(&path)
                     .map_err(anyhow::Error::msg)
                     .and_then(|queries| {
-                        let index = app::open_knowledge(&settings)?;
+                        let index = app::open_knowledge(&settings, &Secrets::from_env())?;
                         Ok(crate::knowledge::labelled::evaluate(&index, &queries)?)
                     });
                 return report(scored.map(|score| print!("{}", score.to_text())));
             }
             let query = query.unwrap_or_default();
-            let found =
-                app::open_knowledge(&settings).and_then(|index| Ok(index.search(&query, k)?));
+            let found = app::open_knowledge(&settings, &Secrets::from_env())
+                .and_then(|index| Ok(index.search(&query, k)?));
             report(found.map(|matches| {
                 let matches: Vec<_> = matches
                     .into_iter()
@@ -432,7 +432,9 @@ fn corpus_of(path: &std::path::Path) -> &'static str {
 fn index(settings: &Settings) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let started = std::time::Instant::now();
-    let index = crate::knowledge::KnowledgeIndex::open(&settings.server.data_dir.join("index"))?;
+    let mut settings = settings.clone();
+    settings.knowledge.index_on_start = false;
+    let index = app::open_knowledge(&settings, &Secrets::from_env())?;
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(

@@ -200,8 +200,23 @@ pub struct KnowledgeSettings {
     pub schema: Vec<PathBuf>,
     /// Best matches kept from each corpus.
     pub per_corpus: usize,
+    /// Optional dense embeddings fused with BM25 (RRF); off while `model` is empty.
+    pub embeddings: EmbeddingSettings,
     /// Re-index the configured paths when the daemon starts (unchanged chunks are skipped).
     pub index_on_start: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingSettings {
+    /// An OpenAI-compatible API base (…/v1); empty: OpenAI.
+    pub base_url: String,
+    /// Embeddings model, e.g. `text-embedding-3-small`; empty: BM25 only.
+    pub model: String,
+    pub dimensions: usize,
+    /// Texts per request.
+    pub batch_size: usize,
+    pub timeout_secs: u64,
 }
 
 impl KnowledgeSettings {
@@ -297,6 +312,13 @@ impl Default for Settings {
                 code: Vec::new(),
                 schema: Vec::new(),
                 per_corpus: 3,
+                embeddings: EmbeddingSettings {
+                    base_url: String::new(),
+                    model: String::new(),
+                    dimensions: 0,
+                    batch_size: 64,
+                    timeout_secs: 30,
+                },
                 index_on_start: true,
             },
             slack: SlackSettings {
@@ -585,6 +607,8 @@ pub struct Secrets {
     pub cloudflare_api_token: Option<SecretString>,
     /// Key for the model endpoint (`OPENAI_API_KEY`; the Azure key when llm.provider is azure).
     pub openai_api_key: Option<SecretString>,
+    /// Key for the embeddings endpoint (`TRIAGED_EMBEDDINGS_API_KEY`, else `OPENAI_API_KEY`).
+    pub embeddings_api_key: Option<SecretString>,
     /// Slack bot token (`SLACK_BOT_TOKEN`) and request signing secret (`SLACK_SIGNING_SECRET`).
     pub slack_bot_token: Option<SecretString>,
     pub slack_signing_secret: Option<SecretString>,
@@ -618,6 +642,9 @@ impl Secrets {
             datadog_app_key: non_empty("DD_APP_KEY").map(SecretString::from),
             cloudflare_api_token: non_empty("CLOUDFLARE_API_TOKEN").map(SecretString::from),
             openai_api_key: non_empty("OPENAI_API_KEY").map(SecretString::from),
+            embeddings_api_key: non_empty("TRIAGED_EMBEDDINGS_API_KEY")
+                .or_else(|| non_empty("OPENAI_API_KEY"))
+                .map(SecretString::from),
             slack_bot_token: non_empty("SLACK_BOT_TOKEN").map(SecretString::from),
             slack_signing_secret: non_empty("SLACK_SIGNING_SECRET").map(SecretString::from),
         }

@@ -188,3 +188,108 @@ async fn slack_update(State(fake): State<Arc<Fake>>, Json(body): Json<Value>) ->
     }
     Json(json!({"ok": true, "channel": body["channel"], "ts": ts}))
 }
+
+/// An OpenAI-compatible embeddings endpoint (`POST /v1/embeddings`) answering with
+/// deterministic unit vectors: hashed word features, so texts sharing words point the same
+/// way. Requests and texts are counted; `fail_after` makes every later request a 500 in
+/// OpenAI's error shape.
+pub struct FakeEmbeddings {
+    pub url: String,
+    pub requests: Arc<AtomicUsize>,
+    pub texts: Arc<AtomicUsize>,
+}
+
+#[derive(Clone)]
+struct EmbeddingsState {
+    dimensions: usize,
+    latency: Duration,
+    requests: Arc<AtomicUsize>,
+    texts: Arc<AtomicUsize>,
+    fail_after: Option<usize>,
+}
+
+pub async fn embeddings(
+    dimensions: usize,
+    latency: Duration,
+    fail_after: Option<usize>,
+) -> anyhow::Result<FakeEmbeddings> {
+    let state = EmbeddingsState {
+        dimensions,
+        latency,
+        requests: Arc::new(AtomicUsize::new(0)),
+        texts: Arc::new(AtomicUsize::new(0)),
+        fail_after,
+    };
+    let router = Router::new()
+        .route("/v1/embeddings", post(embed))
+        .with_state(state.clone());
+    Ok(FakeEmbeddings {
+        url: format!("{}/v1", serve(router).await?),
+        requests: state.requests,
+        texts: state.texts,
+    })
+}
+
+/// The fake's vector for one text (also used by tests to predict it).
+pub fn hashed_embedding(text: &str, dimensions: usize) -> Vec<f32> {
+    let mut vector = vec![0f32; dimensions.max(1)];
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() > 2)
+    {
+        let word = word.to_lowercase();
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in word.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+        }
+        vector[(hash % dimensions.max(1) as u64) as usize] += 1.0;
+    }
+    let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-6);
+    vector.iter().map(|v| v / norm).collect()
+}
+
+async fn embed(
+    State(state): State<EmbeddingsState>,
+    Json(body): Json<Value>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    tokio::time::sleep(state.latency).await;
+    let n = state.requests.fetch_add(1, Ordering::SeqCst);
+    if state.fail_after.is_some_and(|limit| n >= limit) {
+        return (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}})),
+        )
+            .into_response();
+    }
+    let inputs: Vec<String> = match &body["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if inputs.is_empty() {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(json!({"error": {"message": "'input' is a required property", "type": "invalid_request_error", "param": "input", "code": null}})),
+        )
+            .into_response();
+    }
+    state.texts.fetch_add(inputs.len(), Ordering::SeqCst);
+    let dimensions = body["dimensions"]
+        .as_u64()
+        .map_or(state.dimensions, |d| d as usize);
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| json!({"object": "embedding", "index": index, "embedding": hashed_embedding(text, dimensions)}))
+        .collect();
+    let tokens: usize = inputs.iter().map(|t| t.len() / 4).sum();
+    Json(json!({
+        "object": "list", "data": data, "model": body["model"],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}
+    }))
+    .into_response()
+}

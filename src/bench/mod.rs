@@ -3,7 +3,7 @@
 //! daemon's idle and peak memory, on SQLite and (when given) PostgreSQL.
 
 mod e2e;
-mod fakes;
+pub mod fakes;
 mod fanout;
 mod retrieval;
 
@@ -59,6 +59,15 @@ pub struct BenchArgs {
     /// Chunk counts for the retrieval run.
     #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
     pub retrieval_chunks: Vec<usize>,
+    /// Dimensions of the fake embeddings for the hybrid retrieval run.
+    #[arg(long, default_value_t = 256)]
+    pub embedding_dimensions: usize,
+    /// Latency of the fake embeddings endpoint per request.
+    #[arg(long, default_value_t = 5)]
+    pub embedding_ms: u64,
+    /// Largest chunk count the hybrid run is measured at.
+    #[arg(long, default_value_t = 100_000)]
+    pub hybrid_max_chunks: usize,
     /// Which parts to run: any of intake, fanout, e2e, storm, retrieval.
     #[arg(
         long,
@@ -243,16 +252,61 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 
     if wants("retrieval") {
+        // Hybrid runs embed through a fake OpenAI-compatible embeddings endpoint with a fixed
+        // latency per request, so the numbers show the index's own cost plus that latency.
+        let fake = fakes::embeddings(
+            args.embedding_dimensions,
+            Duration::from_millis(args.embedding_ms),
+            None,
+        )
+        .await?;
         for &chunks in &args.retrieval_chunks {
-            println!("\n[retrieval] {chunks} chunks (BM25, embedded Qdrant Edge), 200 queries");
-            let scratch = data.path().to_path_buf();
-            let r = tokio::task::spawn_blocking(move || retrieval::run(chunks, 200, &scratch))
+            for hybrid in [false, true] {
+                let mode = if hybrid {
+                    format!(
+                        "hybrid BM25 + {}-d dense, RRF; fake embeddings endpoint {} ms/request",
+                        args.embedding_dimensions, args.embedding_ms
+                    )
+                } else {
+                    "BM25".to_string()
+                };
+                if hybrid && chunks > args.hybrid_max_chunks {
+                    println!(
+                        "\n[retrieval] {chunks} chunks ({mode}): skipped (above --hybrid-max-chunks)"
+                    );
+                    continue;
+                }
+                println!(
+                    "\n[retrieval] {chunks} chunks ({mode}, embedded Qdrant Edge), 200 queries"
+                );
+                let scratch = data.path().to_path_buf();
+                let embedder = hybrid.then(|| {
+                    crate::knowledge::Embedder::from_settings(
+                        &crate::config::EmbeddingSettings {
+                            base_url: fake.url.clone(),
+                            model: "bench-embedding".into(),
+                            dimensions: args.embedding_dimensions,
+                            batch_size: 256,
+                            timeout_secs: 30,
+                        },
+                        None,
+                    )
+                });
+                let r = tokio::task::spawn_blocking(move || {
+                    retrieval::run(chunks, 200, &scratch, embedder.flatten())
+                })
                 .await??;
-            println!(
-                "indexed {} chunks in {:.1} s ({:.0} chunks/s); query p50 {:.2} ms, p99 {:.2} ms",
-                r.chunks, r.build_secs, r.chunks_per_sec, r.query_p50_ms, r.query_p99_ms
-            );
-            report.retrieval.push(r);
+                println!(
+                    "indexed {} chunks in {:.1} s ({:.0} chunks/s); query p50 {:.2} ms, p99 {:.2} ms; index {:.1} MiB on disk",
+                    r.chunks,
+                    r.build_secs,
+                    r.chunks_per_sec,
+                    r.query_p50_ms,
+                    r.query_p99_ms,
+                    r.index_mib
+                );
+                report.retrieval.push(r);
+            }
         }
     }
 

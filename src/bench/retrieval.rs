@@ -9,12 +9,14 @@ use crate::knowledge::KnowledgeIndex;
 
 #[derive(Debug, Serialize)]
 pub struct RetrievalResult {
+    pub mode: String,
     pub chunks: usize,
     pub build_secs: f64,
     pub chunks_per_sec: f64,
     pub queries: usize,
     pub query_p50_ms: f64,
     pub query_p99_ms: f64,
+    pub index_mib: f64,
 }
 
 const SERVICES: [&str; 12] = [
@@ -49,7 +51,9 @@ pub fn run(
     chunks: usize,
     queries: usize,
     scratch: &std::path::Path,
+    embedder: Option<crate::knowledge::Embedder>,
 ) -> anyhow::Result<RetrievalResult> {
+    let mode = if embedder.is_some() { "hybrid" } else { "bm25" };
     let docs = scratch.join(format!("retrieval-{chunks}/runbooks"));
     std::fs::create_dir_all(&docs)?;
     for file in 0..chunks.div_ceil(10) {
@@ -65,7 +69,8 @@ pub fn run(
         }
         std::fs::write(docs.join(format!("{service}-{file}.md")), text)?;
     }
-    let index = KnowledgeIndex::open(&scratch.join(format!("retrieval-{chunks}/index")))?;
+    let index_dir = scratch.join(format!("retrieval-{chunks}-{mode}/index"));
+    let index = KnowledgeIndex::open_with(&index_dir, embedder)?;
     let started = Instant::now();
     let report = index.index_path("runbooks", &docs)?;
     let build = started.elapsed();
@@ -86,6 +91,8 @@ pub fn run(
     }
     latencies.sort();
     Ok(RetrievalResult {
+        mode: mode.into(),
+        index_mib: dir_size(&index_dir) as f64 / 1_048_576.0,
         chunks: report.chunks,
         build_secs: build.as_secs_f64(),
         chunks_per_sec: report.chunks as f64 / build.as_secs_f64().max(1e-9),
@@ -93,4 +100,18 @@ pub fn run(
         query_p50_ms: super::percentile(&latencies, 0.5),
         query_p99_ms: super::percentile(&latencies, 0.99),
     })
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    match std::fs::read_dir(path) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => dir_size(&e.path()),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            })
+            .sum(),
+        Err(_) => 0,
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod chunk;
 pub mod code;
+pub mod embed;
 pub mod labelled;
 pub mod schema;
 pub mod terraform;
@@ -15,10 +16,13 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use qdrant_edge::bm25_embed::{EdgeBm25, EdgeBm25Config};
 use qdrant_edge::{
-    EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParamsBuilder, Modifier, NamedQuery,
-    PointInsertOperations, PointOperations, PointStruct, QueryEnum, SearchRequest, UpdateOperation,
-    Vector, Vectors, WithPayloadInterface,
+    Distance, EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder,
+    Fusion, Modifier, NamedQuery, PointInsertOperations, PointOperations, PointStruct, Prefetch,
+    QueryEnum, QueryRequest, ScoringQuery, SearchRequest, UpdateOperation, Vector, Vectors,
+    WithPayloadInterface, WithVector,
 };
+
+pub use self::embed::Embedder;
 use serde_json::{Value, json};
 
 use self::chunk::Chunk;
@@ -110,7 +114,22 @@ pub struct KnowledgeIndex {
     bm25: EdgeBm25,
     /// chunk id → what was indexed, for incremental re-indexing.
     manifest: Mutex<BTreeMap<String, Entry>>,
+    /// Dense embeddings fused with BM25, when configured.
+    embedder: Option<Embedder>,
 }
+
+/// The collection layout an index was built with (`layout.json`): an index built without
+/// dense vectors, or with other dimensions, is rebuilt when opened with an embedder.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Layout {
+    dense_dimensions: Option<usize>,
+    dense_model: Option<String>,
+}
+
+const LAYOUT: &str = "layout.json";
+const DENSE: &str = "dense";
+/// RRF's k: Qdrant's scoring is 1 / (rank + k) with ranks from 1.
+const RRF_K: usize = 60;
 
 /// One indexed chunk in the manifest.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -124,17 +143,47 @@ struct Entry {
 }
 
 impl KnowledgeIndex {
-    /// Opens the index in `dir`, creating it on first use.
+    /// Opens the index in `dir` with BM25 alone, creating it on first use.
     pub fn open(dir: &Path) -> Result<Self, KnowledgeError> {
+        Self::open_with(dir, None)
+    }
+
+    /// Opens the index in `dir`; with an embedder every chunk also gets a `dense` vector and
+    /// searches fuse both with RRF. An index built with another layout is rebuilt from
+    /// scratch (it is derived data: the next indexing run fills it again).
+    pub fn open_with(dir: &Path, embedder: Option<Embedder>) -> Result<Self, KnowledgeError> {
+        let layout = Layout {
+            dense_dimensions: embedder.as_ref().map(Embedder::dimensions),
+            dense_model: embedder.as_ref().map(|e| e.model().to_string()),
+        };
+        let existing: Option<Layout> = std::fs::read_to_string(dir.join(LAYOUT))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .or_else(|| {
+                dir.join("segments").exists().then_some(Layout {
+                    dense_dimensions: None,
+                    dense_model: None,
+                })
+            });
+        if existing.as_ref().is_some_and(|e| *e != layout) {
+            tracing::warn!(dir = %dir.display(), "the knowledge index was built with another vector layout; rebuilding it");
+            std::fs::remove_dir_all(dir).map_err(err)?;
+        }
         std::fs::create_dir_all(dir).map_err(err)?;
-        let config = EdgeConfigBuilder::new()
-            .sparse_vector(
-                SPARSE,
-                EdgeSparseVectorParamsBuilder::new()
-                    .modifier(Modifier::Idf)
-                    .build(),
-            )
-            .build();
+        std::fs::write(dir.join(LAYOUT), serde_json::to_vec(&layout).map_err(err)?).map_err(err)?;
+        let mut builder = EdgeConfigBuilder::new().sparse_vector(
+            SPARSE,
+            EdgeSparseVectorParamsBuilder::new()
+                .modifier(Modifier::Idf)
+                .build(),
+        );
+        if let Some(dimensions) = layout.dense_dimensions {
+            builder = builder.vector(
+                DENSE,
+                EdgeVectorParamsBuilder::new(dimensions, Distance::Cosine).build(),
+            );
+        }
+        let config = builder.build();
         let shard = if dir.join("segments").exists() {
             EdgeShard::load(dir, Some(config)).map_err(err)?
         } else {
@@ -151,6 +200,7 @@ impl KnowledgeIndex {
             shard,
             bm25,
             manifest: Mutex::new(manifest),
+            embedder,
         })
     }
 
@@ -248,14 +298,31 @@ impl KnowledgeIndex {
                     .to_rfc3339()
             });
         }
+        // Dense vectors first: if the endpoint fails, nothing is written and the next run
+        // tries again.
+        let mut dense = match &self.embedder {
+            Some(embedder) => {
+                let texts: Vec<String> = fresh
+                    .iter()
+                    .map(|c| format!("{}\n{}", c.title, c.text))
+                    .collect();
+                embedder.embed(&texts)?.into_iter().map(Some).collect()
+            }
+            None => vec![None; fresh.len()],
+        };
         let points: Vec<_> = fresh
             .iter()
             .zip(&assigned)
-            .map(|(c, point)| {
+            .zip(dense.iter_mut())
+            .map(|((c, point), dense)| {
                 let sparse = self
                     .bm25
                     .embed_document(&format!("{}\n{}", c.title, c.text));
-                let vectors = Vectors::new_named([(SPARSE, Vector::from(sparse))]);
+                let mut named = vec![(SPARSE, Vector::from(sparse))];
+                if let Some(dense) = dense.take() {
+                    named.push((DENSE, Vector::from(dense)));
+                }
+                let vectors = Vectors::new_named(named);
                 PointStruct::new(
                     *point,
                     vectors,
@@ -352,23 +419,86 @@ impl KnowledgeIndex {
         per_corpus: usize,
     ) -> Result<Vec<KnowledgeMatch>, KnowledgeError> {
         let sparse = self.bm25.embed_query(query);
-        if sparse.indices.is_empty() {
+        let limit = per_corpus.max(1) * 8;
+        let dense = match &self.embedder {
+            Some(embedder) => match embedder.embed(&[query.to_string()]) {
+                Ok(mut vectors) => vectors.pop(),
+                Err(error) => {
+                    // Retrieval must not fail because the embeddings endpoint is down.
+                    tracing::warn!(%error, "query embedding failed; searching with BM25 alone");
+                    None
+                }
+            },
+            None => None,
+        };
+        if sparse.indices.is_empty() && dense.is_none() {
             return Ok(Vec::new());
         }
-        let request = SearchRequest {
-            query: QueryEnum::Nearest(NamedQuery {
-                query: Vector::from(sparse).0,
-                using: Some(SPARSE.into()),
-            }),
-            filter: None,
-            params: None,
-            limit: per_corpus.max(1) * 8,
-            offset: 0,
-            with_payload: Some(WithPayloadInterface::Bool(true)),
-            with_vector: None,
-            score_threshold: None,
+        let nearest = |vector: Vector, using: &str| {
+            QueryEnum::Nearest(NamedQuery {
+                query: vector.0,
+                using: Some(using.into()),
+            })
         };
-        let points = self.shard.search(request).map_err(err)?;
+        // Hybrid scores are normalised by the best possible RRF score (first in both lists),
+        // BM25 scores by s / (s + 4): both land in 0–1 with "close" meaning close.
+        let (points, normalise): (_, Box<dyn Fn(f64) -> f64>) = match dense {
+            Some(dense) => {
+                let mut prefetches = vec![Prefetch {
+                    prefetches: Vec::new(),
+                    query: Some(ScoringQuery::Vector(nearest(Vector::from(dense), DENSE))),
+                    limit,
+                    params: None,
+                    filter: None,
+                    score_threshold: None,
+                }];
+                if !sparse.indices.is_empty() {
+                    prefetches.push(Prefetch {
+                        prefetches: Vec::new(),
+                        query: Some(ScoringQuery::Vector(nearest(Vector::from(sparse), SPARSE))),
+                        limit,
+                        params: None,
+                        filter: None,
+                        score_threshold: None,
+                    });
+                }
+                let best = prefetches.len() as f64 / RRF_K as f64;
+                let request = QueryRequest {
+                    prefetches,
+                    query: Some(ScoringQuery::Fusion(Fusion::Rrf {
+                        k: RRF_K,
+                        weights: None,
+                    })),
+                    filter: None,
+                    score_threshold: None,
+                    limit,
+                    offset: 0,
+                    params: None,
+                    with_vector: WithVector::Bool(false),
+                    with_payload: WithPayloadInterface::Bool(true),
+                };
+                (
+                    self.shard.query(request).map_err(err)?,
+                    Box::new(move |s: f64| (s / best).min(1.0)),
+                )
+            }
+            None => {
+                let request = SearchRequest {
+                    query: nearest(Vector::from(sparse), SPARSE),
+                    filter: None,
+                    params: None,
+                    limit,
+                    offset: 0,
+                    with_payload: Some(WithPayloadInterface::Bool(true)),
+                    with_vector: None,
+                    score_threshold: None,
+                };
+                (
+                    self.shard.search(request).map_err(err)?,
+                    Box::new(|s: f64| s / (s + 4.0)),
+                )
+            }
+        };
         let mut taken: BTreeMap<String, usize> = BTreeMap::new();
         let mut matches = Vec::new();
         for point in points {
@@ -384,9 +514,7 @@ impl KnowledgeIndex {
                 corpus,
                 title: payload["title"].as_str().unwrap_or("").to_string(),
                 source: payload["source"].as_str().map(str::to_string),
-                // BM25 scores are unbounded; s / (s + 4) maps them into 0–1 monotonically so
-                // thresholds (a past incident "above 0.6") keep one meaning.
-                score: f64::from(point.score) / (f64::from(point.score) + 4.0),
+                score: normalise(f64::from(point.score)),
                 updated_at: payload["updated_at"]
                     .as_str()
                     .and_then(|t| DateTime::parse_from_rfc3339(t).ok())

@@ -365,3 +365,85 @@ fn freshness_is_the_documents_own_modification_time() {
     let age = chrono::Utc::now() - hit.updated_at.unwrap();
     assert!((399..=401).contains(&age.num_days()), "{age}");
 }
+
+fn embedder(url: &str, dimensions: usize) -> triaged::knowledge::Embedder {
+    triaged::knowledge::Embedder::from_settings(
+        &triaged::config::EmbeddingSettings {
+            base_url: url.to_string(),
+            model: "test-embedding".into(),
+            dimensions,
+            batch_size: 32,
+            timeout_secs: 5,
+        },
+        Some(secrecy::SecretString::from("sk-test")),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hybrid_retrieval_embeds_in_batches_fuses_with_rrf_and_survives_the_endpoint_failing() {
+    use triaged::bench::fakes;
+    let fake = fakes::embeddings(64, std::time::Duration::ZERO, None)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let index_dir = dir.path().join("index");
+    let index = KnowledgeIndex::open_with(&index_dir, Some(embedder(&fake.url, 64))).unwrap();
+    let report = index.index_corpora(&base_knowledge()).unwrap();
+    let texts = fake.texts.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(texts, report.indexed, "every new chunk embedded once");
+    let requests = fake.requests.load(std::sync::atomic::Ordering::SeqCst);
+    // Batches of 32 per corpus (five corpora).
+    assert!(
+        (report.indexed.div_ceil(32)..=report.indexed.div_ceil(32) + 5).contains(&requests),
+        "{requests} requests for {texts} texts"
+    );
+
+    // Fused retrieval still finds what the labelled set expects.
+    let queries = triaged::knowledge::labelled::load(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/retrieval/queries.toml"),
+    )
+    .unwrap();
+    let score = triaged::knowledge::labelled::evaluate(&index, &queries).unwrap();
+    eprintln!("hybrid (hashed fake embeddings): {}", score.to_text());
+    assert!(score.recall[&5] >= 0.9, "{}", score.to_text());
+    let top = &index.search("x509 certificate has expired", 3).unwrap()[0];
+    assert!(
+        top.score > 0.5 && top.score <= 1.0,
+        "RRF normalised: {}",
+        top.score
+    );
+    // Re-indexing unchanged chunks embeds nothing.
+    let before = fake.texts.load(std::sync::atomic::Ordering::SeqCst);
+    index.index_corpora(&base_knowledge()).unwrap();
+    assert_eq!(fake.texts.load(std::sync::atomic::Ordering::SeqCst), before);
+    drop(index);
+
+    // The endpoint goes down: queries fall back to BM25 and still answer.
+    let down = fakes::embeddings(64, std::time::Duration::ZERO, Some(0))
+        .await
+        .unwrap();
+    let index = KnowledgeIndex::open_with(&index_dir, Some(embedder(&down.url, 64))).unwrap();
+    assert!(index.len() >= 200, "same layout: nothing rebuilt");
+    let hits = index
+        .search("redis-sessions connection refused", 3)
+        .unwrap();
+    assert!(!hits.is_empty());
+    // Indexing with the endpoint down fails whole and writes nothing.
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(docs.path().join("new.md"), "# New runbook\nfresh text\n").unwrap();
+    let before = index.len();
+    let error = index.index_path("runbooks", docs.path()).unwrap_err();
+    assert!(error.to_string().contains("embeddings"), "{error}");
+    assert_eq!(index.len(), before);
+    drop(index);
+
+    // Opening with another layout (BM25 alone) rebuilds the index from scratch.
+    let index = KnowledgeIndex::open(&index_dir).unwrap();
+    assert!(index.is_empty());
+    assert_eq!(
+        index.index_corpora(&base_knowledge()).unwrap().failed.len(),
+        0
+    );
+    assert!(index.len() >= 200);
+}

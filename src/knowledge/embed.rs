@@ -1,0 +1,136 @@
+//! Optional dense embeddings from any OpenAI-compatible embeddings endpoint (OpenAI, Azure
+//! OpenAI, vLLM, Ollama, LiteLLM, TEI behind a proxy) through async-openai, batched. With an
+//! embedder the index stores a `dense` vector beside `bm25` and queries fuse both with RRF;
+//! without one, BM25 alone.
+//!
+//! The index is synchronous (it runs on blocking threads), so each call runs on its own
+//! short-lived thread with a small runtime: it works from any caller, async or not.
+
+use std::time::Duration;
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::types::embeddings::{CreateEmbeddingRequest, EmbeddingInput};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::KnowledgeError;
+use crate::config::EmbeddingSettings;
+
+#[derive(Clone)]
+pub struct Embedder {
+    base_url: String,
+    model: String,
+    dimensions: usize,
+    batch_size: usize,
+    timeout: Duration,
+    api_key: Option<SecretString>,
+}
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedder")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("dimensions", &self.dimensions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Embedder {
+    /// `None` when no embeddings model is configured.
+    pub fn from_settings(
+        settings: &EmbeddingSettings,
+        api_key: Option<SecretString>,
+    ) -> Option<Self> {
+        if settings.model.is_empty() || settings.dimensions == 0 {
+            return None;
+        }
+        Some(Self {
+            base_url: settings.base_url.clone(),
+            model: settings.model.clone(),
+            dimensions: settings.dimensions,
+            batch_size: settings.batch_size.max(1),
+            timeout: Duration::from_secs(settings.timeout_secs.max(1)),
+            api_key,
+        })
+    }
+
+    pub fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Embeds `texts` in batches; every vector must have the configured dimensions.
+    pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, KnowledgeError> {
+        let mut out = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(self.batch_size) {
+            let this = self.clone();
+            let batch = batch.to_vec();
+            let vectors = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| KnowledgeError(format!("embeddings: {e}")))?;
+                runtime.block_on(this.request(batch))
+            })
+            .join()
+            .map_err(|_| KnowledgeError("embeddings: the request thread panicked".into()))??;
+            out.extend(vectors);
+        }
+        Ok(out)
+    }
+
+    async fn request(&self, batch: Vec<String>) -> Result<Vec<Vec<f32>>, KnowledgeError> {
+        let mut config = OpenAIConfig::new().with_api_key(
+            self.api_key
+                .as_ref()
+                .map_or("", |k| k.expose_secret())
+                .to_string(),
+        );
+        if !self.base_url.is_empty() {
+            config = config.with_api_base(self.base_url.trim_end_matches('/'));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .build()
+            .unwrap_or_default();
+        let client = Client::with_config(config).with_http_client(http);
+        let count = batch.len();
+        let request = CreateEmbeddingRequest {
+            model: self.model.clone(),
+            input: EmbeddingInput::StringArray(batch),
+            encoding_format: None,
+            user: None,
+            dimensions: Some(self.dimensions as u32),
+        };
+        let response = client
+            .embeddings()
+            .create(request)
+            .await
+            .map_err(|e| KnowledgeError(format!("embeddings ({}): {e}", self.model)))?;
+        let mut data = response.data;
+        if data.len() != count {
+            return Err(KnowledgeError(format!(
+                "embeddings: asked for {count} vectors, got {}",
+                data.len()
+            )));
+        }
+        data.sort_by_key(|e| e.index);
+        data.into_iter()
+            .map(|e| {
+                if e.embedding.len() == self.dimensions {
+                    Ok(e.embedding)
+                } else {
+                    Err(KnowledgeError(format!(
+                        "embeddings: expected {} dimensions, got {}",
+                        self.dimensions,
+                        e.embedding.len()
+                    )))
+                }
+            })
+            .collect()
+    }
+}
