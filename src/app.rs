@@ -197,7 +197,16 @@ pub fn open_knowledge(
         &settings.knowledge.embeddings,
         secrets.embeddings_api_key.clone(),
     );
-    let index = KnowledgeIndex::open_with(&settings.server.data_dir.join("index"), embedder)
+    let server =
+        (!settings.knowledge.qdrant_url.is_empty()).then(|| crate::knowledge::ServerTarget {
+            url: settings.knowledge.qdrant_url.clone(),
+            api_key: secrets
+                .qdrant_api_key
+                .as_ref()
+                .map(|k| secrecy::ExposeSecret::expose_secret(k).to_string()),
+            collection: settings.knowledge.qdrant_collection.clone(),
+        });
+    let index = KnowledgeIndex::open_on(&settings.server.data_dir.join("index"), embedder, server)
         .context("opening the knowledge index")?;
     if settings.knowledge.index_on_start {
         index_configured(&settings.knowledge, &index, &mut |_, _| {})?;

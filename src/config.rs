@@ -202,6 +202,11 @@ pub struct KnowledgeSettings {
     pub per_corpus: usize,
     /// Optional dense embeddings fused with BM25 (RRF); off while `model` is empty.
     pub embeddings: EmbeddingSettings,
+    /// A Qdrant server or cluster (gRPC, e.g. `http://qdrant:6334`) instead of the embedded
+    /// shard in `<data_dir>/index`; key from `QDRANT_API_KEY`.
+    pub qdrant_url: String,
+    /// The collection on that server.
+    pub qdrant_collection: String,
     /// Re-index the configured paths when the daemon starts (unchanged chunks are skipped).
     pub index_on_start: bool,
 }
@@ -312,6 +317,8 @@ impl Default for Settings {
                 code: Vec::new(),
                 schema: Vec::new(),
                 per_corpus: 3,
+                qdrant_url: String::new(),
+                qdrant_collection: "triaged_knowledge".into(),
                 embeddings: EmbeddingSettings {
                     base_url: String::new(),
                     model: String::new(),
@@ -609,6 +616,8 @@ pub struct Secrets {
     pub openai_api_key: Option<SecretString>,
     /// Key for the embeddings endpoint (`TRIAGED_EMBEDDINGS_API_KEY`, else `OPENAI_API_KEY`).
     pub embeddings_api_key: Option<SecretString>,
+    /// API key of the Qdrant server (`QDRANT_API_KEY`), when `knowledge.qdrant_url` is set.
+    pub qdrant_api_key: Option<SecretString>,
     /// Slack bot token (`SLACK_BOT_TOKEN`) and request signing secret (`SLACK_SIGNING_SECRET`).
     pub slack_bot_token: Option<SecretString>,
     pub slack_signing_secret: Option<SecretString>,
@@ -645,6 +654,7 @@ impl Secrets {
             embeddings_api_key: non_empty("TRIAGED_EMBEDDINGS_API_KEY")
                 .or_else(|| non_empty("OPENAI_API_KEY"))
                 .map(SecretString::from),
+            qdrant_api_key: non_empty("QDRANT_API_KEY").map(SecretString::from),
             slack_bot_token: non_empty("SLACK_BOT_TOKEN").map(SecretString::from),
             slack_signing_secret: non_empty("SLACK_SIGNING_SECRET").map(SecretString::from),
         }

@@ -7,6 +7,7 @@ pub mod code;
 pub mod embed;
 pub mod labelled;
 pub mod schema;
+pub mod server;
 pub mod terraform;
 
 use std::collections::{BTreeMap, HashSet};
@@ -110,7 +111,7 @@ fn chunk_file(corpus: &str, root: &Path, file: &Path) -> Option<Result<Vec<Chunk
 
 pub struct KnowledgeIndex {
     dir: PathBuf,
-    shard: EdgeShard,
+    backend: Backend,
     bm25: EdgeBm25,
     /// chunk id → what was indexed, for incremental re-indexing.
     manifest: Mutex<BTreeMap<String, Entry>>,
@@ -124,6 +125,20 @@ pub struct KnowledgeIndex {
 struct Layout {
     dense_dimensions: Option<usize>,
     dense_model: Option<String>,
+}
+
+/// Where the vectors live: an embedded Qdrant Edge shard, or a Qdrant server or cluster.
+enum Backend {
+    Edge(Box<EdgeShard>),
+    Server(Box<server::QdrantServer>),
+}
+
+/// A Qdrant server to use instead of the embedded shard.
+#[derive(Debug, Clone)]
+pub struct ServerTarget {
+    pub url: String,
+    pub api_key: Option<String>,
+    pub collection: String,
 }
 
 const LAYOUT: &str = "layout.json";
@@ -152,6 +167,16 @@ impl KnowledgeIndex {
     /// searches fuse both with RRF. An index built with another layout is rebuilt from
     /// scratch (it is derived data: the next indexing run fills it again).
     pub fn open_with(dir: &Path, embedder: Option<Embedder>) -> Result<Self, KnowledgeError> {
+        Self::open_on(dir, embedder, None)
+    }
+
+    /// Opens the index with its vectors on `server` when given (the manifest of what was
+    /// indexed stays in `dir`), else in the embedded shard in `dir`.
+    pub fn open_on(
+        dir: &Path,
+        embedder: Option<Embedder>,
+        server: Option<ServerTarget>,
+    ) -> Result<Self, KnowledgeError> {
         let layout = Layout {
             dense_dimensions: embedder.as_ref().map(Embedder::dimensions),
             dense_model: embedder.as_ref().map(|e| e.model().to_string()),
@@ -165,7 +190,8 @@ impl KnowledgeIndex {
                     dense_model: None,
                 })
             });
-        if existing.as_ref().is_some_and(|e| *e != layout) {
+        let rebuild = existing.as_ref().is_some_and(|e| *e != layout);
+        if rebuild {
             tracing::warn!(dir = %dir.display(), "the knowledge index was built with another vector layout; rebuilding it");
             std::fs::remove_dir_all(dir).map_err(err)?;
         }
@@ -184,20 +210,36 @@ impl KnowledgeIndex {
             );
         }
         let config = builder.build();
-        let shard = if dir.join("segments").exists() {
-            EdgeShard::load(dir, Some(config)).map_err(err)?
-        } else {
-            EdgeShard::new(dir, config).map_err(err)?
-        };
         let bm25 = EdgeBm25::new(serde_json::from_value::<EdgeBm25Config>(json!({})).map_err(err)?)
             .map_err(err)?;
         let manifest = std::fs::read_to_string(dir.join(MANIFEST))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
+        if let Some(target) = server {
+            let backend = server::QdrantServer::connect(
+                &target.url,
+                target.api_key,
+                &target.collection,
+                layout.dense_dimensions,
+                rebuild,
+            )?;
+            return Ok(Self {
+                dir: dir.to_path_buf(),
+                backend: Backend::Server(Box::new(backend)),
+                bm25,
+                manifest: Mutex::new(manifest),
+                embedder,
+            });
+        }
+        let shard = if dir.join("segments").exists() {
+            EdgeShard::load(dir, Some(config)).map_err(err)?
+        } else {
+            EdgeShard::new(dir, config).map_err(err)?
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
-            shard,
+            backend: Backend::Edge(Box::new(shard)),
             bm25,
             manifest: Mutex::new(manifest),
             embedder,
@@ -310,7 +352,7 @@ impl KnowledgeIndex {
             }
             None => vec![None; fresh.len()],
         };
-        let points: Vec<_> = fresh
+        let points: Vec<server::IndexPoint> = fresh
             .iter()
             .zip(&assigned)
             .zip(dense.iter_mut())
@@ -318,26 +360,22 @@ impl KnowledgeIndex {
                 let sparse = self
                     .bm25
                     .embed_document(&format!("{}\n{}", c.title, c.text));
-                let mut named = vec![(SPARSE, Vector::from(sparse))];
-                if let Some(dense) = dense.take() {
-                    named.push((DENSE, Vector::from(dense)));
-                }
-                let vectors = Vectors::new_named(named);
-                PointStruct::new(
-                    *point,
-                    vectors,
-                    json!({
+                server::IndexPoint {
+                    id: *point,
+                    sparse_indices: sparse.indices,
+                    sparse_values: sparse.values,
+                    dense: dense.take(),
+                    payload: json!({
                         "chunk_id": c.id, "corpus": c.corpus, "title": c.title, "source": c.source,
                         "section": c.section, "line": c.line, "text": c.text, "meta": c.meta,
                         "hash": c.hash, "updated_at": modified.get(c.source.as_str()),
                     }),
-                )
-                .into()
+                }
             })
             .collect();
-        // Moderate batches keep each write-ahead-log record small. Qdrant's appendable
-        // segment keeps sorted in-memory posting lists whose inserts get slower as it grows,
-        // so large loads are optimized into indexed segments every few thousand points.
+        // Moderate batches keep each write-ahead-log record (and gRPC message) small.
+        // Qdrant's appendable segment keeps sorted in-memory posting lists whose inserts get
+        // slower as it grows, so large embedded loads are optimized every few thousand points.
         let mut points = points;
         let mut since_optimize = 0;
         let writing = points.len();
@@ -348,23 +386,32 @@ impl KnowledgeIndex {
             });
             let batch: Vec<_> = points.drain(..points.len().min(512)).collect();
             since_optimize += batch.len();
-            self.shard
-                .update(UpdateOperation::PointOperation(
-                    PointOperations::UpsertPoints(PointInsertOperations::PointsList(batch)),
-                ))
-                .map_err(err)?;
+            self.backend.upsert(batch)?;
             if since_optimize >= 8192 {
-                self.shard.optimize().map_err(err)?;
+                self.backend.optimize()?;
                 since_optimize = 0;
             }
         }
         if !stale.is_empty() {
-            let ids = stale.iter().map(|(_, point)| (*point).into()).collect();
-            self.shard
-                .update(UpdateOperation::PointOperation(
-                    PointOperations::DeletePoints { ids },
-                ))
-                .map_err(err)?;
+            // Files that are gone go by filter on their source; sections gone from files
+            // that remain go by id.
+            let gone: std::collections::BTreeSet<&str> = stale
+                .iter()
+                .filter_map(|(id, _)| manifest.get(id))
+                .map(|e| e.source.as_str())
+                .filter(|source| !Path::new(source).exists())
+                .collect();
+            let ids: Vec<u64> = stale
+                .iter()
+                .filter(|(id, _)| {
+                    manifest
+                        .get(id)
+                        .is_none_or(|e| !gone.contains(e.source.as_str()))
+                })
+                .map(|(_, point)| *point)
+                .collect();
+            let all: Vec<u64> = stale.iter().map(|(_, point)| *point).collect();
+            self.backend.delete(&all, &ids, &gone)?;
         }
         report.indexed = fresh.len();
         report.removed = stale.len();
@@ -381,7 +428,7 @@ impl KnowledgeIndex {
         for (id, _) in &stale {
             manifest.remove(id);
         }
-        self.shard.flush();
+        self.backend.flush();
         std::fs::write(
             self.dir.join(MANIFEST),
             serde_json::to_vec(&*manifest).map_err(err)?,
@@ -434,75 +481,37 @@ impl KnowledgeIndex {
         if sparse.indices.is_empty() && dense.is_none() {
             return Ok(Vec::new());
         }
-        let nearest = |vector: Vector, using: &str| {
-            QueryEnum::Nearest(NamedQuery {
-                query: vector.0,
-                using: Some(using.into()),
-            })
-        };
         // Hybrid scores are normalised by the best possible RRF score (first in both lists),
         // BM25 scores by s / (s + 4): both land in 0–1 with "close" meaning close.
-        let (points, normalise): (_, Box<dyn Fn(f64) -> f64>) = match dense {
-            Some(dense) => {
-                let mut prefetches = vec![Prefetch {
-                    prefetches: Vec::new(),
-                    query: Some(ScoringQuery::Vector(nearest(Vector::from(dense), DENSE))),
-                    limit,
-                    params: None,
-                    filter: None,
-                    score_threshold: None,
-                }];
-                if !sparse.indices.is_empty() {
-                    prefetches.push(Prefetch {
-                        prefetches: Vec::new(),
-                        query: Some(ScoringQuery::Vector(nearest(Vector::from(sparse), SPARSE))),
-                        limit,
-                        params: None,
-                        filter: None,
-                        score_threshold: None,
-                    });
-                }
-                let best = prefetches.len() as f64 / RRF_K as f64;
-                let request = QueryRequest {
-                    prefetches,
-                    query: Some(ScoringQuery::Fusion(Fusion::Rrf {
-                        k: RRF_K,
-                        weights: None,
-                    })),
-                    filter: None,
-                    score_threshold: None,
-                    limit,
-                    offset: 0,
-                    params: None,
-                    with_vector: WithVector::Bool(false),
-                    with_payload: WithPayloadInterface::Bool(true),
-                };
-                (
-                    self.shard.query(request).map_err(err)?,
-                    Box::new(move |s: f64| (s / best).min(1.0)),
-                )
-            }
-            None => {
-                let request = SearchRequest {
-                    query: nearest(Vector::from(sparse), SPARSE),
-                    filter: None,
-                    params: None,
-                    limit,
-                    offset: 0,
-                    with_payload: Some(WithPayloadInterface::Bool(true)),
-                    with_vector: None,
-                    score_threshold: None,
-                };
-                (
-                    self.shard.search(request).map_err(err)?,
-                    Box::new(|s: f64| s / (s + 4.0)),
-                )
+        let hits = match &self.backend {
+            Backend::Edge(shard) => edge_search(shard, sparse, dense, limit)?,
+            Backend::Server(server) => {
+                let sparse_parts = (sparse.indices.as_slice(), sparse.values.as_slice());
+                let queries = CORPORA
+                    .iter()
+                    .map(|corpus| {
+                        server::query_request(
+                            &server.collection,
+                            corpus,
+                            sparse_parts,
+                            dense.as_deref(),
+                            per_corpus.max(1) as u64,
+                        )
+                    })
+                    .collect();
+                let normalise = score_normaliser(dense.is_some(), !sparse.indices.is_empty());
+                let mut hits: Vec<(f64, Value)> = server
+                    .query(queries)?
+                    .into_iter()
+                    .map(|(score, payload)| (normalise(score), payload))
+                    .collect();
+                hits.sort_by(|a, b| b.0.total_cmp(&a.0));
+                hits
             }
         };
         let mut taken: BTreeMap<String, usize> = BTreeMap::new();
         let mut matches = Vec::new();
-        for point in points {
-            let payload = serde_json::to_value(point.payload.as_ref()).unwrap_or(Value::Null);
+        for (score, payload) in hits {
             let corpus = payload["corpus"].as_str().unwrap_or("").to_string();
             let count = taken.entry(corpus.clone()).or_default();
             if *count >= per_corpus {
@@ -514,7 +523,7 @@ impl KnowledgeIndex {
                 corpus,
                 title: payload["title"].as_str().unwrap_or("").to_string(),
                 source: payload["source"].as_str().map(str::to_string),
-                score: normalise(f64::from(point.score)),
+                score,
                 updated_at: payload["updated_at"]
                     .as_str()
                     .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
@@ -535,6 +544,160 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) {
         entries.sort();
         for entry in entries {
             collect_files(&entry, out);
+        }
+    }
+}
+
+/// Maps raw scores into 0–1 so thresholds keep one meaning: RRF scores by the best possible
+/// fused score (first in every list), BM25 scores by s / (s + 4).
+fn score_normaliser(dense: bool, sparse: bool) -> Box<dyn Fn(f64) -> f64> {
+    if dense {
+        let best = (1 + usize::from(sparse)) as f64 / RRF_K as f64;
+        Box::new(move |s| (s / best).min(1.0))
+    } else {
+        Box::new(|s| s / (s + 4.0))
+    }
+}
+
+/// One embedded query: BM25 alone, or dense and BM25 prefetched and fused with RRF.
+fn edge_search(
+    shard: &EdgeShard,
+    sparse: qdrant_edge::SparseVector,
+    dense: Option<Vec<f32>>,
+    limit: usize,
+) -> Result<Vec<(f64, Value)>, KnowledgeError> {
+    let nearest = |vector: Vector, using: &str| {
+        QueryEnum::Nearest(NamedQuery {
+            query: vector.0,
+            using: Some(using.into()),
+        })
+    };
+    let has_sparse = !sparse.indices.is_empty();
+    let normalise = score_normaliser(dense.is_some(), has_sparse);
+    let points = match dense {
+        Some(dense) => {
+            let prefetch = |query| Prefetch {
+                prefetches: Vec::new(),
+                query: Some(ScoringQuery::Vector(query)),
+                limit,
+                params: None,
+                filter: None,
+                score_threshold: None,
+            };
+            let mut prefetches = vec![prefetch(nearest(Vector::from(dense), DENSE))];
+            if has_sparse {
+                prefetches.push(prefetch(nearest(Vector::from(sparse), SPARSE)));
+            }
+            shard
+                .query(QueryRequest {
+                    prefetches,
+                    query: Some(ScoringQuery::Fusion(Fusion::Rrf {
+                        k: RRF_K,
+                        weights: None,
+                    })),
+                    filter: None,
+                    score_threshold: None,
+                    limit,
+                    offset: 0,
+                    params: None,
+                    with_vector: WithVector::Bool(false),
+                    with_payload: WithPayloadInterface::Bool(true),
+                })
+                .map_err(err)?
+        }
+        None => shard
+            .search(SearchRequest {
+                query: nearest(Vector::from(sparse), SPARSE),
+                filter: None,
+                params: None,
+                limit,
+                offset: 0,
+                with_payload: Some(WithPayloadInterface::Bool(true)),
+                with_vector: None,
+                score_threshold: None,
+            })
+            .map_err(err)?,
+    };
+    Ok(points
+        .into_iter()
+        .map(|point| {
+            let payload = serde_json::to_value(point.payload.as_ref()).unwrap_or(Value::Null);
+            (normalise(f64::from(point.score)), payload)
+        })
+        .collect())
+}
+
+impl Backend {
+    fn upsert(&self, points: Vec<server::IndexPoint>) -> Result<(), KnowledgeError> {
+        match self {
+            Self::Edge(shard) => {
+                let points = points
+                    .into_iter()
+                    .map(|p| {
+                        let mut named = vec![(
+                            SPARSE,
+                            Vector::from(qdrant_edge::SparseVector {
+                                indices: p.sparse_indices,
+                                values: p.sparse_values,
+                            }),
+                        )];
+                        if let Some(dense) = p.dense {
+                            named.push((DENSE, Vector::from(dense)));
+                        }
+                        PointStruct::new(p.id, Vectors::new_named(named), p.payload).into()
+                    })
+                    .collect();
+                shard
+                    .update(UpdateOperation::PointOperation(
+                        PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
+                    ))
+                    .map_err(err)
+            }
+            Self::Server(server) => server.upsert(&points),
+        }
+    }
+
+    fn optimize(&self) -> Result<(), KnowledgeError> {
+        match self {
+            Self::Edge(shard) => shard.optimize().map(|_| ()).map_err(err),
+            // The server runs its own optimizers.
+            Self::Server(_) => Ok(()),
+        }
+    }
+
+    /// Removes stale chunks: the embedded shard by id (`all`: the manifest knows every point
+    /// of a file); the server by id for sections gone from files that remain (`ids`) and by
+    /// a filter on `source` for files that are gone.
+    fn delete(
+        &self,
+        all: &[u64],
+        ids: &[u64],
+        gone: &std::collections::BTreeSet<&str>,
+    ) -> Result<(), KnowledgeError> {
+        match self {
+            Self::Edge(shard) => {
+                let ids = all.iter().map(|id| (*id).into()).collect();
+                shard
+                    .update(UpdateOperation::PointOperation(
+                        PointOperations::DeletePoints { ids },
+                    ))
+                    .map_err(err)
+            }
+            Self::Server(server) => {
+                if !ids.is_empty() {
+                    server.delete_ids(ids)?;
+                }
+                for source in gone {
+                    server.delete_source(source)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn flush(&self) {
+        if let Self::Edge(shard) = self {
+            shard.flush();
         }
     }
 }

@@ -380,6 +380,24 @@ async fn the_rendered_overlays_are_read_only_and_locked_down() {
         env.iter()
             .any(|e| e.name == "TRIAGED__DATABASE__URL" && e.value_from.is_some())
     );
+    // Every replica searches one knowledge index on a Qdrant server, and the setting is one
+    // the daemon accepts.
+    let qdrant = env
+        .iter()
+        .find(|e| e.name == "TRIAGED__KNOWLEDGE__QDRANT_URL")
+        .and_then(|e| e.value.clone())
+        .expect("the scale-out overlay points at a Qdrant server");
+    assert!(
+        qdrant.starts_with("http://") && qdrant.ends_with(":6334"),
+        "{qdrant}"
+    );
+    let settings = figment::Figment::from(figment::providers::Serialized::defaults(
+        triaged::config::Settings::default(),
+    ))
+    .merge(("knowledge.qdrant_url", qdrant.clone()))
+    .extract::<triaged::config::Settings>()
+    .unwrap();
+    assert_eq!(settings.knowledge.qdrant_url, qdrant);
     assert!(
         !scale_out
             .iter()

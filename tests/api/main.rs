@@ -11,6 +11,7 @@ mod helpers;
 mod intake;
 mod knowledge;
 mod pages;
+mod qdrant;
 mod slack;
 mod store;
 mod webhooks;
