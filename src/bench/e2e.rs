@@ -15,6 +15,8 @@ use super::{Daemon, TOKEN, percentile};
 #[derive(Debug, Serialize)]
 pub struct EndToEndResult {
     pub incidents: usize,
+    /// Requests the Kubernetes, AWS and Cloudflare fakes answered (the collectors ran).
+    pub other_requests: usize,
     pub delivered: usize,
     pub datadog_ms: u64,
     pub model_ms: u64,
@@ -75,8 +77,19 @@ fn env(upstreams: &Upstreams, workers: usize, model_concurrency: usize) -> Vec<(
         ("SLACK_BOT_TOKEN", "xoxb-bench".to_string()),
         ("TRIAGED__SLACK__API_BASE", upstreams.slack.clone()),
         ("TRIAGED__WORKERS__COUNT", workers.to_string()),
-        ("TRIAGED__KUBERNETES__ENABLED", "false".to_string()),
-        ("TRIAGED__AWS__ENABLED", "false".to_string()),
+        ("TRIAGED__KUBERNETES__ENABLED", "true".to_string()),
+        ("TRIAGED__KUBERNETES__API_URL", upstreams.kubernetes.clone()),
+        ("TRIAGED__AWS__ENABLED", "true".to_string()),
+        ("TRIAGED__AWS__ENDPOINT_URL", upstreams.aws.clone()),
+        ("TRIAGED__AWS__REGION", "eu-west-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", "AKIABENCHBENCHBENCH0".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "bench".to_string()),
+        ("CLOUDFLARE_API_TOKEN", "bench".to_string()),
+        (
+            "TRIAGED__CLOUDFLARE__API_BASE",
+            upstreams.cloudflare.clone(),
+        ),
+        ("TRIAGED__CLOUDFLARE__ZONE_ID", "benchzone".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -93,7 +106,7 @@ fn payload(delivery: usize, alert: usize, transition: &str) -> String {
         "query": "avg(last_5m):avg:trace.http.request.duration{service:svc} > 2",
         "scope": format!("service:svc-{alert}"),
         "priority": "P2",
-        "tags": format!("service:svc-{alert},env:prod"),
+        "tags": format!("service:svc-{alert},env:prod,kube_namespace:production,kube_deployment:svc-{alert},dbinstanceidentifier:bench-db-{alert}"),
         "date": chrono::Utc::now().timestamp_millis().to_string(),
     })
     .to_string()
@@ -162,9 +175,36 @@ pub async fn end_to_end(
         percentile(&durations, 0.95),
         percentile(&durations, 0.99),
     );
+    // What the collectors reported for one incident, so a misconfigured fake shows.
+    if let Some(id) = acknowledged.keys().next() {
+        let detail: Value = client
+            .get(format!("{}/api/incidents/{id}", daemon.base))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let sources: Vec<String> = detail["evidence"]["reports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                format!(
+                    "{} {} {} ms{}",
+                    r["source"].as_str().unwrap_or("?"),
+                    r["status"].as_str().unwrap_or("?"),
+                    r["elapsed_ms"],
+                    r["message"]
+                        .as_str()
+                        .map_or(String::new(), |m| format!(" ({m})"))
+                )
+            })
+            .collect();
+        println!("sources of one incident: {}", sources.join("; "));
+    }
     drop(daemon);
     Ok(EndToEndResult {
         incidents,
+        other_requests: upstreams.recorder.other_requests.load(Ordering::SeqCst),
         delivered: durations.len(),
         datadog_ms: latencies.datadog.as_millis() as u64,
         model_ms: latencies.model.as_millis() as u64,

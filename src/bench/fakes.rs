@@ -19,6 +19,10 @@ pub struct Latencies {
     pub datadog: Duration,
     pub model: Duration,
     pub slack: Duration,
+    /// Per request to the Kubernetes API, the AWS APIs and Cloudflare's GraphQL API. These
+    /// collectors make a few requests each (some one after another), so their per-request
+    /// latency is set below Datadog's and Datadog stays the slowest source.
+    pub other: Duration,
 }
 
 #[derive(Default)]
@@ -26,6 +30,8 @@ pub struct Recorder {
     model_in_flight: AtomicUsize,
     pub model_peak: AtomicUsize,
     pub model_calls: AtomicUsize,
+    /// Requests answered by the Kubernetes, AWS and Cloudflare fakes.
+    pub other_requests: AtomicUsize,
     next_ts: AtomicUsize,
     /// Parent messages (not thread replies) posted per incident.
     pub parents: Mutex<HashMap<String, usize>>,
@@ -43,6 +49,9 @@ pub struct Upstreams {
     pub datadog: String,
     pub model: String,
     pub slack: String,
+    pub kubernetes: String,
+    pub aws: String,
+    pub cloudflare: String,
     pub recorder: Arc<Recorder>,
 }
 
@@ -69,10 +78,25 @@ pub async fn start(latencies: Latencies) -> anyhow::Result<Upstreams> {
             post(|| async { Json(json!({"ok": true, "messages": [], "has_more": false})) }),
         )
         .with_state(Arc::clone(&fake));
+    // Kubernetes: every list the collector reads is empty (a quiet cluster), in the API
+    // server's List shape.
+    let kubernetes = Router::new()
+        .fallback(get(kube_list))
+        .with_state(Arc::clone(&fake));
+    // AWS Query protocol (RDS, CloudWatch): an empty result for whichever Action is asked.
+    let aws = Router::new()
+        .fallback(post(aws_query))
+        .with_state(Arc::clone(&fake));
+    let cloudflare = Router::new()
+        .route("/graphql", post(cloudflare_graphql))
+        .with_state(Arc::clone(&fake));
     Ok(Upstreams {
         datadog: serve(datadog).await?,
         model: serve(model).await?,
         slack: serve(slack).await?,
+        kubernetes: serve(kubernetes).await?,
+        aws: serve(aws).await?,
+        cloudflare: serve(cloudflare).await?,
         recorder,
     })
 }
@@ -107,6 +131,48 @@ async fn query(State(fake): State<Arc<Fake>>) -> Json<Value> {
     Json(
         json!({"status": "ok", "series": [{"metric": "trace.http.request.duration", "scope": "*", "pointlist": points}]}),
     )
+}
+
+async fn kube_list(State(fake): State<Arc<Fake>>, uri: axum::http::Uri) -> Json<Value> {
+    fake.recorder.other_requests.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(fake.latencies.other).await;
+    let kind = uri
+        .path()
+        .rsplit('/')
+        .next()
+        .map_or("List".to_string(), |resource| format!("{resource}List"));
+    Json(
+        json!({"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": []}),
+    )
+}
+
+async fn aws_query(State(fake): State<Arc<Fake>>, body: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    fake.recorder.other_requests.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(fake.latencies.other).await;
+    let action = body
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .unwrap_or("Unknown")
+        .to_string();
+    let namespace = if matches!(action.as_str(), "GetMetricData" | "DescribeAlarms") {
+        "http://monitoring.amazonaws.com/doc/2010-08-01/"
+    } else {
+        "http://rds.amazonaws.com/doc/2014-10-31/"
+    };
+    let xml = format!(
+        "<{action}Response xmlns=\"{namespace}\"><{action}Result></{action}Result><ResponseMetadata><RequestId>bench</RequestId></ResponseMetadata></{action}Response>"
+    );
+    ([("content-type", "text/xml")], xml).into_response()
+}
+
+async fn cloudflare_graphql(State(fake): State<Arc<Fake>>) -> Json<Value> {
+    fake.recorder.other_requests.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(fake.latencies.other).await;
+    Json(json!({
+        "data": {"viewer": {"zones": [{"statuses": [], "latency": [], "cache": [], "firewall": []}]}},
+        "errors": null
+    }))
 }
 
 async fn empty_search(State(fake): State<Arc<Fake>>) -> Json<Value> {
