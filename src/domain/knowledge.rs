@@ -17,6 +17,10 @@ pub struct KnowledgeMatch {
     pub score: f64,
     pub updated_at: Option<DateTime<Utc>>,
     pub text: String,
+    /// The lines of `text` that match the query best (a few hundred characters), for briefs
+    /// and pages that cannot show the whole chunk.
+    #[serde(default)]
+    pub snippet: String,
     /// Corpus-specific fields: a post-mortem's `root_cause`, `resolution`, `services`.
     pub meta: serde_json::Value,
 }

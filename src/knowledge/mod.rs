@@ -6,6 +6,7 @@ pub mod chunk;
 pub mod code;
 pub mod embed;
 pub mod labelled;
+pub mod retrieve;
 pub mod schema;
 pub mod server;
 pub mod terraform;
@@ -511,13 +512,19 @@ impl KnowledgeIndex {
         };
         let mut taken: BTreeMap<String, usize> = BTreeMap::new();
         let mut matches = Vec::new();
+        // At most two chunks of one post-mortem per query, so one long post-mortem cannot
+        // fill the corpus's places (its summary chunk repeats its sections).
+        let mut per_source: BTreeMap<String, usize> = BTreeMap::new();
         for (score, payload) in hits {
             let corpus = payload["corpus"].as_str().unwrap_or("").to_string();
+            let source = payload["source"].as_str().unwrap_or("").to_string();
             let count = taken.entry(corpus.clone()).or_default();
-            if *count >= per_corpus {
+            let from_source = per_source.entry(source).or_default();
+            if *count >= per_corpus || (corpus == "postmortems" && *from_source >= 2) {
                 continue;
             }
             *count += 1;
+            *from_source += 1;
             matches.push(KnowledgeMatch {
                 id: payload["chunk_id"].as_str().unwrap_or("").to_string(),
                 corpus,
@@ -528,6 +535,7 @@ impl KnowledgeIndex {
                     .as_str()
                     .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                     .map(|t| t.with_timezone(&Utc)),
+                snippet: retrieve::snippet(payload["text"].as_str().unwrap_or(""), query),
                 text: payload["text"].as_str().unwrap_or("").to_string(),
                 meta: payload["meta"].clone(),
             });

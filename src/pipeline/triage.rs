@@ -111,24 +111,7 @@ pub struct Pipeline {
     notifier: Notifier,
 }
 
-/// The retrieval query for an incident: what the alert says, what the signals found, and the
-/// names of what is involved (identifiers are where BM25 is strongest).
-pub fn retrieval_query(alert: &Alert, bundle: &EvidenceBundle) -> String {
-    let mut parts = vec![alert.title.clone()];
-    if let Some(message) = &alert.message {
-        parts.push(message.chars().take(300).collect());
-    }
-    let t = &bundle.targets;
-    parts.extend(t.service.iter().cloned());
-    parts.extend(t.kube_workloads.iter().cloned());
-    parts.extend(t.rds_instances.iter().cloned());
-    parts.extend(t.dependencies.iter().cloned());
-    for signal in signals::derive(bundle, &[]) {
-        parts.push(signal.statement);
-        parts.push(signal.category.as_str().replace('_', " "));
-    }
-    parts.join(" ")
-}
+pub use crate::knowledge::retrieve::retrieval_query;
 
 impl Pipeline {
     pub fn new(

@@ -832,6 +832,7 @@ fn the_prompt_puts_the_stable_prefix_first_and_the_incident_after() {
         score: 0.82,
         updated_at: Some(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()),
         text: "1. Check pg_stat_activity for long-running queries.\n2. If a recent deploy added the query, roll it back.".into(),
+        snippet: String::new(),
         meta: json!({}),
     }];
     let signals = triaged::analysis::signals::derive(&bundle, &knowledge);
