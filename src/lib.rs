@@ -9,14 +9,14 @@
 //! - `intake`    — webhook authentication and parsing per sender (bytes in, `Alert` out)
 //! - `store`     — durable alerts, incidents, job queue and stage timeline (SQLite/PostgreSQL)
 //! - `collectors` — live read-only context (Datadog, Kubernetes, AWS, Cloudflare) under deadlines
-//! - `analysis`  — redaction of untrusted text (and, later, the analyst)
-//! - `knowledge` — runbooks and post-mortems chunked and searched (BM25, embedded Qdrant Edge)
+//! - `analysis`  — signals, redaction, the prompt, the model client, validation, rules analyst
+//! - `knowledge` — five corpora chunked, indexed (Qdrant Edge or server; BM25 + optional dense, RRF) and retrieved
 //! - `notify`    — delivery: Slack Block Kit (post, update, threads, feedback) or the log
 //! - `pipeline`  — the worker pool (claim, lease, retry) and the stages each job runs
-//! - `web`       — HTTP routes: webhooks, JSON API, health, metrics
+//! - `web`       — HTTP routes: webhooks, JSON API, knowledge sync, pages, health, metrics
 //! - `eval`      — `triaged eval` (scenarios scored end to end), `replay`, export from the store
-//! - `demo`      — `triaged demo`: the daemon on embedded defaults fed sample webhooks
-//! - `bench`     — `triaged bench`: intake latency, throughput and memory of the real daemon
+//! - `demo`      — `triaged demo`: the daemon on embedded defaults fed scenario webhooks
+//! - `bench`     — `triaged bench`: end-to-end overhead, intake, storm, retrieval, memory
 
 pub mod analysis;
 pub mod app;
