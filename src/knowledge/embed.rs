@@ -3,9 +3,10 @@
 //! embedder the index stores a `dense` vector beside `bm25` and queries fuse both with RRF;
 //! without one, BM25 alone.
 //!
-//! The index is synchronous (it runs on blocking threads), so each call runs on its own
-//! short-lived thread with a small runtime: it works from any caller, async or not.
+//! The index is synchronous (it runs on blocking threads), so each call is sent to a small
+//! runtime the embedder owns and waited for: it works from any caller, async or not.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_openai::Client;
@@ -24,6 +25,23 @@ pub struct Embedder {
     batch_size: usize,
     timeout: Duration,
     api_key: Option<SecretString>,
+    /// One client and one small runtime for every call: building a TLS client per query
+    /// cost tens of milliseconds.
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    runtime: Option<tokio::runtime::Runtime>,
+    client: std::sync::OnceLock<Client<OpenAIConfig>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Never blocks, so an index can be dropped from async code.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for Embedder {
@@ -37,7 +55,7 @@ impl std::fmt::Debug for Embedder {
 }
 
 impl Embedder {
-    /// `None` when no embeddings model is configured.
+    /// `None` when no embeddings model is configured (or its runtime cannot start).
     pub fn from_settings(
         settings: &EmbeddingSettings,
         api_key: Option<SecretString>,
@@ -45,6 +63,12 @@ impl Embedder {
         if settings.model.is_empty() || settings.dimensions == 0 {
             return None;
         }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("triaged-embeddings")
+            .enable_all()
+            .build()
+            .ok()?;
         Some(Self {
             base_url: settings.base_url.clone(),
             model: settings.model.clone(),
@@ -52,6 +76,10 @@ impl Embedder {
             batch_size: settings.batch_size.max(1),
             timeout: Duration::from_secs(settings.timeout_secs.max(1)),
             api_key,
+            shared: Arc::new(Shared {
+                runtime: Some(runtime),
+                client: std::sync::OnceLock::new(),
+            }),
         })
     }
 
@@ -65,39 +93,48 @@ impl Embedder {
 
     /// Embeds `texts` in batches; every vector must have the configured dimensions.
     pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, KnowledgeError> {
+        let runtime = self
+            .shared
+            .runtime
+            .as_ref()
+            .ok_or_else(|| KnowledgeError("embeddings: shut down".into()))?;
         let mut out = Vec::with_capacity(texts.len());
         for batch in texts.chunks(self.batch_size) {
             let this = self.clone();
             let batch = batch.to_vec();
-            let vectors = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| KnowledgeError(format!("embeddings: {e}")))?;
-                runtime.block_on(this.request(batch))
-            })
-            .join()
-            .map_err(|_| KnowledgeError("embeddings: the request thread panicked".into()))??;
-            out.extend(vectors);
+            let (tx, rx) = std::sync::mpsc::channel();
+            runtime.spawn(async move {
+                let _ = tx.send(this.request(batch).await);
+            });
+            out.extend(
+                rx.recv()
+                    .map_err(|_| KnowledgeError("embeddings: the request was dropped".into()))??,
+            );
         }
         Ok(out)
     }
 
+    fn client(&self) -> &Client<OpenAIConfig> {
+        self.shared.client.get_or_init(|| {
+            let mut config = OpenAIConfig::new().with_api_key(
+                self.api_key
+                    .as_ref()
+                    .map_or("", |k| k.expose_secret())
+                    .to_string(),
+            );
+            if !self.base_url.is_empty() {
+                config = config.with_api_base(self.base_url.trim_end_matches('/'));
+            }
+            let http = reqwest::Client::builder()
+                .timeout(self.timeout)
+                .build()
+                .unwrap_or_default();
+            Client::with_config(config).with_http_client(http)
+        })
+    }
+
     async fn request(&self, batch: Vec<String>) -> Result<Vec<Vec<f32>>, KnowledgeError> {
-        let mut config = OpenAIConfig::new().with_api_key(
-            self.api_key
-                .as_ref()
-                .map_or("", |k| k.expose_secret())
-                .to_string(),
-        );
-        if !self.base_url.is_empty() {
-            config = config.with_api_base(self.base_url.trim_end_matches('/'));
-        }
-        let http = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .build()
-            .unwrap_or_default();
-        let client = Client::with_config(config).with_http_client(http);
+        let client = self.client();
         let count = batch.len();
         let request = CreateEmbeddingRequest {
             model: self.model.clone(),

@@ -423,6 +423,38 @@ async fn a_browser_opens_the_list_an_incident_a_citation_and_a_search() {
         results.as_str().unwrap().contains("cpu saturation"),
         "{results}"
     );
+
+    // The evaluation page shows the latest recorded scorecard.
+    let scenarios = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+    let options = triaged::eval::EvalOptions {
+        analyst: triaged::eval::AnalystMode::Rules,
+        only: vec!["ddos".into()],
+    };
+    let scorecard = triaged::eval::run(
+        &scenarios,
+        &triaged::config::Settings::default(),
+        &triaged::config::Secrets::default(),
+        &options,
+    )
+    .await
+    .unwrap();
+    app.store
+        .save_eval_run(
+            "rules",
+            scorecard.created_at.timestamp_millis(),
+            &serde_json::to_value(&scorecard).unwrap(),
+        )
+        .await
+        .unwrap();
+    browser.go(&format!("{}/eval", app.base)).await;
+    let hit = browser
+        .script("return document.querySelector('#summary td.hit1').textContent")
+        .await;
+    assert_eq!(hit, "100%");
+    let rows = browser
+        .script("return document.querySelectorAll('#scenarios tr').length")
+        .await;
+    assert_eq!(rows, 2, "a header and one scenario");
     browser.close().await;
 }
 
