@@ -54,20 +54,19 @@ impl RecordedCollector {
     }
 }
 
+/// `path` itself when it is a file, else every `evidence.json` below it.
 fn find_bundles(path: &Path, out: &mut Vec<PathBuf>) {
     if path.is_file() {
         out.push(path.to_path_buf());
-    } else if let Ok(entries) = std::fs::read_dir(path) {
-        let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for entry in entries {
-            if entry.is_dir() {
-                find_bundles(&entry, out);
-            } else if entry.file_name().is_some_and(|n| n == "evidence.json") {
-                out.push(entry);
-            }
-        }
+        return;
     }
+    let mut files = Vec::new();
+    crate::knowledge::collect_files(path, &mut files);
+    out.extend(
+        files
+            .into_iter()
+            .filter(|f| f.file_name().is_some_and(|n| n == "evidence.json")),
+    );
 }
 
 #[async_trait]

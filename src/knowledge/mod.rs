@@ -544,7 +544,8 @@ impl KnowledgeIndex {
     }
 }
 
-fn collect_files(path: &Path, out: &mut Vec<PathBuf>) {
+/// Every file under `path` (or `path` itself), in a stable order.
+pub(crate) fn collect_files(path: &Path, out: &mut Vec<PathBuf>) {
     if path.is_file() {
         out.push(path.to_path_buf());
     } else if let Ok(entries) = std::fs::read_dir(path) {
