@@ -162,6 +162,11 @@ pub async fn run(
         canned.as_ref(),
     )?;
     let k = settings.knowledge.per_corpus;
+    // With embeddings configured, each scenario's fresh index is hybrid, as in production.
+    let embedder = crate::knowledge::Embedder::from_settings(
+        &settings.knowledge.embeddings,
+        secrets.embeddings_api_key.clone(),
+    );
 
     let mut results = Vec::new();
     let mut skipped = Vec::new();
@@ -183,7 +188,7 @@ pub async fn run(
                 }
             }
         }
-        let result = run_one(&scenario, &base, &catalog, &analyst, k)
+        let result = run_one(&scenario, &base, &catalog, &analyst, embedder.clone(), k)
             .await
             .with_context(|| format!("scenario {}", scenario.name))?;
         results.push(result);
@@ -228,6 +233,7 @@ async fn run_one(
     base: &Path,
     catalog: &ServiceCatalog,
     analyst: &Analyst,
+    embedder: Option<crate::knowledge::Embedder>,
     k: usize,
 ) -> anyhow::Result<ScenarioResult> {
     let mut stage_ms = BTreeMap::new();
@@ -257,7 +263,7 @@ async fn run_one(
 
     let started = Instant::now();
     let scratch = tempfile::tempdir()?;
-    let index = KnowledgeIndex::open(scratch.path())?;
+    let index = KnowledgeIndex::open_with(scratch.path(), embedder)?;
     if base.join("knowledge").is_dir() {
         index.index_corpora(&base.join("knowledge"))?;
     }
