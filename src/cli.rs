@@ -527,11 +527,7 @@ async fn triage(
             .await
             .context("the payload carries no alert")?,
     };
-    let alert = alerts
-        .iter()
-        .rev()
-        .find(|a| a.transition.is_firing())
-        .unwrap_or(&alerts[alerts.len() - 1]);
+    let alert = crate::domain::Alert::current(&alerts).context("the payload carries no alert")?;
     let analyst =
         crate::analysis::Analyst::from_settings(settings, &secrets, gatherer.catalog.clone());
     let brief = analyst.analyse(alert, &bundle, &[]).await;

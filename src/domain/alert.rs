@@ -164,6 +164,15 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// The alert an incident is about now: its newest firing alert, else its newest.
+    pub fn current(alerts: &[Alert]) -> Option<&Alert> {
+        alerts
+            .iter()
+            .rev()
+            .find(|a| a.transition.is_firing())
+            .or(alerts.last())
+    }
+
     /// The first value of a tag, if present.
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::scenario::{Expected, OneOrMany, ScenarioFile};
 use crate::analysis::Brief;
 use crate::analysis::schema::Category;
+use crate::domain::Alert;
 use crate::store::Store;
 
 /// Writes one scenario directory per incident with feedback; returns the directories.
@@ -18,12 +19,7 @@ pub async fn export(store: &dyn Store, out: &Path, limit: i64) -> anyhow::Result
     let mut written = Vec::new();
     for incident_id in store.incidents_with_feedback(limit).await? {
         let alerts = store.alerts_for(&incident_id).await?;
-        let Some(alert) = alerts
-            .iter()
-            .rev()
-            .find(|a| a.transition.is_firing())
-            .or(alerts.last())
-        else {
+        let Some(alert) = Alert::current(&alerts) else {
             continue;
         };
         let Some(bundle) = store.latest_evidence(&incident_id).await? else {

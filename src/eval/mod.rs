@@ -252,7 +252,7 @@ async fn run_one(
         },
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", scenario.file.alert))?;
-    let alert = current(&alerts).context("the payload carries no alert")?;
+    let alert = Alert::current(&alerts).context("the payload carries no alert")?;
     timed("parse", started);
 
     let started = Instant::now();
@@ -285,15 +285,6 @@ async fn run_one(
     timed("render", started);
 
     Ok(score(scenario, &brief, &knowledge, stage_ms))
-}
-
-/// The alert an incident is about: the newest firing one, else the newest.
-fn current(alerts: &[Alert]) -> Option<&Alert> {
-    alerts
-        .iter()
-        .rev()
-        .find(|a| a.transition.is_firing())
-        .or(alerts.last())
 }
 
 /// Renders the brief as delivery would, and fails if Slack would refuse it.

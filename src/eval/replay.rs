@@ -4,6 +4,7 @@
 use anyhow::Context;
 
 use crate::analysis::{Analyst, Brief};
+use crate::domain::Alert;
 use crate::store::Store;
 
 /// The stored brief (if any) and a fresh one from `analyst`, on the same stored inputs.
@@ -12,13 +13,9 @@ pub async fn replay(
     analyst: &Analyst,
     incident_id: &str,
 ) -> anyhow::Result<(Option<Brief>, Brief)> {
-    let mut alerts = store.alerts_for(incident_id).await?;
-    anyhow::ensure!(!alerts.is_empty(), "incident {incident_id} not found");
-    let firing = alerts.iter().rposition(|a| a.transition.is_firing());
-    let alert = match firing {
-        Some(index) => alerts.swap_remove(index),
-        None => alerts.pop().context("the incident has no alerts")?,
-    };
+    let alerts = store.alerts_for(incident_id).await?;
+    let alert =
+        Alert::current(&alerts).with_context(|| format!("incident {incident_id} not found"))?;
     let bundle = store
         .latest_evidence(incident_id)
         .await?
@@ -28,7 +25,7 @@ pub async fn replay(
         .latest_brief(incident_id)
         .await?
         .and_then(|json| serde_json::from_value::<Brief>(json).ok());
-    let new = analyst.analyse(&alert, &bundle, &knowledge).await;
+    let new = analyst.analyse(alert, &bundle, &knowledge).await;
     Ok((old, new))
 }
 

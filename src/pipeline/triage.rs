@@ -78,7 +78,7 @@ impl EvidenceGatherer {
     /// window from the earliest onset.
     pub async fn gather(&self, alerts: &[Alert]) -> Option<EvidenceBundle> {
         let firing: Vec<&Alert> = alerts.iter().filter(|a| a.transition.is_firing()).collect();
-        let latest = firing.last().copied().or(alerts.last())?;
+        let latest = Alert::current(alerts)?;
         let onset = firing
             .iter()
             .map(|a| a.fired_at)
@@ -137,16 +137,12 @@ impl Pipeline {
 
     /// The alert the incident is about now: its newest firing alert, else its newest.
     async fn current_alert(&self, incident_id: &str) -> Result<Option<Alert>, StageError> {
-        let mut alerts = self
+        let alerts = self
             .store
             .alerts_for(incident_id)
             .await
             .map_err(|e| StageError(format!("could not read the incident: {e}")))?;
-        let firing = alerts.iter().rposition(|a| a.transition.is_firing());
-        Ok(match firing {
-            Some(index) => Some(alerts.swap_remove(index)),
-            None => alerts.pop(),
-        })
+        Ok(Alert::current(&alerts).cloned())
     }
 
     async fn retrieve(&self, job: &ClaimedJob) -> Result<StageReport, StageError> {
