@@ -3,8 +3,7 @@
 //! embedder the index stores a `dense` vector beside `bm25` and queries fuse both with RRF;
 //! without one, BM25 alone.
 //!
-//! The index is synchronous (it runs on blocking threads), so each call is sent to a small
-//! runtime the embedder owns and waited for: it works from any caller, async or not.
+//! Calls go through the embedder's own `Bridge`, so it works from any caller.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +14,7 @@ use async_openai::types::embeddings::{CreateEmbeddingRequest, EmbeddingInput};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::KnowledgeError;
+use super::bridge::Bridge;
 use crate::config::EmbeddingSettings;
 
 #[derive(Clone)]
@@ -31,17 +31,8 @@ pub struct Embedder {
 }
 
 struct Shared {
-    runtime: Option<tokio::runtime::Runtime>,
+    bridge: Bridge,
     client: std::sync::OnceLock<Client<OpenAIConfig>>,
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // Never blocks, so an index can be dropped from async code.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
 }
 
 impl std::fmt::Debug for Embedder {
@@ -63,12 +54,7 @@ impl Embedder {
         if settings.model.is_empty() || settings.dimensions == 0 {
             return None;
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("triaged-embeddings")
-            .enable_all()
-            .build()
-            .ok()?;
+        let bridge = Bridge::new("triaged-embeddings").ok()?;
         Some(Self {
             base_url: settings.base_url.clone(),
             model: settings.model.clone(),
@@ -77,7 +63,7 @@ impl Embedder {
             timeout: Duration::from_secs(settings.timeout_secs.max(1)),
             api_key,
             shared: Arc::new(Shared {
-                runtime: Some(runtime),
+                bridge,
                 client: std::sync::OnceLock::new(),
             }),
         })
@@ -93,22 +79,14 @@ impl Embedder {
 
     /// Embeds `texts` in batches; every vector must have the configured dimensions.
     pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, KnowledgeError> {
-        let runtime = self
-            .shared
-            .runtime
-            .as_ref()
-            .ok_or_else(|| KnowledgeError("embeddings: shut down".into()))?;
         let mut out = Vec::with_capacity(texts.len());
         for batch in texts.chunks(self.batch_size) {
             let this = self.clone();
             let batch = batch.to_vec();
-            let (tx, rx) = std::sync::mpsc::channel();
-            runtime.spawn(async move {
-                let _ = tx.send(this.request(batch).await);
-            });
             out.extend(
-                rx.recv()
-                    .map_err(|_| KnowledgeError("embeddings: the request was dropped".into()))??,
+                self.shared
+                    .bridge
+                    .run(async move { this.request(batch).await })??,
             );
         }
         Ok(out)

@@ -2,6 +2,7 @@
 //! sparse vectors computed by Qdrant's own BM25, in an embedded Qdrant Edge shard under
 //! `<data_dir>/index`. Unchanged chunks are skipped by content hash.
 
+mod bridge;
 pub mod chunk;
 pub mod code;
 pub mod embed;

@@ -1,10 +1,9 @@
 //! The Qdrant server (or cluster) backend through qdrant-client: the same collection layout
 //! as the embedded shard — sparse vector `bm25` (Qdrant's BM25 computed here, IDF applied by
 //! the server), optional dense vector `dense`, the same payload — so both backends rank alike.
-//! Each request is built by a plain function (tested field by field) and sent on a small
-//! runtime the backend owns, so the synchronous index can call it from any thread.
+//! Each request is built by a plain function (tested field by field) and sent through the
+//! backend's own `Bridge`, so the synchronous index can call it from any thread.
 
-use std::sync::mpsc;
 use std::time::Duration;
 
 use qdrant_client::Qdrant;
@@ -17,6 +16,7 @@ use qdrant_client::qdrant::{
 };
 use serde_json::Value;
 
+use super::bridge::Bridge;
 use super::{DENSE, KnowledgeError, RRF_K, SPARSE};
 
 /// One point as both backends see it.
@@ -142,7 +142,7 @@ pub fn delete_ids_request(collection: &str, ids: &[u64]) -> DeletePoints {
 pub struct QdrantServer {
     client: Qdrant,
     pub collection: String,
-    runtime: Option<tokio::runtime::Runtime>,
+    bridge: Bridge,
 }
 
 impl QdrantServer {
@@ -155,14 +155,9 @@ impl QdrantServer {
         dense: Option<usize>,
         recreate: bool,
     ) -> Result<Self, KnowledgeError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("triaged-qdrant")
-            .enable_all()
-            .build()
-            .map_err(|e| KnowledgeError(format!("qdrant runtime: {e}")))?;
+        let bridge = Bridge::new("triaged-qdrant")?;
         let client = {
-            let _guard = runtime.enter();
+            let _guard = bridge.enter()?;
             Qdrant::from_url(url)
                 .api_key(api_key)
                 .timeout(Duration::from_secs(30))
@@ -172,7 +167,7 @@ impl QdrantServer {
         let server = Self {
             client,
             collection: collection.to_string(),
-            runtime: Some(runtime),
+            bridge,
         };
         let name = collection.to_string();
         let create = create_collection_request(collection, dense);
@@ -196,17 +191,9 @@ impl QdrantServer {
         F: FnOnce(Qdrant) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<T, qdrant_client::QdrantError>> + Send + 'static,
     {
-        let runtime = self
-            .runtime
-            .as_ref()
-            .ok_or_else(|| KnowledgeError("qdrant backend is shut down".into()))?;
-        let (tx, rx) = mpsc::channel();
         let client = self.client.clone();
-        runtime.spawn(async move {
-            let _ = tx.send(call(client).await);
-        });
-        rx.recv()
-            .map_err(|_| KnowledgeError("qdrant call was dropped".into()))?
+        self.bridge
+            .run(call(client))?
             .map_err(|e| KnowledgeError(format!("qdrant: {e}")))
     }
 
@@ -239,15 +226,5 @@ impl QdrantServer {
                 (f64::from(point.score), Value::Object(payload))
             })
             .collect())
-    }
-}
-
-impl Drop for QdrantServer {
-    fn drop(&mut self) {
-        // Dropping a runtime may block; shutting it down in the background never does, so
-        // the index can be dropped from async code.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
