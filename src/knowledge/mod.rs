@@ -307,16 +307,25 @@ impl KnowledgeIndex {
         report.unchanged = chunks.len() - fresh.len();
         let read_sources: HashSet<&str> = sources.iter().map(String::as_str).collect();
         let current: HashSet<&str> = chunks.iter().map(|c| c.id.as_str()).collect();
-        let stale: Vec<(String, u64)> = manifest
+        // A file under the indexed path that is gone takes its chunks with it (one stat per
+        // file, not per chunk).
+        let gone: std::collections::BTreeSet<String> = manifest
+            .values()
+            .map(|e| e.source.as_str())
+            .collect::<std::collections::BTreeSet<&str>>()
+            .into_iter()
+            .filter(|source| Path::new(source).starts_with(path) && !Path::new(source).exists())
+            .map(str::to_string)
+            .collect();
+        // (chunk id, point, whether its whole file is gone)
+        let stale: Vec<(String, u64, bool)> = manifest
             .iter()
-            .filter(|(id, e)| {
-                let reread = read_sources.contains(e.source.as_str());
-                // A file under the indexed path that is gone takes its chunks with it.
-                let removed =
-                    Path::new(&e.source).starts_with(path) && !Path::new(&e.source).exists();
-                (reread && !current.contains(id.as_str())) || removed
+            .filter_map(|(id, e)| {
+                let file_gone = gone.contains(&e.source);
+                let section_gone =
+                    read_sources.contains(e.source.as_str()) && !current.contains(id.as_str());
+                (file_gone || section_gone).then(|| (id.clone(), e.point, file_gone))
             })
-            .map(|(id, e)| (id.clone(), e.point))
             .collect();
         let mut next_point = manifest.values().map(|e| e.point + 1).max().unwrap_or(1);
         let assigned: Vec<u64> = fresh
@@ -397,23 +406,13 @@ impl KnowledgeIndex {
         if !stale.is_empty() {
             // Files that are gone go by filter on their source; sections gone from files
             // that remain go by id.
-            let gone: std::collections::BTreeSet<&str> = stale
+            let all: Vec<u64> = stale.iter().map(|(_, point, _)| *point).collect();
+            let sections: Vec<u64> = stale
                 .iter()
-                .filter_map(|(id, _)| manifest.get(id))
-                .map(|e| e.source.as_str())
-                .filter(|source| !Path::new(source).exists())
+                .filter(|(_, _, file_gone)| !file_gone)
+                .map(|(_, point, _)| *point)
                 .collect();
-            let ids: Vec<u64> = stale
-                .iter()
-                .filter(|(id, _)| {
-                    manifest
-                        .get(id)
-                        .is_none_or(|e| !gone.contains(e.source.as_str()))
-                })
-                .map(|(_, point)| *point)
-                .collect();
-            let all: Vec<u64> = stale.iter().map(|(_, point)| *point).collect();
-            self.backend.delete(&all, &ids, &gone)?;
+            self.backend.delete(&all, &sections, &gone)?;
         }
         report.indexed = fresh.len();
         report.removed = stale.len();
@@ -427,7 +426,7 @@ impl KnowledgeIndex {
                 },
             );
         }
-        for (id, _) in &stale {
+        for (id, _, _) in &stale {
             manifest.remove(id);
         }
         self.backend.flush();
@@ -682,7 +681,7 @@ impl Backend {
         &self,
         all: &[u64],
         ids: &[u64],
-        gone: &std::collections::BTreeSet<&str>,
+        gone: &std::collections::BTreeSet<String>,
     ) -> Result<(), KnowledgeError> {
         match self {
             Self::Edge(shard) => {
