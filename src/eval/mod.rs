@@ -589,12 +589,8 @@ struct BaselineEntry {
 pub fn check_baseline(scorecard: &Scorecard, path: &Path) -> anyhow::Result<Option<f64>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let baseline: Baseline = {
-        use figment::providers::{Format, Toml};
-        figment::Figment::from(Toml::string(&text))
-            .extract()
-            .with_context(|| format!("{} is not a baseline file", path.display()))?
-    };
+    let baseline: Baseline = toml::from_str(&text)
+        .with_context(|| format!("{} is not a baseline file", path.display()))?;
     let entry = match scorecard.analyst {
         AnalystMode::Rules => baseline.rules,
         AnalystMode::Canned => baseline.canned,

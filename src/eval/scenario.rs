@@ -89,12 +89,8 @@ impl Scenario {
             |file: &str| std::fs::read(dir.join(file)).map_err(|e| format!("{name}/{file}: {e}"));
         let toml = String::from_utf8(read("scenario.toml")?)
             .map_err(|e| format!("{name}/scenario.toml: {e}"))?;
-        let file: ScenarioFile = {
-            use figment::providers::{Format, Toml};
-            figment::Figment::from(Toml::string(&toml))
-                .extract()
-                .map_err(|e| format!("{name}/scenario.toml: {e}"))?
-        };
+        let file: ScenarioFile =
+            toml::from_str(&toml).map_err(|e| format!("{name}/scenario.toml: {e}"))?;
         let payload = read(&file.alert)?;
         let evidence_json: serde_json::Value = serde_json::from_slice(&read("evidence.json")?)
             .map_err(|e| format!("{name}/evidence.json: {e}"))?;
