@@ -195,12 +195,19 @@ async fn completion(State(fake): State<Arc<Fake>>) -> Json<Value> {
         "status_page_draft": {"title": "Slow responses", "body": "We are investigating.", "status": "investigating"},
         "escalate": false
     });
-    Json(json!({
-        "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "bench-model",
+    Json(tool_call_completion("bench-model", &arguments, (3000, 400)))
+}
+
+/// An OpenAI chat completion whose one choice calls `submit_triage` with `arguments`, as the
+/// API answers a forced tool call; `usage` is (prompt, completion) tokens.
+pub fn tool_call_completion(model: &str, arguments: &Value, usage: (u64, u64)) -> Value {
+    json!({
+        "id": format!("chatcmpl-{model}"), "object": "chat.completion", "created": 0, "model": model,
         "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": null,
-            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "submit_triage", "arguments": arguments.to_string()}}]}}],
-        "usage": {"prompt_tokens": 3000, "completion_tokens": 400, "total_tokens": 3400}
-    }))
+            "tool_calls": [{"id": "call_1", "type": "function", "function": {
+                "name": crate::analysis::schema::TOOL_NAME, "arguments": arguments.to_string()}}]}}],
+        "usage": {"prompt_tokens": usage.0, "completion_tokens": usage.1, "total_tokens": usage.0 + usage.1}
+    })
 }
 
 async fn slack_post(State(fake): State<Arc<Fake>>, Json(body): Json<Value>) -> Json<Value> {

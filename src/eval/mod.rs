@@ -19,7 +19,7 @@ use axum::routing::post;
 use chrono::Utc;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use self::scenario::Scenario;
 use crate::analysis::schema::{Confidence, Triage};
@@ -490,10 +490,15 @@ fn scorecard(
     }
 }
 
+/// A share as a whole percentage, or "—" when there is nothing to divide.
+pub fn percent(share: Option<f64>) -> String {
+    share.map_or("—".to_string(), |v| format!("{:.0}%", v * 100.0))
+}
+
 impl Scorecard {
     /// The scorecard as a terminal table.
     pub fn to_text(&self) -> String {
-        let pct = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.0}%", v * 100.0));
+        let pct = percent;
         let mut out = format!(
             "{:<34} {:<4} {:<46} {:<10} {:>6} {:>7}\n",
             "scenario", "hit", "root cause (expected → got)", "confidence", "know.", "cites"
@@ -650,13 +655,11 @@ impl Drop for CannedModel {
 
 async fn canned_completion(State(answer): State<Arc<Mutex<Value>>>) -> Json<Value> {
     let arguments = answer.lock().map(|a| a.clone()).unwrap_or(Value::Null);
-    Json(json!({
-        "id": "chatcmpl-canned", "object": "chat.completion", "created": 0, "model": "canned",
-        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": null,
-            "tool_calls": [{"id": "call_1", "type": "function", "function": {
-                "name": crate::analysis::schema::TOOL_NAME, "arguments": arguments.to_string()}}]}}],
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-    }))
+    Json(crate::bench::fakes::tool_call_completion(
+        "canned",
+        &arguments,
+        (0, 0),
+    ))
 }
 
 /// Where `--json` goes, and the scorecard recorded for `/eval`.

@@ -480,7 +480,7 @@ pub async fn eval(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         )
         .into_response());
     };
-    let pct = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.0}%", v * 100.0));
+    let pct = crate::eval::percent;
     let mark = |ok: bool| if ok { "✓" } else { "✗" };
     Ok(page(
         "Evaluation",
