@@ -162,11 +162,14 @@ pub async fn run(
         canned.as_ref(),
     )?;
     let k = settings.knowledge.per_corpus;
-    // With embeddings configured, each scenario's fresh index is hybrid, as in production.
+    // With embeddings configured, the indexes are hybrid, as in production.
     let embedder = crate::knowledge::Embedder::from_settings(
         &settings.knowledge.embeddings,
         secrets.embeddings_api_key.clone(),
     );
+    // The base corpus is indexed once and shared by every scenario without documents of its
+    // own; a scenario with `knowledge/` gets a fresh index of the base plus its documents.
+    let shared = ScenarioIndex::build(&base, None, embedder.clone())?;
 
     let mut results = Vec::new();
     let mut skipped = Vec::new();
@@ -188,9 +191,17 @@ pub async fn run(
                 }
             }
         }
-        let result = run_one(&scenario, &base, &catalog, &analyst, embedder.clone(), k)
-            .await
-            .with_context(|| format!("scenario {}", scenario.name))?;
+        let result = run_one(
+            &scenario,
+            &base,
+            &shared,
+            &catalog,
+            &analyst,
+            embedder.clone(),
+            k,
+        )
+        .await
+        .with_context(|| format!("scenario {}", scenario.name))?;
         results.push(result);
     }
     Ok(scorecard(options.analyst, k, skipped, results))
@@ -228,9 +239,38 @@ fn analyst_for(
     Ok(Analyst::from_settings(&settings, &secrets, catalog.clone()))
 }
 
+/// A knowledge index in its own scratch directory.
+struct ScenarioIndex {
+    index: KnowledgeIndex,
+    _scratch: tempfile::TempDir,
+}
+
+impl ScenarioIndex {
+    /// The base corpus (`base/knowledge/`), plus `extra` when given.
+    fn build(
+        base: &Path,
+        extra: Option<&Path>,
+        embedder: Option<crate::knowledge::Embedder>,
+    ) -> anyhow::Result<Self> {
+        let scratch = tempfile::tempdir()?;
+        let index = KnowledgeIndex::open_with(scratch.path(), embedder)?;
+        if base.join("knowledge").is_dir() {
+            index.index_corpora(&base.join("knowledge"))?;
+        }
+        if let Some(dir) = extra {
+            index.index_corpora(dir)?;
+        }
+        Ok(Self {
+            index,
+            _scratch: scratch,
+        })
+    }
+}
+
 async fn run_one(
     scenario: &Scenario,
     base: &Path,
+    shared: &ScenarioIndex,
     catalog: &ServiceCatalog,
     analyst: &Analyst,
     embedder: Option<crate::knowledge::Embedder>,
@@ -262,14 +302,11 @@ async fn run_one(
     timed("targets", started);
 
     let started = Instant::now();
-    let scratch = tempfile::tempdir()?;
-    let index = KnowledgeIndex::open_with(scratch.path(), embedder)?;
-    if base.join("knowledge").is_dir() {
-        index.index_corpora(&base.join("knowledge"))?;
-    }
-    if let Some(dir) = scenario.knowledge_dir() {
-        index.index_corpora(&dir)?;
-    }
+    let own = match scenario.knowledge_dir() {
+        Some(dir) => Some(ScenarioIndex::build(base, Some(&dir), embedder)?),
+        None => None,
+    };
+    let index = &own.as_ref().unwrap_or(shared).index;
     timed("index", started);
 
     let started = Instant::now();
