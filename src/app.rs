@@ -33,7 +33,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let store = SqlStore::connect(
         &url,
         settings.database.max_connections,
-        &settings.database.sqlite_synchronous,
+        settings.database.sqlite_synchronous,
     )
     .await
     .context("connecting to the database")?;
@@ -94,8 +94,9 @@ pub async fn start(
     settings: Settings,
     secrets: Secrets,
     store: Arc<dyn Store>,
-    handler: Arc<dyn StageHandler>,
+    components: impl Into<Components>,
 ) -> anyhow::Result<RunningApp> {
+    let Components { handler, knowledge } = components.into();
     let addr = settings.listen_addr().map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -116,13 +117,13 @@ pub async fn start(
         wake: Arc::clone(&wake),
         metrics: telemetry::metrics_handle(),
         notifier,
-        knowledge: handler.knowledge(),
+        knowledge,
         sync: Arc::default(),
     };
 
     let abandon = CancellationToken::new();
     let mut workers = WorkerPool {
-        store: Arc::clone(&store),
+        store: Arc::clone(&store) as Arc<dyn crate::store::Queue>,
         handler,
         settings: settings.workers.clone(),
         wake,
@@ -165,81 +166,54 @@ pub async fn start(
     })
 }
 
-/// The production pipeline over `store`.
+/// What the daemon runs: the stage handler its workers call, and the knowledge index the
+/// pages and `/knowledge/sync` use (the same one the pipeline searches).
+pub struct Components {
+    pub handler: Arc<dyn StageHandler>,
+    pub knowledge: Option<Arc<KnowledgeIndex>>,
+}
+
+impl From<Arc<dyn StageHandler>> for Components {
+    /// A handler with no knowledge index (tests with stub handlers).
+    fn from(handler: Arc<dyn StageHandler>) -> Self {
+        Self {
+            handler,
+            knowledge: None,
+        }
+    }
+}
+
+/// The production pipeline over `store`, with the configured knowledge index.
 pub async fn pipeline(
     settings: &Settings,
     secrets: &Secrets,
     store: Arc<dyn Store>,
-) -> anyhow::Result<Arc<dyn StageHandler>> {
+) -> anyhow::Result<Components> {
     let gatherer = EvidenceGatherer::from_settings(settings, secrets)
         .await
         .map_err(anyhow::Error::msg)
         .context("setting up the collectors")?;
     let analyst = Analyst::from_settings(settings, secrets, gatherer.catalog.clone());
     let notifier = Notifier::from_settings(&settings.slack, secrets, Arc::clone(&store));
-    let index = open_knowledge(settings, secrets)?;
-    Ok(Arc::new(Pipeline::new(
+    let index = Arc::new(KnowledgeIndex::open_configured(settings, secrets)?);
+    let handler = Arc::new(Pipeline::new(
         store,
         gatherer,
-        Some((index, settings.knowledge.per_corpus)),
+        Some((Arc::clone(&index), settings.knowledge.per_corpus)),
         analyst,
         notifier,
-    )))
-}
-
-/// Opens `<data_dir>/index` and, when configured, brings it up to date with the configured
-/// runbook and post-mortem paths (unchanged chunks are skipped).
-pub fn open_knowledge(
-    settings: &Settings,
-    secrets: &Secrets,
-) -> anyhow::Result<Arc<KnowledgeIndex>> {
-    let embedder = crate::knowledge::Embedder::from_settings(
-        &settings.knowledge.embeddings,
-        secrets.embeddings_api_key.clone(),
-    );
-    let server =
-        (!settings.knowledge.qdrant_url.is_empty()).then(|| crate::knowledge::ServerTarget {
-            url: settings.knowledge.qdrant_url.clone(),
-            api_key: secrets
-                .qdrant_api_key
-                .as_ref()
-                .map(|k| secrecy::ExposeSecret::expose_secret(k).to_string()),
-            collection: settings.knowledge.qdrant_collection.clone(),
-        });
-    let index = KnowledgeIndex::open_on(&settings.server.data_dir.join("index"), embedder, server)
-        .context("opening the knowledge index")?;
-    if settings.knowledge.index_on_start {
-        index_configured(&settings.knowledge, &index, &mut |_, _| {})?;
-    }
-    Ok(Arc::new(index))
-}
-
-/// Brings the index up to date with every configured path (unchanged chunks are skipped,
-/// chunks of vanished sections and files removed). `progress` hears the corpus and where the
-/// run is.
-pub fn index_configured(
-    knowledge: &crate::config::KnowledgeSettings,
-    index: &KnowledgeIndex,
-    progress: &mut dyn FnMut(&str, crate::knowledge::Progress),
-) -> anyhow::Result<crate::knowledge::IndexReport> {
-    let mut total = crate::knowledge::IndexReport::default();
-    for (corpus, paths) in knowledge.corpora() {
-        for path in paths {
-            let report = index
-                .index_path_with(corpus, path, &mut |p| progress(corpus, p))
-                .with_context(|| format!("indexing {}", path.display()))?;
-            tracing::info!(corpus, path = %path.display(), files = report.files, indexed = report.indexed, unchanged = report.unchanged, removed = report.removed, failed = report.failed.len(), "knowledge indexed");
-            total.add(report);
-        }
-    }
-    Ok(total)
+    ));
+    Ok(Components {
+        handler,
+        knowledge: Some(index),
+    })
 }
 
 /// `triaged serve`: runs until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings, secrets: Secrets) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
-    let handler = pipeline(&settings, &secrets, Arc::clone(&store)).await?;
-    let app = start(settings, secrets, store, handler).await?;
+    let components = pipeline(&settings, &secrets, Arc::clone(&store)).await?;
+    let app = start(settings, secrets, store, components).await?;
     shutdown_signal().await;
     tracing::info!("shutdown signal received");
     app.shutdown();

@@ -225,14 +225,18 @@ fn print_incident(detail: &IncidentDetail) {
             stage.ended_at.map_or(0, |end| end - stage.started_at),
         );
     }
-    if let Some(brief) = detail
+    match detail
         .brief
         .clone()
-        .and_then(|b| serde_json::from_value::<crate::analysis::Brief>(b).ok())
+        .map(|b| crate::analysis::Brief::from_stored(&detail.incident.id, b))
     {
-        println!("\n    ── brief ──");
-        for line in brief.to_text().lines() {
-            println!("    {line}");
+        Some(Ok(brief)) => {
+            println!("\n    ── brief ──");
+            for line in brief.to_text().lines() {
+                println!("    {line}");
+            }
         }
+        Some(Err(error)) => println!("\n    {error}"),
+        None => {}
     }
 }

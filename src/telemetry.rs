@@ -15,7 +15,7 @@ pub fn init_tracing(settings: &TelemetrySettings) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = if settings.log_format == "json" {
+    let _ = if settings.log_format == crate::config::LogFormat::Json {
         builder.json().with_current_span(true).try_init()
     } else {
         builder.try_init()

@@ -3,11 +3,12 @@
 //! produced by rules.
 
 use super::schema::{
-    Action, ActionKind, Alternative, Category, Check, Confidence, DataGap, Risk, RootCause,
-    Severity, StatusPageDraft, StatusPageStatus, Triage,
+    Action, ActionKind, Alternative, Check, DataGap, Risk, RootCause, StatusPageDraft,
+    StatusPageStatus, Triage,
 };
-use super::signals::{Signal, SignalKind};
 use crate::domain::{Alert, EvidenceBundle, KnowledgeMatch, SourceStatus};
+use crate::domain::{Category, Confidence, Severity};
+use crate::signals::{Signal, SignalKind};
 
 /// Builds a brief from signals alone.
 pub fn analyse(

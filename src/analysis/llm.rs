@@ -91,7 +91,8 @@ impl LlmClient {
             .as_ref()
             .map_or("", |k| k.expose_secret())
             .to_string();
-        let config: Box<dyn Config> = if self.settings.provider == "azure" {
+        let config: Box<dyn Config> = if self.settings.provider == crate::config::LlmProvider::Azure
+        {
             Box::new(
                 AzureConfig::new()
                     .with_api_base(self.settings.base_url.clone())

@@ -4,21 +4,20 @@
 pub mod fallback;
 pub mod llm;
 pub mod prompt;
-pub mod redact;
 pub mod schema;
-pub mod signals;
 pub mod validate;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use self::llm::{LlmClient, Usage};
-use self::schema::{Confidence, Triage};
-use self::signals::Signal;
+use self::schema::Triage;
 use self::validate::ValidationReport;
+use crate::catalog::ServiceCatalog;
 use crate::config::{Secrets, Settings};
+use crate::domain::Confidence;
 use crate::domain::{Alert, EvidenceBundle, KnowledgeMatch};
-use crate::pipeline::targets::ServiceCatalog;
+use crate::signals::Signal;
 
 /// The analysed brief: what delivery renders and the store keeps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,7 +34,32 @@ pub struct Brief {
     pub created_at: i64,
 }
 
+/// A stored brief that no longer decodes (written by another version, or damaged).
+#[derive(Debug, thiserror::Error)]
+#[error("the stored brief of incident {incident_id} cannot be read: {source}")]
+pub struct UnreadableBrief {
+    pub incident_id: String,
+    #[source]
+    pub source: serde_json::Error,
+}
+
 impl Brief {
+    /// Decodes a brief read from the store. One that no longer decodes is logged with the
+    /// incident id and returned as an error for the caller to show, never dropped silently.
+    pub fn from_stored(
+        incident_id: &str,
+        json: serde_json::Value,
+    ) -> Result<Self, UnreadableBrief> {
+        serde_json::from_value(json).map_err(|source| {
+            let error = UnreadableBrief {
+                incident_id: incident_id.to_string(),
+                source,
+            };
+            tracing::error!(incident.id = incident_id, %error, "stored brief does not decode");
+            error
+        })
+    }
+
     /// "deploy_regression deployment/production/game-api (MEDIUM, 0.72) by rules".
     pub fn headline(&self) -> String {
         let rc = &self.triage.root_cause;
@@ -156,26 +180,22 @@ impl Analyst {
             catalog,
             fast_model: llm.fast_model.clone(),
             strong_model: llm.strong_model.clone(),
-            escalate_at_or_below: match llm.escalate_at_or_below.as_str() {
-                "LOW" => Some(Confidence::Low),
-                "MEDIUM" => Some(Confidence::Medium),
-                "HIGH" => Some(Confidence::High),
-                _ => None,
-            },
+            escalate_at_or_below: llm.escalate_at_or_below.threshold(),
             budget_tokens: llm.prompt_budget_tokens,
         }
     }
 
-    /// Analyses one incident. Always returns a brief: the rules analyst answers when no
-    /// model is configured or every model attempt fails.
+    /// Analyses one incident from its evidence, knowledge and the signals derived from both
+    /// (see `pipeline::stages::analyse`). Always returns a brief: the rules analyst answers
+    /// when no model is configured or every model attempt fails.
     #[tracing::instrument(skip_all, fields(items = bundle.items.len(), knowledge = knowledge.len()))]
     pub async fn analyse(
         &self,
         alert: &Alert,
         bundle: &EvidenceBundle,
         knowledge: &[KnowledgeMatch],
+        signals: Vec<Signal>,
     ) -> Brief {
-        let signals = signals::derive(bundle, knowledge);
         let prompt = prompt::build(
             &self.catalog,
             alert,

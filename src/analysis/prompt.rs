@@ -5,11 +5,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::redact::redact;
 use super::schema::TOOL_NAME;
-use super::signals::Signal;
+use crate::catalog::ServiceCatalog;
 use crate::domain::{Alert, EvidenceBundle, KnowledgeMatch};
-use crate::pipeline::targets::ServiceCatalog;
+use crate::redact::redact;
+use crate::signals::Signal;
 
 /// The two messages sent to the model.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,77 +6,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::{Category, Confidence, Severity};
+
 /// The name of the one tool the model must call.
 pub const TOOL_NAME: &str = "submit_triage";
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-pub enum Severity {
-    SEV1,
-    SEV2,
-    SEV3,
-    SEV4,
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-pub enum Confidence {
-    #[serde(rename = "LOW")]
-    Low,
-    #[serde(rename = "MEDIUM")]
-    Medium,
-    #[serde(rename = "HIGH")]
-    High,
-}
-
-impl Confidence {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Low => "LOW",
-            Self::Medium => "MEDIUM",
-            Self::High => "HIGH",
-        }
-    }
-}
-
-/// The fixed root-cause taxonomy, so evaluation needs no judge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    DeployRegression,
-    ConfigChange,
-    ResourceSaturation,
-    DependencyFailure,
-    TrafficSpike,
-    DdosOrAbuse,
-    InfrastructureFailure,
-    DataGrowth,
-    ScheduledJob,
-    Network,
-    CertificateOrAuth,
-    Unknown,
-}
-
-impl Category {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::DeployRegression => "deploy_regression",
-            Self::ConfigChange => "config_change",
-            Self::ResourceSaturation => "resource_saturation",
-            Self::DependencyFailure => "dependency_failure",
-            Self::TrafficSpike => "traffic_spike",
-            Self::DdosOrAbuse => "ddos_or_abuse",
-            Self::InfrastructureFailure => "infrastructure_failure",
-            Self::DataGrowth => "data_growth",
-            Self::ScheduledJob => "scheduled_job",
-            Self::Network => "network",
-            Self::CertificateOrAuth => "certificate_or_auth",
-            Self::Unknown => "unknown",
-        }
-    }
-}
 
 /// What kind of first action; the brief orders rollback before config change before restart.
 #[derive(

@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::schema::{Category, Confidence, Triage};
-use super::signals::{Signal, SignalKind};
+use super::schema::Triage;
+use crate::domain::{Category, Confidence};
 use crate::domain::{EvidenceBundle, KnowledgeMatch};
+use crate::signals::{Signal, SignalKind};
 
 /// What validation changed, shown in the brief.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

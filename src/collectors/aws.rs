@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{CollectError, Collected, Collector, Registered};
+use crate::catalog::Targets;
 use crate::config::Settings;
 use crate::domain::{EvidenceItem, Series, Window};
-use crate::pipeline::targets::Targets;
 
 pub struct AwsCollector {
     rds: aws_sdk_rds::Client,

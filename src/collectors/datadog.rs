@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 
 use super::http::send_json;
 use super::{CollectError, Collected, Collector, Registered};
+use crate::catalog::Targets;
 use crate::config::{Secrets, Settings};
 use crate::domain::{EvidenceItem, Series, Window};
-use crate::pipeline::targets::Targets;
 
 pub struct DatadogCollector {
     client: reqwest::Client,

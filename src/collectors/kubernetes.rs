@@ -18,9 +18,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::{CollectError, Collected, Collector, Registered};
+use crate::catalog::Targets;
 use crate::config::Settings;
 use crate::domain::{EvidenceItem, Window};
-use crate::pipeline::targets::Targets;
 
 pub struct KubernetesCollector {
     client: Client,

@@ -3,6 +3,8 @@
 //! A collector that is slow, down, rate-limited or not configured never holds up the others:
 //! it becomes a [`SourceReport`] saying why, and everything else still arrives. Every
 //! collected string is redacted here, at the one place all evidence passes through.
+//!
+//! What every item must carry, and how to add a collector: `src/collectors/README.md`.
 
 pub mod aws;
 pub mod cloudflare;
@@ -18,10 +20,10 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tokio::task::JoinSet;
 
-use crate::analysis::redact::{redact, redact_value};
+use crate::catalog::Targets;
 use crate::config::{Secrets, Settings};
 use crate::domain::{EvidenceBundle, EvidenceItem, SourceReport, SourceStatus, Window};
-use crate::pipeline::targets::Targets;
+use crate::redact::{redact, redact_value};
 
 /// Why a collection failed.
 #[derive(Debug, thiserror::Error)]

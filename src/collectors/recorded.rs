@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 
 use super::{CollectError, Collected, Collector, Registered};
+use crate::catalog::Targets;
 use crate::config::Settings;
 use crate::domain::{EvidenceBundle, Window};
-use crate::pipeline::targets::Targets;
 
 pub struct RecordedCollector {
     bundles: Vec<(PathBuf, EvidenceBundle)>,

@@ -4,6 +4,8 @@ mod alert;
 mod evidence;
 mod incident;
 mod knowledge;
+mod stage;
+mod triage;
 
 pub use alert::{Alert, AlertSource, Tag, Transition};
 pub use evidence::{
@@ -14,6 +16,8 @@ pub use incident::{
     StageOutcome, StageRun,
 };
 pub use knowledge::KnowledgeMatch;
+pub use stage::{StageError, StageReport};
+pub use triage::{Category, Confidence, Severity};
 
 /// Milliseconds since the Unix epoch: the one timestamp representation the store uses,
 /// identical in SQLite and PostgreSQL.

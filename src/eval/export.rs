@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::scenario::{Expected, OneOrMany, ScenarioFile};
 use crate::analysis::Brief;
-use crate::analysis::schema::Category;
 use crate::domain::Alert;
+use crate::domain::Category;
 use crate::store::Store;
 
 /// Writes one scenario directory per incident with feedback; returns the directories.
@@ -28,7 +28,7 @@ pub async fn export(store: &dyn Store, out: &Path, limit: i64) -> anyhow::Result
         let brief = store
             .latest_brief(&incident_id)
             .await?
-            .and_then(|json| serde_json::from_value::<Brief>(json).ok());
+            .and_then(|json| Brief::from_stored(&incident_id, json).ok());
         let knowledge = store.latest_knowledge(&incident_id).await?;
         let feedback = store.feedback(&incident_id).await?;
         let all_correct = !feedback.is_empty() && feedback.iter().all(|f| f.1 == "correct");

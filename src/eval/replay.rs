@@ -5,6 +5,7 @@ use anyhow::Context;
 
 use crate::analysis::{Analyst, Brief};
 use crate::domain::Alert;
+use crate::pipeline::stages;
 use crate::store::Store;
 
 /// The stored brief (if any) and a fresh one from `analyst`, on the same stored inputs.
@@ -24,8 +25,9 @@ pub async fn replay(
     let old = store
         .latest_brief(incident_id)
         .await?
-        .and_then(|json| serde_json::from_value::<Brief>(json).ok());
-    let new = analyst.analyse(alert, &bundle, &knowledge).await;
+        .map(|json| Brief::from_stored(incident_id, json))
+        .transpose()?;
+    let new = stages::analyse(analyst, alert, &bundle, &knowledge).await;
     Ok((old, new))
 }
 

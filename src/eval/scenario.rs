@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::schema::Category;
+use crate::domain::Category;
 use crate::domain::{AlertSource, EvidenceBundle};
 
 /// `scenario.toml`.
@@ -73,9 +73,8 @@ pub struct Scenario {
     pub file: ScenarioFile,
     pub payload: Vec<u8>,
     /// The snapshot's targets are kept when it has them; otherwise they are resolved from
-    /// the alert as the live pipeline does.
+    /// the alert as the live pipeline does (`pipeline::stages::complete_targets`).
     pub evidence: EvidenceBundle,
-    pub evidence_has_targets: bool,
     /// The canned `submit_triage` arguments, if the scenario has them.
     pub llm_response: Option<serde_json::Value>,
 }
@@ -94,7 +93,6 @@ impl Scenario {
         let payload = read(&file.alert)?;
         let evidence_json: serde_json::Value = serde_json::from_slice(&read("evidence.json")?)
             .map_err(|e| format!("{name}/evidence.json: {e}"))?;
-        let evidence_has_targets = evidence_json.get("targets").is_some();
         let evidence: EvidenceBundle = serde_json::from_value(evidence_json)
             .map_err(|e| format!("{name}/evidence.json is not an evidence bundle: {e}"))?;
         let llm_response = match std::fs::read(dir.join("llm_response.json")) {
@@ -110,7 +108,6 @@ impl Scenario {
             file,
             payload,
             evidence,
-            evidence_has_targets,
             llm_response,
         })
     }

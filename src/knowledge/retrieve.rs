@@ -2,8 +2,8 @@
 //! the strongest evidence summaries; and the snippet of each hit (the lines that match the
 //! query best), so a brief or a page can show why a chunk was retrieved.
 
-use crate::analysis::signals;
 use crate::domain::{Alert, EvidenceBundle};
+use crate::signals;
 
 /// Evidence summaries added to the query, most anomalous first.
 const EVIDENCE_SUMMARIES: usize = 2;

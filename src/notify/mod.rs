@@ -14,11 +14,12 @@ use self::slack::{
 };
 use self::slack_api::{SlackClient, SlackError};
 use crate::analysis::Brief;
-use crate::analysis::schema::Severity;
-use crate::analysis::signals::Signal;
 use crate::config::{Secrets, SlackSettings};
-use crate::domain::{EvidenceBundle, IncidentDetail, IncidentStatus, JobKind};
-use crate::pipeline::{StageError, StageReport};
+use crate::domain::{
+    EvidenceBundle, IncidentDetail, IncidentStatus, JobKind, Severity, StageError, StageOutcome,
+    StageReport,
+};
+use crate::signals::Signal;
 use crate::store::{ClaimedJob, Delivery, Store};
 
 pub struct Notifier {
@@ -67,8 +68,6 @@ impl Notifier {
         team: Option<&str>,
         severity: Option<Severity>,
     ) -> Option<String> {
-        let parse =
-            |s: &str| serde_json::from_value::<Severity>(serde_json::Value::String(s.into())).ok();
         self.settings
             .routes
             .iter()
@@ -76,8 +75,6 @@ impl Notifier {
                 r.service.as_deref().is_none_or(|s| Some(s) == service)
                     && r.team.as_deref().is_none_or(|t| Some(t) == team)
                     && r.min_severity
-                        .as_deref()
-                        .and_then(parse)
                         .is_none_or(|min| severity.is_some_and(|s| s <= min))
             })
             .map(|r| r.channel.clone())
@@ -171,12 +168,20 @@ impl Notifier {
             .store
             .incident(&job.incident_id)
             .await
-            .map_err(|e| StageError(format!("could not read the incident: {e}")))?
-            .ok_or_else(|| StageError("incident vanished".into()))?;
-        let brief: Option<Brief> = detail
-            .brief
-            .clone()
-            .and_then(|b| serde_json::from_value(b).ok());
+            .map_err(|e| StageError::caused_by("could not read the incident", e))?
+            .ok_or_else(|| StageError::new("the incident vanished"))?;
+        let brief = match detail.brief.clone() {
+            Some(json) => match Brief::from_stored(&job.incident_id, json) {
+                Ok(brief) => Some(brief),
+                Err(error) => {
+                    return Ok(StageReport {
+                        outcome: StageOutcome::Failed,
+                        detail: Some(format!("not delivered: {error}")),
+                    });
+                }
+            },
+            None => None,
+        };
         let Some(slack) = &self.slack else {
             if let Some(brief) = &brief {
                 tracing::info!(incident.id = %job.incident_id, "brief (Slack not configured):\n{}", brief.to_text());
@@ -194,7 +199,7 @@ impl Notifier {
             .store
             .slack_parent(&job.incident_id)
             .await
-            .map_err(|e| StageError(e.to_string()))?;
+            .map_err(|e| StageError::caused_by("could not read the Slack parent message", e))?;
         let Some(channel) = parent.as_ref().map(|(c, _)| c.clone()).or_else(|| {
             self.route(
                 detail.incident.service.as_deref(),
@@ -232,11 +237,11 @@ impl Notifier {
                     .record_delivery(&delivery(false, Some(text.clone())), now_ms())
                     .await;
                 Ok(StageReport {
-                    outcome: crate::domain::StageOutcome::Failed,
+                    outcome: StageOutcome::Failed,
                     detail: Some(text),
                 })
             }
-            Err(error) => Err(StageError(error.to_string())),
+            Err(error) => Err(StageError::caused_by("Slack delivery failed", error)),
         }
     }
 
@@ -307,7 +312,7 @@ impl Notifier {
                         .await
                         .ok()
                         .and_then(|b| b.get(1).cloned())
-                        .and_then(|b| serde_json::from_value(b).ok());
+                        .and_then(|b| Brief::from_stored(&incident.id, b).ok());
                     let text = changes(previous.as_ref(), current, incident.alert_count);
                     slack
                         .post(&channel, &render_reply(&text), Some(&ts), &incident.id)
@@ -394,7 +399,7 @@ impl Notifier {
         let Some(brief) = detail
             .brief
             .clone()
-            .and_then(|b| serde_json::from_value::<Brief>(b).ok())
+            .and_then(|b| Brief::from_stored(incident_id, b).ok())
         else {
             return Ok(());
         };

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::analysis::Brief;
-use crate::analysis::schema::Severity;
+use crate::domain::Severity;
 use crate::domain::{EvidenceBundle, Incident, KnowledgeMatch};
 
 pub const MAX_BLOCKS: usize = 50;
@@ -320,7 +320,7 @@ pub fn render_brief(view: &BriefView<'_>) -> SlackMessage {
 pub fn render_first_look(
     incident: &Incident,
     bundle: &EvidenceBundle,
-    signals: &[crate::analysis::signals::Signal],
+    signals: &[crate::signals::Signal],
     incident_url: Option<&str>,
 ) -> SlackMessage {
     let mut findings = String::from("*FIRST LOOK* (analysis running)\n");

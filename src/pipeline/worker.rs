@@ -11,10 +11,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{StageError, StageHandler};
+use super::StageHandler;
 use crate::config::WorkerSettings;
-use crate::domain::{StageOutcome, UnixMillis};
-use crate::store::{ClaimedJob, Store};
+use crate::domain::{StageError, StageOutcome, UnixMillis};
+use crate::store::{ClaimedJob, Queue};
 
 fn now_ms() -> UnixMillis {
     Utc::now().timestamp_millis()
@@ -33,7 +33,7 @@ pub fn backoff_ms(settings: &WorkerSettings, attempt: i64) -> i64 {
 }
 
 pub struct WorkerPool {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn Queue>,
     pub handler: Arc<dyn StageHandler>,
     pub settings: WorkerSettings,
     /// Nudged by intake when it queues a job, so idle workers need not wait for the poll.
@@ -106,6 +106,7 @@ impl WorkerPool {
                 let last = job.attempt >= i64::from(self.settings.max_attempts);
                 let now = now_ms();
                 let retry_at = (!last).then(|| now + backoff_ms(&self.settings, job.attempt));
+                let error = error.chain();
                 if last {
                     tracing::error!(%error, "job failed on its final attempt; dead-lettered");
                 } else {
@@ -114,7 +115,7 @@ impl WorkerPool {
                 metrics::counter!("triaged_job_failures_total", "kind" => job.kind.as_str())
                     .increment(1);
                 self.store
-                    .fail_job(&job.id, worker, now, &error.to_string(), retry_at)
+                    .fail_job(&job.id, worker, now, &error, retry_at)
                     .await
             }
         };
@@ -152,11 +153,11 @@ impl WorkerPool {
                 .store
                 .start_stage(job, stage, now_ms())
                 .await
-                .map_err(|e| StageError(format!("could not record stage start: {e}")))?;
+                .map_err(|e| StageError::caused_by("could not record stage start", e))?;
             let result = self.handler.run(job, stage).await;
             let (outcome, detail) = match &result {
                 Ok(report) => (report.outcome, report.detail.clone()),
-                Err(error) => (StageOutcome::Failed, Some(error.0.clone())),
+                Err(error) => (StageOutcome::Failed, Some(error.chain())),
             };
             metrics::histogram!("triaged_stage_duration_seconds", "stage" => stage.as_str(), "outcome" => outcome.as_str())
                 .record(started.elapsed().as_secs_f64());
@@ -169,7 +170,7 @@ impl WorkerPool {
             self.store
                 .finish_stage(&run_id, now_ms(), outcome, detail.as_deref())
                 .await
-                .map_err(|e| StageError(format!("could not record stage end: {e}")))?;
+                .map_err(|e| StageError::caused_by("could not record stage end", e))?;
             result?;
         }
         Ok(())

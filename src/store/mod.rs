@@ -1,4 +1,6 @@
-//! Durable state: alerts, incidents, the job queue and the stage timeline.
+//! Durable state: alerts, incidents, the job queue and the stage timeline, the Slack outbox,
+//! feedback. The [`Store`] is split by role ([`Ingest`], [`Queue`], [`Artifacts`],
+//! [`Outbox`], [`Feedback`], [`Reads`]) so a component can hold only the role it needs.
 //!
 //! One SQL implementation ([`SqlStore`]) serves SQLite (embedded default) and PostgreSQL
 //! (several replicas); the few places where the dialects differ live in [`Dialect`].
@@ -77,21 +79,30 @@ pub struct IncidentFilter {
     pub limit: i64,
 }
 
+/// The whole store: every role, plus what the process needs to open and close it.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: Ingest + Queue + Artifacts + Outbox + Feedback + Reads {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
     async fn close(&self);
+}
 
+/// Intake: what the webhook handlers need.
+#[async_trait]
+pub trait Ingest: Send + Sync {
     /// Stores one delivery's alerts, their incidents and jobs in one transaction.
     async fn ingest(
         &self,
         alerts: &[Alert],
         now: UnixMillis,
     ) -> Result<Vec<IngestReceipt>, StoreError>;
+}
 
+/// The job queue and the stage timeline: what the worker pool needs.
+#[async_trait]
+pub trait Queue: Send + Sync {
     /// Claims the next runnable job (queued and due, or running with an expired lease).
     /// Jobs whose lease expired after `max_attempts` claims go to the dead-letter state.
     async fn claim_job(
@@ -130,7 +141,6 @@ pub trait Store: Send + Sync {
         worker: &str,
         now: UnixMillis,
     ) -> Result<bool, StoreError>;
-
     async fn start_stage(
         &self,
         job: &ClaimedJob,
@@ -144,7 +154,12 @@ pub trait Store: Send + Sync {
         outcome: StageOutcome,
         detail: Option<&str>,
     ) -> Result<(), StoreError>;
+    async fn job_counts(&self) -> Result<Vec<(JobState, i64)>, StoreError>;
+}
 
+/// What each stage read and produced for an incident.
+#[async_trait]
+pub trait Artifacts: Send + Sync {
     /// Every alert of an incident, oldest first, as intake normalised it.
     async fn alerts_for(&self, incident_id: &str) -> Result<Vec<Alert>, StoreError>;
     async fn save_evidence(
@@ -187,7 +202,11 @@ pub trait Store: Send + Sync {
         incident_id: &str,
         limit: i64,
     ) -> Result<Vec<serde_json::Value>, StoreError>;
+}
 
+/// Outbound messages, each recorded by key so none is sent twice: what delivery needs.
+#[async_trait]
+pub trait Outbox: Send + Sync {
     /// The Slack message carrying the incident's brief: (channel, ts).
     async fn slack_parent(&self, incident_id: &str)
     -> Result<Option<(String, String)>, StoreError>;
@@ -202,6 +221,11 @@ pub trait Store: Send + Sync {
     async fn record_delivery(&self, delivery: &Delivery, now: UnixMillis)
     -> Result<(), StoreError>;
     async fn delivery_sent(&self, key: &str) -> Result<bool, StoreError>;
+}
+
+/// What people and the evaluation said about briefs.
+#[async_trait]
+pub trait Feedback: Send + Sync {
     /// One verdict per person; a later one replaces the earlier (and keeps its note if none).
     async fn save_feedback(
         &self,
@@ -213,7 +237,6 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Counts of `correct`, `partly`, `wrong`.
     async fn feedback_tally(&self, incident_id: &str) -> Result<(i64, i64, i64), StoreError>;
-
     /// Every verdict given on an incident: (user, verdict, note), oldest first.
     async fn feedback(
         &self,
@@ -230,10 +253,13 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// The newest evaluation scorecard.
     async fn latest_eval_run(&self) -> Result<Option<serde_json::Value>, StoreError>;
+}
 
+/// Incidents as the API and the pages read them.
+#[async_trait]
+pub trait Reads: Send + Sync {
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
     async fn incident(&self, id: &str) -> Result<Option<IncidentDetail>, StoreError>;
-    async fn job_counts(&self) -> Result<Vec<(JobState, i64)>, StoreError>;
 }
 
 /// How one alert changes the incident state.

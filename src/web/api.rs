@@ -95,7 +95,7 @@ pub async fn knowledge_sync(
     let settings = std::sync::Arc::clone(&state.settings);
     tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
-        let outcome = crate::app::index_configured(&settings.knowledge, &index, &mut |_, _| {});
+        let outcome = index.index_configured(&settings.knowledge, &mut |_, _| {});
         let summary = match outcome {
             Ok(report) => {
                 tracing::info!(
@@ -115,8 +115,8 @@ pub async fn knowledge_sync(
                 })
             }
             Err(error) => {
-                tracing::warn!(error = %format!("{error:#}"), "knowledge sync failed");
-                serde_json::json!({ "ok": false, "error": format!("{error:#}"), "finished_at": chrono::Utc::now() })
+                tracing::warn!(%error, "knowledge sync failed");
+                serde_json::json!({ "ok": false, "error": error.to_string(), "finished_at": chrono::Utc::now() })
             }
         };
         if let Ok(mut last) = sync.last.lock() {

@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::analysis::Brief;
+use crate::analysis::{Brief, UnreadableBrief};
 use crate::domain::{EvidenceItem, IncidentDetail, IncidentStatus};
 use crate::eval::Scorecard;
 use crate::intake::auth::check_bearer;
@@ -157,8 +157,9 @@ fn clock(ms: i64) -> String {
         .map_or("?".into(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
 }
 
-fn brief_of(detail_brief: Option<&Value>) -> Option<Brief> {
-    detail_brief.and_then(|b| serde_json::from_value(b.clone()).ok())
+/// The stored brief, if there is one; one that does not decode is an error the page shows.
+fn brief_of(incident_id: &str, stored: Option<&Value>) -> Option<Result<Brief, UnreadableBrief>> {
+    stored.map(|json| Brief::from_stored(incident_id, json.clone()))
 }
 
 pub async fn list(
@@ -182,7 +183,11 @@ pub async fn list(
         .await?;
     let mut rows = Vec::new();
     for incident in incidents {
-        let brief = brief_of(state.store.latest_brief(&incident.id).await?.as_ref());
+        let brief = brief_of(
+            &incident.id,
+            state.store.latest_brief(&incident.id).await?.as_ref(),
+        )
+        .and_then(Result::ok);
         let severity = brief.as_ref().map(|b| format!("{:?}", b.triage.severity));
         let category = brief
             .as_ref()
@@ -313,7 +318,7 @@ pub async fn incident(
 
 fn render_incident(detail: &IncidentDetail, tally: (i64, i64, i64)) -> Markup {
     let incident = &detail.incident;
-    let brief = brief_of(detail.brief.as_ref());
+    let brief = brief_of(&incident.id, detail.brief.as_ref());
     html! {
         h1 { (incident.title) }
         p.dim {
@@ -324,7 +329,8 @@ fn render_incident(detail: &IncidentDetail, tally: (i64, i64, i64)) -> Markup {
         }
         @match &brief {
             None => { div.card { p.dim { "No brief yet: analysis has not finished." } } }
-            Some(brief) => {
+            Some(Err(error)) => { div.card { p { (error) } } }
+            Some(Ok(brief)) => {
                 @let t = &brief.triage;
                 @let rc = &t.root_cause;
                 div.card id="brief" {

@@ -3,14 +3,15 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
-use triaged::analysis::schema::{Category, Confidence};
 use triaged::analysis::{Analyst, Brief};
+use triaged::catalog::ServiceCatalog;
 use triaged::config::{Secrets, Settings};
 use triaged::domain::{
     Alert, AlertSource, EvidenceBundle, EvidenceItem, SourceReport, SourceStatus, Tag, Targets,
     Transition, Window,
 };
-use triaged::pipeline::targets::ServiceCatalog;
+use triaged::domain::{Category, Confidence};
+use triaged::pipeline::stages;
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -355,7 +356,7 @@ async fn the_rules_analyst_gets_the_classic_shapes_right() {
     ];
     let analyst = rules_analyst();
     for (name, (alert, bundle), category, entity) in cases {
-        let brief = analyst.analyse(&alert, &bundle, &[]).await;
+        let brief = stages::analyse(&analyst, &alert, &bundle, &[]).await;
         assert_eq!(brief.analyst, "rules", "{name}");
         assert_eq!(
             brief.fallback_reason.as_deref(),
@@ -379,9 +380,8 @@ async fn the_rules_analyst_gets_the_classic_shapes_right() {
         assert!(!brief.triage.actions.is_empty());
     }
     // The deploy case leads with a rollback and shows the command without running it.
-    let brief = analyst
-        .analyse(&deploy_regression().0, &deploy_regression().1, &[])
-        .await;
+    let (alert, bundle) = deploy_regression();
+    let brief = stages::analyse(&analyst, &alert, &bundle, &[]).await;
     let first = &brief.triage.actions[0];
     assert_eq!(
         first.command.as_deref(),
@@ -484,7 +484,7 @@ const DEPLOY_EVIDENCE: [&str; 2] = [
 
 async fn analyse_deploy(analyst: &Analyst) -> Brief {
     let (alert, bundle) = deploy_regression();
-    analyst.analyse(&alert, &bundle, &[]).await
+    stages::analyse(analyst, &alert, &bundle, &[]).await
 }
 
 #[tokio::test]
@@ -732,9 +732,8 @@ async fn blaming_a_deploy_that_did_not_happen_is_flagged_and_capped_low() {
         .mount(&server)
         .await;
     let (alert, bundle) = oom_killed();
-    let brief = model_analyst(&server, |_| {})
-        .analyse(&alert, &bundle, &[])
-        .await;
+    let analyst = model_analyst(&server, |_| {});
+    let brief = stages::analyse(&analyst, &alert, &bundle, &[]).await;
     assert_eq!(brief.triage.root_cause.confidence, Confidence::Low);
     assert!(brief.validation.contradictions[0].contains("no rollout"));
 }
@@ -835,7 +834,7 @@ fn the_prompt_puts_the_stable_prefix_first_and_the_incident_after() {
         snippet: String::new(),
         meta: json!({}),
     }];
-    let signals = triaged::analysis::signals::derive(&bundle, &knowledge);
+    let signals = triaged::signals::derive(&bundle, &knowledge);
     let now = onset() + Duration::minutes(7);
     let prompt = triaged::analysis::prompt::build(
         &catalog, &alert, &bundle, &knowledge, &signals, 12_000, now,

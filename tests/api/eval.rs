@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use triaged::analysis::schema::Confidence;
 use triaged::config::{Secrets, Settings};
+use triaged::domain::Confidence;
 use triaged::eval::{self, AnalystMode, EvalOptions, scenario::Scenario};
 
 use crate::helpers::*;
@@ -283,4 +283,124 @@ async fn the_eval_page_shows_the_latest_recorded_scorecard() {
     assert!(html.contains(">50%<"), "{html}");
     assert!(!html.contains("<script>alert(1)</script>"));
     assert!(html.contains("&lt;script&gt;"));
+}
+
+/// The scenario platform as the demo configures it: its catalog and knowledge base, no live
+/// source, recorded evidence served back for the alerts it belongs to.
+fn scenario_platform(settings: &mut Settings) {
+    let root = scenarios();
+    settings.collectors.recorded = vec![root.clone()];
+    settings.collectors.services_file = root.join("base/services.toml");
+    settings.collectors.lookback_mins = 60;
+    settings.kubernetes.enabled = false;
+    settings.aws.enabled = false;
+    let base = root.join("base/knowledge");
+    settings.knowledge.runbooks = vec![base.join("runbooks")];
+    settings.knowledge.postmortems = vec![base.join("postmortems")];
+    settings.knowledge.terraform = vec![base.join("terraform")];
+    settings.knowledge.code = vec![base.join("code")];
+    settings.knowledge.schema = vec![base.join("schema")];
+}
+
+/// Category, entity and the knowledge ids a brief cites.
+fn verdict(brief: &Value) -> (String, String, Vec<String>) {
+    let rc = &brief["triage"]["root_cause"];
+    let knowledge = rc["knowledge_ids"]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        rc["category"].as_str().unwrap_or_default().to_string(),
+        rc["entity"].as_str().unwrap_or_default().to_string(),
+        knowledge,
+    )
+}
+
+#[tokio::test]
+async fn eval_the_triage_verb_and_the_daemon_give_one_scenario_the_same_root_cause() {
+    // A scenario whose answer rests on a retrieved post-mortem: a path that skipped
+    // retrieval would blame the deploy instead.
+    let name = "red-herring-deploy-nightly-job";
+    let dir = scenarios().join(name);
+    let mut settings = Settings::default();
+    scenario_platform(&mut settings);
+
+    // 1. The evaluation.
+    let options = EvalOptions {
+        analyst: AnalystMode::Rules,
+        only: vec![name.into()],
+    };
+    let scorecard = eval::run(&scenarios(), &settings, &Secrets::default(), &options)
+        .await
+        .expect("eval runs");
+    let result = &scorecard.results[0];
+    assert!(result.hit, "the suite gets this scenario right: {result:?}");
+    let from_eval = (result.category.clone(), result.entity.clone());
+
+    // 2. The `triage` verb on the scenario's payload and recorded bundle.
+    let scratch = tempfile::tempdir().unwrap();
+    let config = scratch.path().join("triaged.toml");
+    let path = |p: &Path| p.display().to_string();
+    let base = scenarios().join("base");
+    std::fs::write(
+        &config,
+        format!(
+            "[collectors]\nservices_file = {:?}\n[kubernetes]\nenabled = false\n[aws]\nenabled = false\n\
+             [knowledge]\nrunbooks = [{:?}]\npostmortems = [{:?}]\nterraform = [{:?}]\ncode = [{:?}]\nschema = [{:?}]\n",
+            path(&base.join("services.toml")),
+            path(&base.join("knowledge/runbooks")),
+            path(&base.join("knowledge/postmortems")),
+            path(&base.join("knowledge/terraform")),
+            path(&base.join("knowledge/code")),
+            path(&base.join("knowledge/schema")),
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_triaged"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("triage")
+        .arg(dir.join("alert.json"))
+        .args(["--source", "datadog", "--json", "--evidence"])
+        .arg(dir.join("evidence.json"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(scratch.path())
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("DD_API_KEY")
+        .env_remove("CLOUDFLARE_API_TOKEN")
+        .env_remove("TRIAGED__DATABASE__URL")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let from_cli: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (category, entity, knowledge) = verdict(&from_cli);
+    assert_eq!((category, entity), from_eval.clone(), "triage verb vs eval");
+    assert!(
+        knowledge.iter().any(|id| id.starts_with("postmortem.")),
+        "the verb retrieved and cited the post-mortem: {knowledge:?}"
+    );
+
+    // 3. The daemon, fed the same payload over HTTP, with the recorded evidence served back
+    //    through the live collectors.
+    let mut app = spawn_app_with_pipeline(scenario_platform, test_secrets()).await;
+    let payload = std::fs::read_to_string(dir.join("alert.json")).unwrap();
+    let response = app.post_datadog(&payload).await;
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.unwrap();
+    let id = body["incident_id"].as_str().unwrap().to_string();
+    let detail = app
+        .wait_for_incident(&id, "brief stored", |d| d.brief.is_some())
+        .await;
+    let (category, entity, _) = verdict(detail.brief.as_ref().unwrap());
+    assert_eq!((category, entity), from_eval, "daemon vs eval");
+    app.stop().await;
 }

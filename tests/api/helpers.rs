@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::Connection;
 use tempfile::TempDir;
-use triaged::app::{self, RunningApp};
+use triaged::app::{self, Components, RunningApp};
 use triaged::config::{Secrets, Settings};
 use triaged::domain::IncidentDetail;
 use triaged::intake::auth::pagerduty_signature;
@@ -52,7 +52,7 @@ pub async fn open_store(backend: Backend, dir: &std::path::Path) -> Option<Arc<d
         Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("triaged.db").display()),
         Backend::Postgres => fresh_postgres_database().await?,
     };
-    let store = SqlStore::connect(&url, 10, "normal")
+    let store = SqlStore::connect(&url, 10, triaged::config::SqliteSynchronous::Normal)
         .await
         .expect("connecting");
     store.migrate().await.expect("migrating");
@@ -133,7 +133,7 @@ pub async fn spawn_on(
     settings: Settings,
     secrets: Secrets,
     store: Arc<dyn Store>,
-    handler: Arc<dyn StageHandler>,
+    handler: impl Into<Components>,
     dir: TempDir,
 ) -> TestApp {
     let app = app::start(settings, secrets, Arc::clone(&store), handler)

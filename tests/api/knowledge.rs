@@ -96,7 +96,7 @@ fn postmortems_are_found_by_their_front_matter() {
         "rolled back checkout-api to v2.2.4, then added the index on orders(customer_id, created_at)"
     );
     assert!(
-        hits[0].score >= triaged::analysis::signals::PAST_INCIDENT_THRESHOLD,
+        hits[0].score >= triaged::signals::PAST_INCIDENT_THRESHOLD,
         "a close match counts as a past incident: {}",
         hits[0].score
     );

@@ -10,6 +10,7 @@ mod eval;
 mod helpers;
 mod intake;
 mod knowledge;
+mod layers;
 mod pages;
 mod qdrant;
 mod slack;

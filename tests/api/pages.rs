@@ -8,9 +8,9 @@ use base64::Engine;
 use chrono::{Duration as Span, Utc};
 use serde_json::{Value, json};
 use triaged::analysis::Analyst;
+use triaged::catalog::ServiceCatalog;
 use triaged::config::Settings;
 use triaged::domain::{EvidenceBundle, EvidenceItem, SourceReport, SourceStatus, Targets, Window};
-use triaged::pipeline::targets::ServiceCatalog;
 
 use crate::helpers::*;
 
@@ -85,13 +85,12 @@ async fn incident_with_brief(app: &TestApp, title: &str) -> String {
         collected_at: Utc::now().timestamp_millis(),
     };
     let alert = app.store.alerts_for(&id).await.unwrap().remove(0);
-    let brief = Analyst::from_settings(
+    let analyst = Analyst::from_settings(
         &Settings::default(),
         &Default::default(),
         ServiceCatalog::default(),
-    )
-    .analyse(&alert, &bundle, &[])
-    .await;
+    );
+    let brief = triaged::pipeline::stages::analyse(&analyst, &alert, &bundle, &[]).await;
     assert!(
         !brief.triage.root_cause.evidence_ids.is_empty(),
         "the brief cites evidence"

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use triaged::analysis::Brief;
 use triaged::analysis::schema::*;
 use triaged::domain::{AlertSource, Incident, IncidentStatus, JobState, StageOutcome};
+use triaged::domain::{Category, Confidence, Severity};
 use triaged::notify::slack::{
     BriefView, MAX_BLOCKS, MAX_HEADER_CHARS, MAX_SECTION_CHARS, Tally, render_brief,
 };

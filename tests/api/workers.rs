@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use serde_json::Value;
 use triaged::domain::{JobState, Stage, StageOutcome};
-use triaged::pipeline::{StageError, StageHandler, StageReport};
+use triaged::domain::{StageError, StageReport};
+use triaged::pipeline::StageHandler;
 use triaged::store::ClaimedJob;
 
 use crate::helpers::*;
@@ -104,7 +105,7 @@ struct Flaky {
 impl StageHandler for Flaky {
     async fn run(&self, _job: &ClaimedJob, stage: Stage) -> Result<StageReport, StageError> {
         if stage == Stage::Analyze && self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
-            return Err(StageError("model endpoint returned 502".into()));
+            return Err(StageError::new("model endpoint returned 502"));
         }
         Ok(StageReport::ok("done"))
     }
@@ -174,7 +175,7 @@ async fn a_job_whose_worker_died_is_reclaimed_after_restart_and_completes() {
         settings.clone(),
         test_secrets(),
         Arc::clone(&store),
-        Arc::new(Hangs),
+        Arc::new(Hangs) as Arc<dyn StageHandler>,
         tempfile::tempdir().unwrap(),
     )
     .await;
@@ -212,7 +213,7 @@ async fn shutdown_releases_jobs_that_do_not_finish_within_the_grace_period() {
     let mut app = spawn_app_with(
         |s| s.server.shutdown_grace_secs = 0,
         test_secrets(),
-        Arc::new(Hangs),
+        Arc::new(Hangs) as Arc<dyn StageHandler>,
     )
     .await;
     let id = trigger(&app).await;

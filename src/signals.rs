@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::schema::Category;
+use crate::domain::Category;
 use crate::domain::{EvidenceBundle, EvidenceItem, KnowledgeMatch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,81 @@
+//! `triaged eval`: the scenario suite scored end to end (or incidents with feedback exported
+//! from the store as scenarios).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Common;
+use crate::app;
+use crate::config::{Secrets, Settings};
+use crate::eval::{self, AnalystMode, EvalOptions};
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The scenario directory (with `--from-store`: where to write the exported scenarios).
+    dir: PathBuf,
+    #[arg(long, value_enum, default_value = "rules")]
+    analyst: AnalystMode,
+    /// Also write the scorecard as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Exit non-zero when root-cause hit@1 falls below the baseline in this file.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Only scenarios whose name contains this (repeatable).
+    #[arg(long, value_name = "NAME")]
+    only: Vec<String>,
+    /// Do not record the scorecard in the store (it is shown on /eval).
+    #[arg(long)]
+    no_record: bool,
+    /// Export incidents that have feedback from the store as scenarios into DIR.
+    #[arg(long)]
+    from_store: bool,
+}
+
+pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
+    // The scorecard is the output; only warnings and errors go to the log.
+    let settings = args.common.open(|settings| {
+        settings.telemetry.log_filter = "warn,qdrant_edge=error".into();
+    })?;
+    if args.from_store {
+        return export(&settings, &args.dir).await;
+    }
+    let options = EvalOptions {
+        analyst: args.analyst,
+        only: args.only,
+    };
+    let scorecard = eval::run(&args.dir, &settings, &Secrets::from_env(), &options).await?;
+    print!("{}", scorecard.to_text());
+    if let Some(path) = &args.json {
+        eval::write_json(&scorecard, path)?;
+    }
+    if !args.no_record {
+        let store = app::open_store(&settings).await?;
+        store
+            .save_eval_run(
+                scorecard.analyst.as_str(),
+                scorecard.created_at.timestamp_millis(),
+                &serde_json::to_value(&scorecard)?,
+            )
+            .await?;
+    }
+    if let Some(path) = &args.baseline
+        && let Some(floor) = eval::check_baseline(&scorecard, path)?
+    {
+        println!("baseline hit@1 {floor:.3}: kept");
+    }
+    Ok(())
+}
+
+async fn export(settings: &Settings, dir: &std::path::Path) -> anyhow::Result<()> {
+    let store = app::open_store(settings).await?;
+    let written = eval::export::export(store.as_ref(), dir, 500).await?;
+    for path in &written {
+        println!("{}", path.display());
+    }
+    println!("{} incident(s) with feedback exported", written.len());
+    Ok(())
+}

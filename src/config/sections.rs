@@ -1,0 +1,343 @@
+//! The sections of the settings file, one type each, with the closed choices as enums so a
+//! wrong value is refused when the file is read.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Settings;
+use crate::domain::{AlertSource, Confidence, Severity};
+
+/// SQLite's `synchronous` pragma.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// Survives power loss.
+    Full,
+    /// Survives process crashes.
+    Normal,
+    Extra,
+}
+
+impl SqliteSynchronous {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Normal => "normal",
+            Self::Extra => "extra",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For terminals.
+    Text,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmProvider {
+    /// OpenAI, or any OpenAI-compatible server (vLLM, Ollama, LiteLLM, …).
+    Openai,
+    /// Azure OpenAI (`base_url` names the resource).
+    Azure,
+}
+
+/// When a fast-model answer is re-asked of the strong model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Escalation {
+    #[serde(rename = "LOW")]
+    AtOrBelowLow,
+    #[serde(rename = "MEDIUM")]
+    AtOrBelowMedium,
+    #[serde(rename = "HIGH")]
+    AtOrBelowHigh,
+    #[serde(rename = "never")]
+    Never,
+}
+
+impl Escalation {
+    /// The confidence at or below which the strong model is asked; `None` for never.
+    pub fn threshold(self) -> Option<Confidence> {
+        match self {
+            Self::AtOrBelowLow => Some(Confidence::Low),
+            Self::AtOrBelowMedium => Some(Confidence::Medium),
+            Self::AtOrBelowHigh => Some(Confidence::High),
+            Self::Never => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// Empty: SQLite at `<data_dir>/triaged.db`. Otherwise `sqlite://…` or `postgres://…`.
+    pub url: String,
+    pub max_connections: u32,
+    /// SQLite `synchronous` pragma: `full` survives power loss, `normal` only process crashes.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeSettings {
+    pub sources: Vec<AlertSource>,
+    pub datadog_token_header: String,
+    pub datadog_basic_auth_user: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSettings {
+    pub count: usize,
+    pub lease_secs: u64,
+    pub heartbeat_secs: u64,
+    pub max_attempts: u32,
+    pub backoff_base_secs: u64,
+    pub backoff_max_secs: u64,
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// `text` for terminals, `json` for log pipelines.
+    pub log_format: LogFormat,
+    /// A `tracing` filter such as `info` or `triaged=debug,info`; `RUST_LOG` wins when set.
+    pub log_filter: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorSettings {
+    /// The service catalog; a missing file is an empty catalog.
+    pub services_file: PathBuf,
+    /// How far before the alert's onset the collectors look.
+    pub lookback_mins: i64,
+    /// Each source gets this long; what overruns is cancelled and reported as a timeout.
+    pub source_timeout_secs: u64,
+    /// The whole fan-out gets this long.
+    pub overall_timeout_secs: u64,
+    /// The bundle is cut to about this many characters of JSON, least anomalous items first.
+    pub bundle_budget_chars: usize,
+    /// Recorded evidence bundles (files, or directories searched for `evidence.json`) served
+    /// back for alerts with the onset they were recorded at: game days, training, the demo.
+    pub recorded: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatadogSettings {
+    /// API base for your Datadog site (e.g. https://api.datadoghq.eu).
+    pub api_base: String,
+    /// Log events read per incident (grouped by message).
+    pub max_log_events: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesSettings {
+    pub enabled: bool,
+    /// Empty: in-cluster service account, else KUBECONFIG / ~/.kube/config.
+    pub api_url: String,
+    /// Lines of a crashing container's previous log kept as evidence.
+    pub log_lines: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsSettings {
+    pub enabled: bool,
+    /// Empty: the SDK's default endpoints. Set for a VPC endpoint, a gateway or a local API.
+    pub endpoint_url: String,
+    /// Empty: the SDK default chain (AWS_REGION, profile, instance metadata).
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudflareSettings {
+    pub api_base: String,
+    /// Zone analysed when the service catalog names none.
+    pub zone_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmSettings {
+    /// `openai` (also any OpenAI-compatible server) or `azure`.
+    pub provider: LlmProvider,
+    /// Empty: OpenAI. A vLLM/Ollama/LiteLLM URL (…/v1) or the Azure resource URL.
+    pub base_url: String,
+    pub fast_model: String,
+    /// Asked when the fast answer is at or below `escalate_at_or_below` or failed; empty: none.
+    pub strong_model: String,
+    /// `MEDIUM`, `LOW`, `HIGH` or `never`.
+    pub escalate_at_or_below: Escalation,
+    pub azure_api_version: String,
+    pub timeout_secs: u64,
+    /// Model calls in flight at once, across all incidents.
+    pub max_concurrency: usize,
+    pub max_output_tokens: u32,
+    pub prompt_budget_tokens: usize,
+    /// Prices for the cost estimate, US dollars per million tokens.
+    pub input_usd_per_mtok: f64,
+    pub cached_input_usd_per_mtok: f64,
+    pub output_usd_per_mtok: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackSettings {
+    pub api_base: String,
+    /// Where briefs go when no route matches. Empty with no routes: Slack is not used.
+    pub default_channel: String,
+    /// First match wins: service and/or team, and an optional minimum severity.
+    pub routes: Vec<SlackRoute>,
+    /// Post a deterministic card as soon as evidence is in, then update it with the brief.
+    pub first_look: bool,
+    pub timeout_secs: u64,
+    /// The daemon's external URL, for links to the incident page. Empty: no links.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackRoute {
+    pub service: Option<String>,
+    pub team: Option<String>,
+    /// `SEV2` matches SEV1 and SEV2.
+    pub min_severity: Option<Severity>,
+    pub channel: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnowledgeSettings {
+    /// Markdown runbooks (files or directories), indexed into `<data_dir>/index`.
+    pub runbooks: Vec<PathBuf>,
+    /// Post-mortems: Markdown with front matter (id, date, services, root_cause, resolution).
+    pub postmortems: Vec<PathBuf>,
+    /// Terraform (`.tf`): one chunk per resource, data source or module block.
+    pub terraform: Vec<PathBuf>,
+    /// Source code (Go, Python, TypeScript/JavaScript, Rust): one chunk per function.
+    pub code: Vec<PathBuf>,
+    /// Metric catalogues (YAML, JSON or TOML): metric, meaning, normal range, owner.
+    pub schema: Vec<PathBuf>,
+    /// Best matches kept from each corpus.
+    pub per_corpus: usize,
+    /// Optional dense embeddings fused with BM25 (RRF); off while `model` is empty.
+    pub embeddings: EmbeddingSettings,
+    /// A Qdrant server or cluster (gRPC, e.g. `http://qdrant:6334`) instead of the embedded
+    /// shard in `<data_dir>/index`; key from `QDRANT_API_KEY`.
+    pub qdrant_url: String,
+    /// The collection on that server.
+    pub qdrant_collection: String,
+    /// Re-index the configured paths when the daemon starts (unchanged chunks are skipped).
+    pub index_on_start: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingSettings {
+    /// An OpenAI-compatible API base (…/v1); empty: OpenAI.
+    pub base_url: String,
+    /// Embeddings model, e.g. `text-embedding-3-small`; empty: BM25 only.
+    pub model: String,
+    pub dimensions: usize,
+    /// Texts per request.
+    pub batch_size: usize,
+    pub timeout_secs: u64,
+}
+
+impl KnowledgeSettings {
+    /// Each corpus with its configured paths.
+    pub fn corpora(&self) -> [(&'static str, &Vec<PathBuf>); 5] {
+        [
+            ("runbooks", &self.runbooks),
+            ("postmortems", &self.postmortems),
+            ("terraform", &self.terraform),
+            ("code", &self.code),
+            ("schema", &self.schema),
+        ]
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Settings::default().server
+    }
+}
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Settings::default().database
+    }
+}
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        Settings::default().intake
+    }
+}
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Settings::default().workers
+    }
+}
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Settings::default().telemetry
+    }
+}
+impl Default for CollectorSettings {
+    fn default() -> Self {
+        Settings::default().collectors
+    }
+}
+impl Default for DatadogSettings {
+    fn default() -> Self {
+        Settings::default().datadog
+    }
+}
+impl Default for KubernetesSettings {
+    fn default() -> Self {
+        Settings::default().kubernetes
+    }
+}
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Settings::default().aws
+    }
+}
+impl Default for KnowledgeSettings {
+    fn default() -> Self {
+        Settings::default().knowledge
+    }
+}
+impl Default for SlackSettings {
+    fn default() -> Self {
+        Settings::default().slack
+    }
+}
+impl Default for LlmSettings {
+    fn default() -> Self {
+        Settings::default().llm
+    }
+}
+impl Default for CloudflareSettings {
+    fn default() -> Self {
+        Settings::default().cloudflare
+    }
+}

@@ -1,0 +1,343 @@
+//! Scoring: each scenario's brief against what the scenario says is right, the scorecard
+//! (hit@1, knowledge recall, citations, calibration, Brier score, time per stage), its text
+//! form, the baseline CI holds it to, and its JSON.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::scenario::Scenario;
+use super::{AnalystMode, ScenarioResult};
+use crate::analysis::Brief;
+use crate::analysis::schema::Triage;
+use crate::domain::{Confidence, KnowledgeMatch};
+
+/// One confidence level's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationRow {
+    pub confidence: Confidence,
+    pub briefs: usize,
+    pub right: usize,
+    /// Share right; `None` with no briefs at this level.
+    pub accuracy: Option<f64>,
+    pub mean_score: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scorecard {
+    pub created_at: chrono::DateTime<Utc>,
+    pub analyst: AnalystMode,
+    pub scenarios: usize,
+    /// Scenarios listed but not scored (exported, awaiting review; or no canned answer).
+    pub skipped: Vec<String>,
+    pub hit_at_1: f64,
+    pub category_hit: f64,
+    pub entity_hit: f64,
+    /// Top-k per corpus.
+    pub k: usize,
+    pub knowledge_recall: Option<f64>,
+    pub evidence_recall: Option<f64>,
+    pub citation_validity: Option<f64>,
+    pub calibration: Vec<CalibrationRow>,
+    /// Brier score of the stated score against being right (0 is perfect).
+    pub brier: Option<f64>,
+    /// Median milliseconds per stage.
+    pub stage_p50_ms: BTreeMap<String, f64>,
+    pub results: Vec<ScenarioResult>,
+}
+
+/// Every id the brief cites, once.
+fn cited(triage: &Triage) -> BTreeSet<String> {
+    let rc = &triage.root_cause;
+    let mut ids: BTreeSet<String> = rc
+        .evidence_ids
+        .iter()
+        .chain(&rc.knowledge_ids)
+        .cloned()
+        .collect();
+    for a in &triage.alternatives {
+        ids.extend(a.evidence_ids.iter().chain(&a.knowledge_ids).cloned());
+    }
+    for a in &triage.actions {
+        ids.extend(a.evidence_ids.iter().chain(&a.knowledge_ids).cloned());
+    }
+    for c in &triage.confidence_breakdown {
+        ids.extend(c.evidence_ids.iter().cloned());
+    }
+    ids
+}
+
+pub(super) fn score(
+    scenario: &Scenario,
+    brief: &Brief,
+    knowledge: &[KnowledgeMatch],
+    stage_ms: BTreeMap<String, f64>,
+) -> ScenarioResult {
+    let expected = &scenario.file.expected;
+    let rc = &brief.triage.root_cause;
+    let category_hit = rc.category == expected.category;
+    let entity_hit = expected.entity.matches(&rc.entity);
+    let retrieved: Vec<String> = knowledge.iter().map(|k| k.id.clone()).collect();
+    let cited = cited(&brief.triage);
+    ScenarioResult {
+        name: scenario.name.clone(),
+        description: scenario.file.description.clone(),
+        expected_category: expected.category.as_str().into(),
+        expected_entity: expected
+            .entity
+            .all()
+            .iter()
+            .map(|e| e.to_string())
+            .collect(),
+        category: rc.category.as_str().into(),
+        entity: rc.entity.clone(),
+        confidence: rc.confidence,
+        score: rc.score,
+        analyst: brief.analyst.clone(),
+        category_hit,
+        entity_hit,
+        hit: category_hit && entity_hit,
+        knowledge_expected: expected.knowledge.len(),
+        knowledge_found: expected
+            .knowledge
+            .iter()
+            .filter(|id| retrieved.contains(id))
+            .count(),
+        retrieved,
+        evidence_expected: expected.evidence.len(),
+        evidence_cited: expected
+            .evidence
+            .iter()
+            .filter(|id| cited.contains(*id))
+            .count(),
+        citations_valid: cited.len(),
+        citations_invalid: brief.validation.dropped_ids.len(),
+        stage_ms,
+        headline: brief.headline(),
+        signals: brief
+            .signals
+            .iter()
+            .take(4)
+            .map(|s| {
+                format!(
+                    "{:.2} {} {}: {}",
+                    s.strength,
+                    s.category.as_str(),
+                    s.entity,
+                    s.statement
+                )
+            })
+            .collect(),
+    }
+}
+
+fn ratio(numerator: usize, denominator: usize) -> Option<f64> {
+    (denominator > 0).then(|| numerator as f64 / denominator as f64)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+pub(super) fn scorecard(
+    analyst: AnalystMode,
+    k: usize,
+    skipped: Vec<String>,
+    results: Vec<ScenarioResult>,
+) -> Scorecard {
+    let n = results.len();
+    let share = |f: &dyn Fn(&ScenarioResult) -> bool| {
+        ratio(results.iter().filter(|r| f(r)).count(), n).unwrap_or(0.0)
+    };
+    let sum = |f: &dyn Fn(&ScenarioResult) -> usize| results.iter().map(f).sum::<usize>();
+    let calibration = [Confidence::Low, Confidence::Medium, Confidence::High]
+        .into_iter()
+        .map(|confidence| {
+            let at: Vec<&ScenarioResult> = results
+                .iter()
+                .filter(|r| r.confidence == confidence)
+                .collect();
+            let right = at.iter().filter(|r| r.hit).count();
+            CalibrationRow {
+                confidence,
+                briefs: at.len(),
+                right,
+                accuracy: ratio(right, at.len()),
+                mean_score: (!at.is_empty())
+                    .then(|| at.iter().map(|r| r.score).sum::<f64>() / at.len() as f64),
+            }
+        })
+        .collect();
+    let brier = (n > 0).then(|| {
+        results
+            .iter()
+            .map(|r| (r.score - if r.hit { 1.0 } else { 0.0 }).powi(2))
+            .sum::<f64>()
+            / n as f64
+    });
+    let stages: BTreeSet<&String> = results.iter().flat_map(|r| r.stage_ms.keys()).collect();
+    let stage_p50_ms = stages
+        .into_iter()
+        .map(|stage| {
+            let values = results
+                .iter()
+                .filter_map(|r| r.stage_ms.get(stage).copied())
+                .collect();
+            (stage.clone(), median(values))
+        })
+        .collect();
+    Scorecard {
+        created_at: Utc::now(),
+        analyst,
+        scenarios: n,
+        skipped,
+        hit_at_1: share(&|r| r.hit),
+        category_hit: share(&|r| r.category_hit),
+        entity_hit: share(&|r| r.entity_hit),
+        k,
+        knowledge_recall: ratio(sum(&|r| r.knowledge_found), sum(&|r| r.knowledge_expected)),
+        evidence_recall: ratio(sum(&|r| r.evidence_cited), sum(&|r| r.evidence_expected)),
+        citation_validity: ratio(
+            sum(&|r| r.citations_valid),
+            sum(&|r| r.citations_valid + r.citations_invalid),
+        ),
+        calibration,
+        brier,
+        stage_p50_ms,
+        results,
+    }
+}
+
+/// A share as a whole percentage, or "—" when there is nothing to divide.
+pub fn percent(share: Option<f64>) -> String {
+    share.map_or("—".to_string(), |v| format!("{:.0}%", v * 100.0))
+}
+
+impl Scorecard {
+    /// The scorecard as a terminal table.
+    pub fn to_text(&self) -> String {
+        let pct = percent;
+        let mut out = format!(
+            "{:<34} {:<4} {:<46} {:<10} {:>6} {:>7}\n",
+            "scenario", "hit", "root cause (expected → got)", "confidence", "know.", "cites"
+        );
+        for r in &self.results {
+            let mark = |ok: bool| if ok { "✓" } else { "✗" };
+            out.push_str(&format!(
+                "{:<34} {:<4} {:<46} {:<10} {:>6} {:>7}\n",
+                r.name,
+                mark(r.hit),
+                format!("{} {}", mark(r.category_hit), r.expected_category),
+                format!("{} {:.2}", r.confidence.as_str(), r.score),
+                format!("{}/{}", r.knowledge_found, r.knowledge_expected),
+                format!("{}/{}", r.evidence_cited, r.evidence_expected),
+            ));
+            if !r.hit {
+                out.push_str(&format!(
+                    "{:<39} {} expected {}\n{:<39}   got {} {}\n",
+                    "",
+                    mark(r.entity_hit),
+                    r.expected_entity.join(" | "),
+                    "",
+                    r.category,
+                    r.entity
+                ));
+                for signal in &r.signals {
+                    let short: String = signal.chars().take(110).collect();
+                    out.push_str(&format!("{:<41} · {short}\n", ""));
+                }
+            }
+        }
+        for s in &self.skipped {
+            out.push_str(&format!("{s:<34} skipped\n"));
+        }
+        out.push_str(&format!(
+            "\nanalyst {} · {} scenarios\n\
+             root-cause hit@1   {}\n\
+             category hit       {}\n\
+             entity hit         {}\n\
+             knowledge recall@{} {}\n\
+             evidence cited     {}\n\
+             citation validity  {}\n",
+            self.analyst.as_str(),
+            self.scenarios,
+            pct(Some(self.hit_at_1)),
+            pct(Some(self.category_hit)),
+            pct(Some(self.entity_hit)),
+            self.k,
+            pct(self.knowledge_recall),
+            pct(self.evidence_recall),
+            pct(self.citation_validity),
+        ));
+        if let Some(brier) = self.brier {
+            out.push_str(&format!("brier score        {brier:.3}\n"));
+        }
+        out.push_str("\ncalibration        briefs  right  accuracy  mean score\n");
+        for row in &self.calibration {
+            out.push_str(&format!(
+                "  {:<16} {:>6} {:>6} {:>9} {:>11}\n",
+                row.confidence.as_str(),
+                row.briefs,
+                row.right,
+                pct(row.accuracy),
+                row.mean_score.map_or("—".into(), |s| format!("{s:.2}")),
+            ));
+        }
+        out.push_str("\nstage p50 (ms)    ");
+        for (stage, ms) in &self.stage_p50_ms {
+            out.push_str(&format!(" {stage} {ms:.1}"));
+        }
+        out.push('\n');
+        out
+    }
+}
+
+/// `baseline.toml`: the hit@1 each analyst must keep.
+#[derive(Debug, Deserialize)]
+struct Baseline {
+    #[serde(default)]
+    rules: Option<BaselineEntry>,
+    #[serde(default)]
+    canned: Option<BaselineEntry>,
+    #[serde(default)]
+    llm: Option<BaselineEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BaselineEntry {
+    hit_at_1: f64,
+}
+
+/// Fails when the scorecard's hit@1 is below the recorded baseline for its analyst.
+pub fn check_baseline(scorecard: &Scorecard, path: &Path) -> anyhow::Result<Option<f64>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let baseline: Baseline = toml::from_str(&text)
+        .with_context(|| format!("{} is not a baseline file", path.display()))?;
+    let entry = match scorecard.analyst {
+        AnalystMode::Rules => baseline.rules,
+        AnalystMode::Canned => baseline.canned,
+        AnalystMode::Llm => baseline.llm,
+    };
+    let Some(entry) = entry else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        scorecard.hit_at_1 + 1e-9 >= entry.hit_at_1,
+        "root-cause hit@1 {:.3} is below the baseline {:.3} recorded in {}",
+        scorecard.hit_at_1,
+        entry.hit_at_1,
+        path.display()
+    );
+    Ok(Some(entry.hit_at_1))
+}
+
+/// Where `--json` goes, and the scorecard recorded for `/eval`.
+pub fn write_json(scorecard: &Scorecard, path: &PathBuf) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(scorecard)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
