@@ -1,87 +1,16 @@
-//! Kubernetes, read-only (get/list): rollout history of the target workloads, their pods'
-//! health, Warning events, HPAs, the condition of the nodes hosting the pods, Jobs that failed
-//! or run far longer than before, and the previous logs of crashing containers.
+//! Kubernetes API objects turned into evidence items: rollouts (with what changed), pod
+//! health, Warning events, autoscalers, node conditions and Jobs. Pure functions of the
+//! objects the collector read, so each is tested on captured API responses.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, Node, Pod};
-use kube::api::{ListParams, LogParams};
-use kube::{Api, Client};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{CollectError, Collected, Collector, Registered};
-use crate::catalog::Targets;
-use crate::config::Settings;
+use super::super::CollectError;
 use crate::domain::{EvidenceItem, Window};
 
-pub struct KubernetesCollector {
-    client: Client,
-    log_lines: i64,
-}
-
-impl KubernetesCollector {
-    pub async fn register(settings: &Settings) -> Registered {
-        let not_configured = |reason: String| Registered::NotConfigured {
-            name: "kubernetes",
-            reason,
-        };
-        if !settings.kubernetes.enabled {
-            return not_configured("kubernetes.enabled is false".into());
-        }
-        let config = if settings.kubernetes.api_url.is_empty() {
-            match kube::Config::infer().await {
-                Ok(config) => config,
-                Err(_) => {
-                    return not_configured("no in-cluster service account or kubeconfig".into());
-                }
-            }
-        } else {
-            match settings.kubernetes.api_url.parse() {
-                Ok(uri) => kube::Config::new(uri),
-                Err(e) => return not_configured(format!("kubernetes.api_url is invalid: {e}")),
-            }
-        };
-        match Client::try_from(config) {
-            Ok(client) => Registered::Ready(Arc::new(Self {
-                client,
-                log_lines: settings.kubernetes.log_lines,
-            })),
-            Err(e) => not_configured(format!("cannot build a client: {e}")),
-        }
-    }
-
-    async fn list<K>(
-        &self,
-        namespace: &str,
-        params: &ListParams,
-    ) -> Result<Vec<Value>, CollectError>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + Serialize
-            + std::fmt::Debug,
-        K::DynamicType: Default,
-    {
-        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
-        let list = api.list(params).await.map_err(describe)?;
-        Ok(list
-            .items
-            .iter()
-            .filter_map(|item| serde_json::to_value(item).ok())
-            .collect())
-    }
-}
-
-fn describe(error: kube::Error) -> CollectError {
+pub(super) fn describe(error: kube::Error) -> CollectError {
     CollectError(match error {
         kube::Error::Api(status) => {
             format!("API {} {}: {}", status.code, status.reason, status.message)
@@ -90,17 +19,17 @@ fn describe(error: kube::Error) -> CollectError {
     })
 }
 
-fn time(value: &Value) -> Option<DateTime<Utc>> {
+pub(super) fn time(value: &Value) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(value.as_str()?)
         .ok()
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn name(object: &Value) -> &str {
+pub(super) fn name(object: &Value) -> &str {
     object["metadata"]["name"].as_str().unwrap_or("")
 }
 
-fn owned_by(object: &Value, kind: &str, names: &BTreeSet<String>) -> Option<String> {
+pub(super) fn owned_by(object: &Value, kind: &str, names: &BTreeSet<String>) -> Option<String> {
     object["metadata"]["ownerReferences"]
         .as_array()?
         .iter()
@@ -108,7 +37,7 @@ fn owned_by(object: &Value, kind: &str, names: &BTreeSet<String>) -> Option<Stri
         .and_then(|o| o["name"].as_str().map(str::to_string))
 }
 
-fn images(pod_spec: &Value) -> Vec<String> {
+pub(super) fn images(pod_spec: &Value) -> Vec<String> {
     pod_spec["containers"]
         .as_array()
         .map(|c| {
@@ -121,7 +50,7 @@ fn images(pod_spec: &Value) -> Vec<String> {
 
 /// Names of environment variables (per container) that differ between two pod templates:
 /// added, removed or changed. Only names: values may be secrets.
-fn env_changes(previous: &Value, current: &Value) -> Vec<String> {
+pub(super) fn env_changes(previous: &Value, current: &Value) -> Vec<String> {
     let env = |spec: &Value| -> BTreeMap<String, String> {
         spec["containers"]
             .as_array()
@@ -148,7 +77,7 @@ fn env_changes(previous: &Value, current: &Value) -> Vec<String> {
     names
 }
 
-fn minutes_relative(at: DateTime<Utc>, onset: DateTime<Utc>) -> String {
+pub(super) fn minutes_relative(at: DateTime<Utc>, onset: DateTime<Utc>) -> String {
     let minutes = (onset - at).num_minutes();
     if minutes >= 0 {
         format!("{minutes} min before onset")
@@ -159,7 +88,7 @@ fn minutes_relative(at: DateTime<Utc>, onset: DateTime<Utc>) -> String {
 
 /// Rollouts: each ReplicaSet revision of the target Deployments created in the window, and
 /// the current one.
-fn rollouts(
+pub(super) fn rollouts(
     namespace: &str,
     workloads: &BTreeSet<String>,
     replicasets: &[Value],
@@ -245,7 +174,7 @@ fn rollouts(
 }
 
 /// Unhealthy pods of the targets: restarts, waiting reasons, last terminations.
-fn pod_health(namespace: &str, pods: &[&Value]) -> Vec<EvidenceItem> {
+pub(super) fn pod_health(namespace: &str, pods: &[&Value]) -> Vec<EvidenceItem> {
     let mut items = Vec::new();
     for pod in pods {
         let statuses = pod["status"]["containerStatuses"]
@@ -316,14 +245,14 @@ fn pod_health(namespace: &str, pods: &[&Value]) -> Vec<EvidenceItem> {
 }
 
 /// Warning events with the same reason on the same object.
-struct EventGroup {
+pub(super) struct EventGroup {
     count: i64,
     message: String,
     last_seen: Option<DateTime<Utc>>,
 }
 
 /// Warning events in the window, grouped by reason and object.
-fn warning_events(
+pub(super) fn warning_events(
     namespace: &str,
     events: &[Value],
     related: &dyn Fn(&str) -> bool,
@@ -383,7 +312,11 @@ fn warning_events(
     items
 }
 
-fn autoscalers(namespace: &str, hpas: &[Value], workloads: &BTreeSet<String>) -> Vec<EvidenceItem> {
+pub(super) fn autoscalers(
+    namespace: &str,
+    hpas: &[Value],
+    workloads: &BTreeSet<String>,
+) -> Vec<EvidenceItem> {
     hpas.iter()
         .filter(|h| h["spec"]["scaleTargetRef"]["name"].as_str().is_some_and(|n| workloads.contains(n)))
         .map(|h| {
@@ -408,7 +341,7 @@ fn autoscalers(namespace: &str, hpas: &[Value], workloads: &BTreeSet<String>) ->
         .collect()
 }
 
-fn node_condition(node: &Value) -> Option<EvidenceItem> {
+pub(super) fn node_condition(node: &Value) -> Option<EvidenceItem> {
     let conditions = node["status"]["conditions"].as_array()?;
     let bad: Vec<String> = conditions
         .iter()
@@ -442,7 +375,7 @@ fn node_condition(node: &Value) -> Option<EvidenceItem> {
 
 /// Jobs that failed in the window, or are running more than twice as long as the median of
 /// their CronJob's completed runs.
-fn jobs(namespace: &str, jobs: &[Value], window: &Window) -> Vec<EvidenceItem> {
+pub(super) fn jobs(namespace: &str, jobs: &[Value], window: &Window) -> Vec<EvidenceItem> {
     let owner = |job: &Value| {
         job["metadata"]["ownerReferences"]
             .as_array()
@@ -513,178 +446,4 @@ fn jobs(namespace: &str, jobs: &[Value], window: &Window) -> Vec<EvidenceItem> {
         });
     }
     items
-}
-
-#[async_trait]
-impl Collector for KubernetesCollector {
-    fn name(&self) -> &'static str {
-        "kubernetes"
-    }
-
-    async fn collect(&self, targets: &Targets, window: &Window) -> Result<Collected, CollectError> {
-        let Some(namespace) = targets.kube_namespace.as_deref() else {
-            return Ok(Collected {
-                items: Vec::new(),
-                warnings: vec![
-                    "no Kubernetes namespace for this alert (tag or service catalog)".into(),
-                ],
-            });
-        };
-        let workloads: BTreeSet<String> = targets.kube_workloads.iter().cloned().collect();
-        let warnings_only = ListParams::default().fields("type=Warning");
-        let all = ListParams::default();
-        let (replicasets, pods, events, hpas, job_list) = tokio::join!(
-            self.list::<ReplicaSet>(namespace, &all),
-            self.list::<Pod>(namespace, &all),
-            self.list::<Event>(namespace, &warnings_only),
-            self.list::<HorizontalPodAutoscaler>(namespace, &all),
-            self.list::<Job>(namespace, &all),
-        );
-        let mut collected = Collected::default();
-        let lists = [
-            replicasets.is_err(),
-            pods.is_err(),
-            events.is_err(),
-            hpas.is_err(),
-            job_list.is_err(),
-        ];
-        if lists.iter().all(|failed| *failed) {
-            let first = replicasets
-                .err()
-                .map_or_else(String::new, |e| e.to_string());
-            return Err(CollectError(format!(
-                "every list call failed; replicasets: {first}"
-            )));
-        }
-        let replicasets = replicasets.unwrap_or_else(|e| {
-            collected.warnings.push(format!("replicasets: {e}"));
-            Vec::new()
-        });
-        let target_sets: BTreeSet<String> = replicasets
-            .iter()
-            .filter(|rs| owned_by(rs, "Deployment", &workloads).is_some())
-            .map(|rs| name(rs).to_string())
-            .collect();
-        collected
-            .items
-            .extend(rollouts(namespace, &workloads, &replicasets, window));
-
-        let pods = pods.unwrap_or_else(|e| {
-            collected.warnings.push(format!("pods: {e}"));
-            Vec::new()
-        });
-        let target_pods: Vec<&Value> = pods
-            .iter()
-            .filter(|p| {
-                owned_by(p, "ReplicaSet", &target_sets).is_some()
-                    || targets.pods.iter().any(|n| n == name(p))
-            })
-            .collect();
-        let pod_items = pod_health(namespace, &target_pods);
-
-        let related = |object: &str| {
-            (workloads.is_empty() && targets.pods.is_empty())
-                || workloads.iter().any(|w| object.starts_with(w.as_str()))
-                || targets.pods.iter().any(|p| p == object)
-        };
-        collected.absorb(
-            "events",
-            events.map(|e| warning_events(namespace, &e, &related, window)),
-        );
-        collected.absorb("hpa", hpas.map(|h| autoscalers(namespace, &h, &workloads)));
-        collected.absorb("jobs", job_list.map(|j| jobs(namespace, &j, window)));
-
-        // Nodes hosting the target pods, and previous logs of crashing containers.
-        let node_names: BTreeSet<&str> = target_pods
-            .iter()
-            .filter_map(|p| p["spec"]["nodeName"].as_str())
-            .collect();
-        let nodes: Api<Node> = Api::all(self.client.clone());
-        for node_name in node_names.iter().take(5) {
-            match nodes.get(node_name).await {
-                Ok(node) => {
-                    if let Some(item) = serde_json::to_value(&node)
-                        .ok()
-                        .as_ref()
-                        .and_then(node_condition)
-                    {
-                        collected.items.push(item);
-                    }
-                }
-                Err(e) => collected
-                    .warnings
-                    .push(format!("node {node_name}: {}", describe(e))),
-            }
-        }
-        let pod_api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        let crashing = pod_items.iter().filter(|i| i.anomaly >= 0.9).take(3);
-        let mut log_items = Vec::new();
-        for item in crashing {
-            let pod_name = item.id.rsplit('/').next().unwrap_or("");
-            let params = LogParams {
-                previous: true,
-                tail_lines: Some(self.log_lines),
-                ..LogParams::default()
-            };
-            match pod_api.logs(pod_name, &params).await {
-                Ok(text) if !text.trim().is_empty() => {
-                    let tail: String = text
-                        .chars()
-                        .rev()
-                        .take(4000)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect();
-                    log_items.push(EvidenceItem {
-                        id: format!("k8s.logs.{namespace}/{pod_name}"),
-                        source: "kubernetes".into(),
-                        kind: "logs".into(),
-                        at: item.at,
-                        summary: format!(
-                            "previous container log of {pod_name}, last line: {}",
-                            tail.lines()
-                                .last()
-                                .unwrap_or("")
-                                .chars()
-                                .take(200)
-                                .collect::<String>()
-                        ),
-                        anomaly: 0.7,
-                        data: json!({ "tail": tail }),
-                    });
-                }
-                Ok(_) => {}
-                Err(e) => collected
-                    .warnings
-                    .push(format!("logs of {pod_name}: {}", describe(e))),
-            }
-        }
-        collected.items.extend(pod_items);
-        collected.items.extend(log_items);
-        Ok(collected)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_changes_name_added_removed_and_changed_variables_only() {
-        let before = json!({"containers": [{"name": "app", "env": [
-            {"name": "REDIS_ADDR", "value": "redis-history:6379"},
-            {"name": "LOG_LEVEL", "value": "info"},
-            {"name": "OLD", "value": "x"},
-            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}
-        ]}]});
-        let after = json!({"containers": [{"name": "app", "env": [
-            {"name": "REDIS_ADDR", "value": "redis-history:6380"},
-            {"name": "LOG_LEVEL", "value": "info"},
-            {"name": "NEW", "value": "y"},
-            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}
-        ]}]});
-        assert_eq!(env_changes(&before, &after), ["NEW", "OLD", "REDIS_ADDR"]);
-        assert!(env_changes(&before, &before).is_empty());
-    }
 }
