@@ -172,6 +172,7 @@ fn read_alerts(
             body: &body,
             header_delivery_id: None,
             received_at: chrono::Utc::now(),
+            keep_raw: false,
         },
     )?;
     anyhow::ensure!(!alerts.is_empty(), "the payload carries no alert");

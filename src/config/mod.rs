@@ -58,6 +58,7 @@ impl Default for Settings {
                 sources: AlertSource::ALL.to_vec(),
                 datadog_token_header: "X-Triaged-Token".into(),
                 datadog_basic_auth_user: "triaged".into(),
+                keep_raw: false,
             },
             workers: WorkerSettings {
                 count: 4,

@@ -97,6 +97,9 @@ pub struct IntakeSettings {
     pub sources: Vec<AlertSource>,
     pub datadog_token_header: String,
     pub datadog_basic_auth_user: String,
+    /// Store each webhook body exactly as received, secrets included, in the alert's raw
+    /// column. Off: the stored body is redacted like every other field.
+    pub keep_raw: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -255,6 +255,7 @@ async fn run_one(
             body: &scenario.payload,
             header_delivery_id: Some("eval"),
             received_at: bundle.window.onset,
+            keep_raw: false,
         },
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", scenario.file.alert))?;

@@ -8,6 +8,7 @@ pub mod alertmanager;
 pub mod auth;
 pub mod datadog;
 pub mod pagerduty;
+pub mod sanitize;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
@@ -30,11 +31,26 @@ pub struct Delivery<'a> {
     /// A delivery id from a header (PagerDuty `X-Webhook-Id`), when the sender sends one.
     pub header_delivery_id: Option<&'a str>,
     pub received_at: DateTime<Utc>,
+    /// Keep the body exactly as received (`intake.keep_raw`); otherwise it is stored
+    /// redacted like every other field.
+    pub keep_raw: bool,
 }
 
 /// Parses one delivery from `source` into the alerts it carries (one, or several for an
-/// Alertmanager group).
+/// Alertmanager group), each sanitized ([`sanitize::sanitize`]) before anything stores, logs,
+/// shows or sends it.
 pub fn parse(source: AlertSource, delivery: &Delivery<'_>) -> Result<Vec<Alert>, IntakeError> {
+    let mut alerts = parse_unsanitized(source, delivery)?;
+    for alert in &mut alerts {
+        sanitize::sanitize(alert, delivery.keep_raw);
+    }
+    Ok(alerts)
+}
+
+fn parse_unsanitized(
+    source: AlertSource,
+    delivery: &Delivery<'_>,
+) -> Result<Vec<Alert>, IntakeError> {
     let value: Value = serde_json::from_slice(delivery.body)
         .map_err(|e| IntakeError::InvalidJson(e.to_string()))?;
     if !value.is_object() {
@@ -132,6 +148,7 @@ mod tests {
             body: b"[1,2]",
             header_delivery_id: None,
             received_at: Utc::now(),
+            keep_raw: false,
         };
         assert_eq!(
             parse(AlertSource::Datadog, &delivery),

@@ -87,6 +87,9 @@ pub trait Store: Ingest + Queue + Artifacts + Outbox + Feedback + Reads {
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
     async fn close(&self);
+    /// Redacts rows written before intake redacted at the door (alert text, incident titles,
+    /// evidence, briefs; raw bodies unless `keep_raw`). Returns how many values changed.
+    async fn redact_stored(&self, keep_raw: bool) -> Result<u64, StoreError>;
 }
 
 /// Intake: what the webhook handlers need.

@@ -110,6 +110,7 @@ async fn accept(
             body: &body,
             header_delivery_id: headers.get("x-webhook-id").and_then(|v| v.to_str().ok()),
             received_at,
+            keep_raw: state.settings.intake.keep_raw,
         },
     )?;
     let receipts = state

@@ -18,6 +18,7 @@ fn parse_fixture(
             body: body.as_bytes(),
             header_delivery_id: header_id,
             received_at: Utc::now(),
+            keep_raw: true,
         },
     )
     .expect("fixture parses")

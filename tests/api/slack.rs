@@ -648,3 +648,115 @@ async fn interactions_need_a_valid_fresh_signature_and_store_feedback() {
     }
     panic!("no modal or no tally update");
 }
+
+/// Secrets of every kind the redaction rules know, and the part of each that must never leave.
+const PLANTED: [(&str, &str); 6] = [
+    ("AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
+    (
+        "postgres://admin:S3cr3tPassw0rd@db.internal:5432/app",
+        "S3cr3tPassw0rd",
+    ),
+    (
+        "Authorization: Bearer abcdefghijklmnopqrstuvwxyz123456",
+        "abcdefghijklmnopqrstuvwxyz123456",
+    ),
+    (
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    ),
+    (
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7bqXq9\n-----END RSA PRIVATE KEY-----",
+        "MIIEpAIBAAKCAQEA7bqXq9",
+    ),
+    ("oncall.person@example.com", "oncall.person@example.com"),
+];
+
+#[tokio::test]
+async fn secrets_planted_in_an_alert_reach_neither_slack_nor_the_api_pages_or_database() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(ok_post("1795227090.000100"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/chat.update"))
+        .respond_with(ok_update())
+        .mount(&server)
+        .await;
+    let app = slack_app(&server, |_| {}).await;
+
+    let secrets: Vec<&str> = PLANTED.iter().map(|(text, _)| *text).collect();
+    let mut payload: Value = serde_json::from_str(&fixture("datadog_triggered.json")).unwrap();
+    payload["title"] = json!(format!(
+        "prod-postgres-primary down {} {}",
+        secrets[0], secrets[1]
+    ));
+    payload["message"] = json!(secrets.join(" | "));
+    payload["tags"] = json!(format!(
+        "env:prod,owner:{},token:{}",
+        secrets[5], secrets[3]
+    ));
+    payload["query"] = json!(format!("avg:db.errors{{dsn:{}}} > 1", secrets[1]));
+    let receipt: Value = app
+        .post_datadog(&payload.to_string())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = receipt["incident_id"].as_str().unwrap().to_string();
+    let detail = all_jobs_finished(&app, &id).await;
+    assert!(detail.brief.is_some(), "the brief was written");
+
+    let mut sinks: Vec<(String, String)> = Vec::new();
+    for request in server.received_requests().await.unwrap() {
+        sinks.push((
+            format!("slack {}", request.url.path()),
+            String::from_utf8_lossy(&request.body).into_owned(),
+        ));
+    }
+    assert!(sinks.len() >= 2, "the first look and the brief were sent");
+    let (_, list) = app.get_json("/api/incidents").await;
+    sinks.push(("/api/incidents".into(), list.to_string()));
+    let (_, one) = app.get_json(&format!("/api/incidents/{id}")).await;
+    sinks.push(("/api/incidents/{id}".into(), one.to_string()));
+    for page in ["/".to_string(), format!("/incidents/{id}")] {
+        let html = app
+            .client
+            .get(format!("{}{page}", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        sinks.push((page, html));
+    }
+    // Every byte the store wrote: the database, its write-ahead log.
+    for entry in std::fs::read_dir(app.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            sinks.push((
+                path.display().to_string(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ));
+        }
+    }
+    let leaks: Vec<String> = sinks
+        .iter()
+        .flat_map(|(sink, text)| {
+            PLANTED
+                .iter()
+                .filter(|(_, needle)| text.contains(needle))
+                .map(move |(_, needle)| format!("{needle} in {sink}"))
+        })
+        .collect();
+    assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.join("\n"));
+    // The alert itself still arrived and reads sensibly.
+    let title = one["title"].as_str().unwrap_or_default();
+    assert!(
+        title.starts_with("prod-postgres-primary down [REDACTED"),
+        "{title}"
+    );
+}

@@ -66,7 +66,42 @@ store_suite!(
     stages_are_recorded_with_start_end_and_outcome,
     migrations_are_idempotent,
     jobs_of_one_incident_run_one_at_a_time_in_order,
+    rows_stored_before_redaction_at_the_door_are_redacted_once,
 );
+
+async fn rows_stored_before_redaction_at_the_door_are_redacted_once(store: Arc<dyn Store>) {
+    let mut old = alert("d-secret", "k-secret", Transition::Triggered);
+    old.title = "db down: postgres://app:hunter2pass@db:5432/app".into();
+    old.message = Some("token ghp_abcdefghijklmnopqrstuvwxyz0123456789".into());
+    old.raw = r#"{"title":"postgres://app:hunter2pass@db:5432/app"}"#.into();
+    let receipt = store.ingest(&[old], T0).await.unwrap();
+    let id = receipt[0].incident_id.clone().unwrap();
+
+    let changed = store.redact_stored(false).await.unwrap();
+    assert!(
+        changed >= 4,
+        "title, message, raw and the incident title: {changed}"
+    );
+    let alerts = store.alerts_for(&id).await.unwrap();
+    assert!(
+        !alerts[0].title.contains("hunter2pass"),
+        "{}",
+        alerts[0].title
+    );
+    assert!(!alerts[0].raw.contains("hunter2pass"), "{}", alerts[0].raw);
+    assert!(
+        !alerts[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("ghp_abcdefghij"),
+        "{:?}",
+        alerts[0].message
+    );
+    let detail = store.incident(&id).await.unwrap().unwrap();
+    assert!(!detail.incident.title.contains("hunter2pass"));
+    assert_eq!(store.redact_stored(false).await.unwrap(), 0, "idempotent");
+}
 
 async fn deliveries_are_idempotent(store: Arc<dyn Store>) {
     let a = alert("d-1", "k", Transition::Triggered);

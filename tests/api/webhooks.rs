@@ -418,3 +418,155 @@ async fn incidents_list_filters_by_status() {
     let (status, _) = app.get_json("/api/incidents/does-not-exist").await;
     assert_eq!(status, 404);
 }
+
+/// A daemon on SQLite, or on a fresh PostgreSQL database (skipped with a printed reason
+/// without a server, except under CI).
+async fn app_on(backend: Backend) -> Option<TestApp> {
+    let url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_postgres_database().await?),
+    };
+    Some(
+        spawn_app_with_pipeline(
+            move |s| {
+                if let Some(url) = url {
+                    s.database.url = url;
+                }
+            },
+            test_secrets(),
+        )
+        .await,
+    )
+}
+
+/// Bodies an attacker or a broken sender might post to each route: NUL characters in stored
+/// text, identifiers past a btree index row, wrong types, deep nesting, huge numbers.
+fn hostile_corpus() -> Vec<(&'static str, String)> {
+    let long = "k".repeat(3000);
+    let datadog = |patch: Value| {
+        let mut payload: Value = serde_json::from_str(&fixture("datadog_triggered.json")).unwrap();
+        for (key, value) in patch.as_object().unwrap() {
+            payload[key] = value.clone();
+        }
+        payload.to_string()
+    };
+    let alertmanager = |patch: &dyn Fn(&mut Value)| {
+        let mut payload: Value = serde_json::from_str(&fixture("alertmanager_group.json")).unwrap();
+        patch(&mut payload);
+        payload.to_string()
+    };
+    let pagerduty = |patch: &dyn Fn(&mut Value)| {
+        let mut payload: Value =
+            serde_json::from_str(&fixture("pagerduty_incident_triggered.json")).unwrap();
+        patch(&mut payload);
+        payload.to_string()
+    };
+    let nested = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    vec![
+        (
+            "datadog",
+            datadog(json!({"title": "db\u{0000}down", "message": "a\u{0000}b"})),
+        ),
+        (
+            "datadog",
+            datadog(json!({"id": long, "alert_id": long, "alert_cycle_key": long})),
+        ),
+        (
+            "datadog",
+            datadog(json!({"tags": "env:prod\u{0000},team:\u{0000}", "query": "\u{0000}"})),
+        ),
+        (
+            "datadog",
+            datadog(json!({"title": ["not", "text"], "date": "-99999999999999999999"})),
+        ),
+        ("datadog", datadog(json!({"title": "x".repeat(200_000)}))),
+        ("datadog", format!("{{\"title\": {nested}}}")),
+        ("datadog", "{}".into()),
+        ("datadog", "null".into()),
+        (
+            "alertmanager",
+            alertmanager(&|p| p["groupKey"] = json!("g".repeat(3000))),
+        ),
+        (
+            "alertmanager",
+            alertmanager(&|p| p["alerts"][0]["labels"]["alertname"] = json!("a\u{0000}")),
+        ),
+        (
+            "alertmanager",
+            alertmanager(&|p| p["alerts"][0]["fingerprint"] = json!("f".repeat(3000))),
+        ),
+        (
+            "alertmanager",
+            alertmanager(&|p| p["alerts"] = json!("not a list")),
+        ),
+        ("alertmanager", alertmanager(&|p| p["alerts"] = json!([]))),
+        (
+            "alertmanager",
+            alertmanager(&|p| p["alerts"][0]["startsAt"] = json!(1e308)),
+        ),
+        (
+            "pagerduty",
+            pagerduty(&|p| p["event"]["data"]["id"] = json!("P".repeat(3000))),
+        ),
+        (
+            "pagerduty",
+            pagerduty(&|p| p["event"]["data"]["title"] = json!("t\u{0000}")),
+        ),
+        (
+            "pagerduty",
+            pagerduty(&|p| p["event"]["id"] = json!("e".repeat(3000))),
+        ),
+        ("pagerduty", pagerduty(&|p| p["event"] = json!(null))),
+    ]
+}
+
+async fn hostile_input_gets_a_4xx_or_is_stored_never_a_5xx(backend: Backend) {
+    let Some(mut app) = app_on(backend).await else {
+        return;
+    };
+    let mut histogram = std::collections::BTreeMap::new();
+    for (n, (route, body)) in hostile_corpus().into_iter().enumerate() {
+        let before = app.incident_count().await;
+        let response = match route {
+            "datadog" => app.post_datadog(&body).await,
+            "alertmanager" => app.post_alertmanager(&body).await,
+            _ => app.post_pagerduty(&body, &format!("hostile-{n}")).await,
+        };
+        let status = response.status();
+        *histogram.entry((route, status.as_u16())).or_insert(0) += 1;
+        let text = response.text().await.unwrap();
+        assert!(
+            status.is_client_error() || status == 202,
+            "{route} #{n} answered {status}: {text}"
+        );
+        let reply: Value = serde_json::from_str(&text).expect("every answer is JSON");
+        if status == 202 {
+            if let Some(id) = reply["incident_id"].as_str() {
+                let (found, _) = app.get_json(&format!("/api/incidents/{id}")).await;
+                assert_eq!(found, 200, "{route} #{n}: the incident it names is stored");
+            }
+        } else {
+            assert_eq!(
+                app.incident_count().await,
+                before,
+                "{route} #{n}: nothing half-stored on {status}"
+            );
+            assert!(reply["error"].is_string(), "{route} #{n}: {reply}");
+        }
+    }
+    println!("{backend:?} status histogram: {histogram:?}");
+    // The daemon is still healthy after all of it.
+    let (ready, _) = app.get_json("/readyz").await;
+    assert_eq!(ready, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_input_on_sqlite_gets_a_4xx_or_is_stored_never_a_5xx() {
+    hostile_input_gets_a_4xx_or_is_stored_never_a_5xx(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn hostile_input_on_postgres_gets_a_4xx_or_is_stored_never_a_5xx() {
+    hostile_input_gets_a_4xx_or_is_stored_never_a_5xx(Backend::Postgres).await;
+}

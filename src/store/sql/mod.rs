@@ -6,6 +6,7 @@
 mod artifacts;
 mod feedback;
 mod ingest;
+mod maintenance;
 mod outbox;
 mod queue;
 mod reads;
@@ -194,6 +195,10 @@ impl Store for SqlStore {
     async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+    }
+
+    async fn redact_stored(&self, keep_raw: bool) -> Result<u64, StoreError> {
+        self.redact_rows(keep_raw).await
     }
 }
 
