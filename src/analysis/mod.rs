@@ -261,6 +261,19 @@ impl Analyst {
             },
             None => {
                 let mut triage = fallback::analyse(alert, bundle, knowledge, &signals);
+                if self.llm.is_some() {
+                    // A configured model that did not answer is a gap in the analysis, named
+                    // where the reader looks for what is missing.
+                    triage.data_gaps.push(schema::DataGap {
+                        source: "model".into(),
+                        reason: format!(
+                            "model unavailable ({}); the rules analyst answered",
+                            crate::redact::redact(&failures.join("; "))
+                        ),
+                        next_step: "check the model endpoint (llm.base_url), its key and its logs"
+                            .into(),
+                    });
+                }
                 let validation = validate::validate(&mut triage, bundle, knowledge, &signals);
                 Brief {
                     triage,

@@ -287,7 +287,14 @@ pub fn render_brief(view: &BriefView<'_>) -> SlackMessage {
         .collect();
     let mut footer = format!("analyst: {}", escape(&brief.analyst));
     if brief.analyst == "rules" {
-        footer.push_str(" (deterministic rules)");
+        match &brief.fallback_reason {
+            // Why the model did not answer is part of reading the brief.
+            Some(reason) => footer.push_str(&format!(
+                " (deterministic rules: {})",
+                escape(&reason.chars().take(300).collect::<String>())
+            )),
+            None => footer.push_str(" (deterministic rules)"),
+        }
     }
     if !timings.is_empty() {
         footer.push_str(&format!(" · {}", timings.join(" · ")));

@@ -43,7 +43,10 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/{source}",
             post(webhooks::receive).layer(DefaultBodyLimit::disable()),
         )
-        .route("/slack/interactions", post(slack::interactions))
+        .route(
+            "/slack/interactions",
+            post(slack::interactions).layer(DefaultBodyLimit::disable()),
+        )
         .route("/api/incidents", get(api::list_incidents))
         .route("/api/incidents/{id}", get(api::get_incident))
         .route(
@@ -89,4 +92,23 @@ async fn prometheus(State(state): State<AppState>) -> String {
         Err(error) => tracing::warn!(%error, "could not read queue depth"),
     }
     state.metrics.render()
+}
+
+/// Reads a request body of at most `limit` bytes; a larger one (declared or sent) is a JSON
+/// 413, never a plain-text one, and is not buffered past the limit.
+pub(crate) async fn read_limited(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, error::ApiError> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(error::ApiError::PayloadTooLarge { limit });
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| error::ApiError::PayloadTooLarge { limit })
 }

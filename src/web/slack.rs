@@ -3,27 +3,27 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 use serde_json::Value;
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, read_limited};
 use crate::intake::auth::verify_slack_signature;
 
 pub async fn interactions(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<StatusCode, ApiError> {
     let secret = state.secrets.slack_signing_secret.as_ref().ok_or_else(|| {
         ApiError::NotFound("Slack interactions (SLACK_SIGNING_SECRET is not set)".into())
     })?;
+    let body = read_limited(&headers, body, state.settings.server.body_limit_bytes).await?;
     verify_slack_signature(&headers, &body, secret, Utc::now().timestamp())?;
-    let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| ApiError::BadRequest(format!("form body: {e}")))?;
+    let form = form_fields(&body)?;
     let payload: Value = form
         .get("payload")
         .ok_or_else(|| ApiError::BadRequest("form has no `payload`".into()))
@@ -31,6 +31,9 @@ pub async fn interactions(
             serde_json::from_str(p)
                 .map_err(|e| ApiError::BadRequest(format!("payload is not JSON: {e}")))
         })?;
+    if !payload.is_object() {
+        return Err(ApiError::BadRequest("payload must be a JSON object".into()));
+    }
     let user = payload["user"]["id"]
         .as_str()
         .unwrap_or("unknown")
@@ -85,4 +88,23 @@ pub async fn interactions(
         _ => {}
     }
     Ok(StatusCode::OK)
+}
+
+/// The fields of a form body. Bytes that are not UTF-8, before or after percent-decoding,
+/// are refused rather than replaced: a signed body that does not decode is not Slack's.
+fn form_fields(body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::BadRequest("the form body is not UTF-8".into()))?;
+    let decode = |raw: &str| {
+        percent_encoding::percent_decode_str(&raw.replace('+', " "))
+            .decode_utf8()
+            .map(|text| text.into_owned())
+            .map_err(|_| ApiError::BadRequest("a form field is not UTF-8 once decoded".into()))
+    };
+    let mut fields = HashMap::new();
+    for pair in text.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        fields.insert(decode(key)?, decode(value)?);
+    }
+    Ok(fields)
 }

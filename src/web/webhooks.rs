@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use chrono::Utc;
 use serde::Serialize;
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, read_limited};
 use crate::domain::AlertSource;
 use crate::intake::{self, Delivery, auth};
 use crate::store::{IngestOutcome, IngestReceipt};
@@ -70,17 +70,7 @@ async fn accept(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<WebhookAccepted, ApiError> {
-    let limit = state.settings.server.body_limit_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    let body = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+    let body = read_limited(headers, body, state.settings.server.body_limit_bytes).await?;
 
     auth::authenticate(
         source,

@@ -640,6 +640,18 @@ async fn repeated_server_errors_fall_back_to_the_rules_analyst() {
         reason.contains("gpt-4.1-mini") && reason.contains("500"),
         "{reason}"
     );
+    // Why the model did not answer is a data gap of the brief, not only an API field.
+    let gap = brief
+        .triage
+        .data_gaps
+        .iter()
+        .find(|g| g.source == "model")
+        .expect("a model data gap");
+    assert!(
+        gap.reason.contains("model unavailable") && gap.reason.contains("500"),
+        "{}",
+        gap.reason
+    );
     assert_eq!(
         brief.triage.root_cause.category,
         Category::DeployRegression,

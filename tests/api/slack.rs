@@ -760,3 +760,47 @@ async fn secrets_planted_in_an_alert_reach_neither_slack_nor_the_api_pages_or_da
         "{title}"
     );
 }
+
+async fn interact_raw(app: &TestApp, form: Vec<u8>) -> (u16, String) {
+    let timestamp = Utc::now().timestamp();
+    let signature =
+        triaged::intake::auth::slack_signature("slack-signing-secret", timestamp, &form);
+    let response = app
+        .client
+        .post(format!("{}/slack/interactions", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", timestamp.to_string())
+        .header("x-slack-signature", signature)
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn signed_interactions_that_are_not_slack_payloads_are_refused_with_json_errors() {
+    let server = MockServer::start().await;
+    let app = slack_app(&server, |_| {}).await;
+    for payload in ["null", "[]", "123", "\"text\""] {
+        let form = serde_urlencoded::to_string([("payload", payload)]).unwrap();
+        let (status, body) = interact_raw(&app, form.into_bytes()).await;
+        assert_eq!(status, 400, "{payload}: {body}");
+        let error: Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            error["message"].as_str().unwrap().contains("JSON object"),
+            "{body}"
+        );
+    }
+    // Invalid UTF-8, raw and percent-encoded, is refused rather than replaced.
+    let (status, _) = interact_raw(&app, b"payload=\xff\xfe".to_vec()).await;
+    assert_eq!(status, 400);
+    let (status, body) = interact_raw(&app, b"payload=%7B%22type%22%3A%22%FF%22%7D".to_vec()).await;
+    assert_eq!(status, 400, "{body}");
+    // A body over the limit is a JSON 413, not a plain-text one.
+    let (status, body) = interact_raw(&app, vec![b'a'; 3 * 1024 * 1024]).await;
+    assert_eq!(status, 413);
+    let error: Value = serde_json::from_str(&body).expect("a JSON error");
+    assert_eq!(error["error"], "payload_too_large");
+}
