@@ -74,12 +74,13 @@ named_enum!(
 );
 
 named_enum!(
-    /// How a stage ended.
+    /// How a stage ended (`abandoned`: its worker died or hung and the job was reclaimed).
     StageOutcome {
         Running => "running",
         Ok => "ok",
         Skipped => "skipped",
         Failed => "failed",
+        Abandoned => "abandoned",
     }
 );
 

@@ -67,7 +67,68 @@ store_suite!(
     migrations_are_idempotent,
     jobs_of_one_incident_run_one_at_a_time_in_order,
     rows_stored_before_redaction_at_the_door_are_redacted_once,
+    an_older_job_under_an_expired_lease_is_reclaimed_before_a_newer_one_starts,
 );
+
+async fn an_older_job_under_an_expired_lease_is_reclaimed_before_a_newer_one_starts(
+    store: Arc<dyn Store>,
+) {
+    let receipt = store
+        .ingest(&[alert("d-1", "k", Transition::Triggered)], T0)
+        .await
+        .unwrap();
+    let incident = receipt[0].incident_id.clone().unwrap();
+    let triage = store
+        .claim_job("crashed", T0, 1_000, 5)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .start_stage(&triage, Stage::Collect, T0 + 10)
+        .await
+        .unwrap();
+    // A re-trigger queues an update while the triage's worker is dead.
+    store
+        .ingest(&[alert("d-2", "k", Transition::Retriggered)], T0 + 100)
+        .await
+        .unwrap();
+    // Past the lease, two replicas claim at once: one reclaims the triage, the other gets
+    // nothing — never the update while the triage is unfinished.
+    let now = T0 + 5_000;
+    let first = store.claim_job("replica-a", now, 60_000, 5).await.unwrap();
+    let second = store.claim_job("replica-b", now, 60_000, 5).await.unwrap();
+    let claimed: Vec<_> = [first, second].into_iter().flatten().collect();
+    assert_eq!(
+        claimed.len(),
+        1,
+        "one job of the incident at a time: {claimed:?}"
+    );
+    assert_eq!(claimed[0].id, triage.id, "the older job first");
+    assert_eq!(claimed[0].kind, JobKind::Triage);
+    // The stage the dead worker left open is closed as abandoned, naming both workers.
+    let detail = store.incident(&incident).await.unwrap().unwrap();
+    let left = &detail.stages[0];
+    assert_eq!(left.outcome, StageOutcome::Abandoned);
+    assert_eq!(left.ended_at, Some(now));
+    let why = left.detail.as_deref().unwrap();
+    assert!(
+        why.contains("crashed") && why.contains("replica-a"),
+        "{why}"
+    );
+    // Once the triage is done, the update runs.
+    assert!(
+        store
+            .complete_job(&triage.id, "replica-a", now + 10)
+            .await
+            .unwrap()
+    );
+    let next = store
+        .claim_job("replica-b", now + 20, 60_000, 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.kind, JobKind::Update);
+}
 
 async fn rows_stored_before_redaction_at_the_door_are_redacted_once(store: Arc<dyn Store>) {
     let mut old = alert("d-secret", "k-secret", Transition::Triggered);

@@ -203,8 +203,18 @@ async fn a_job_whose_worker_died_is_reclaimed_after_restart_and_completes() {
         detail
             .stages
             .iter()
-            .any(|s| s.outcome == StageOutcome::Running && s.attempt == 1),
-        "the interrupted stage stays visible"
+            .any(|s| s.outcome == StageOutcome::Abandoned
+                && s.attempt == 1
+                && s.ended_at.is_some()),
+        "the interrupted stage stays visible, closed as abandoned: {:?}",
+        detail.stages
+    );
+    assert!(
+        !detail
+            .stages
+            .iter()
+            .any(|s| s.outcome == StageOutcome::Running),
+        "no stage is left running forever"
     );
 }
 

@@ -54,22 +54,29 @@ impl Dialect {
 
     /// Claims one runnable job: queued and due, or running under an expired lease. Jobs of
     /// one incident run one at a time and in the order they were queued, so a resolve never
-    /// overtakes the triage it follows. PostgreSQL skips rows other replicas are claiming;
-    /// SQLite has a single writer, so the statement is atomic on its own.
+    /// overtakes the triage it follows: a job waits while any job of its incident holds a live
+    /// lease, and while any older job of its incident is unfinished — queued, or running under
+    /// an expired lease that is about to be reclaimed (otherwise one replica could reclaim the
+    /// older job while another starts the newer). PostgreSQL skips rows other replicas are
+    /// claiming; SQLite has a single writer, so the statement is atomic on its own. The worker
+    /// whose expired lease is taken over is kept in `reclaimed_from` (SET reads the old row).
     fn claim_sql(self) -> &'static str {
         macro_rules! claim {
             ($lock:literal) => {
                 concat!(
                     "UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, ",
-                    "attempts = attempts + 1, updated_at = $3 WHERE id = (",
+                    "attempts = attempts + 1, updated_at = $3, ",
+                    "reclaimed_from = CASE WHEN state = 'running' THEN lease_owner ELSE NULL END ",
+                    "WHERE id = (",
                     "SELECT j.id FROM jobs j WHERE ((j.state = 'queued' AND j.run_at <= $3) ",
                     "OR (j.state = 'running' AND j.lease_expires_at < $3)) ",
                     "AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.incident_id = j.incident_id ",
                     "AND o.id <> j.id AND ((o.state = 'running' AND o.lease_expires_at >= $3) ",
-                    "OR (o.state = 'queued' AND (o.created_at, o.id) < (j.created_at, j.id)))) ",
+                    "OR (o.state IN ('queued', 'running') ",
+                    "AND (o.created_at, o.id) < (j.created_at, j.id)))) ",
                     "ORDER BY j.run_at, j.created_at LIMIT 1",
                     $lock,
-                    ") RETURNING id, incident_id, kind, attempts"
+                    ") RETURNING id, incident_id, kind, attempts, reclaimed_from"
                 )
             };
         }

@@ -30,15 +30,38 @@ impl Queue for SqlStore {
             .bind(now)
             .fetch_optional(&self.write)
             .await?;
-        row.map(|row| {
-            Ok(ClaimedJob {
-                id: row.try_get(0)?,
-                incident_id: row.try_get(1)?,
-                kind: parse_enum(row.try_get(2)?)?,
-                attempt: row.try_get(3)?,
-            })
-        })
-        .transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let job = ClaimedJob {
+            id: row.try_get(0)?,
+            incident_id: row.try_get(1)?,
+            kind: parse_enum(row.try_get(2)?)?,
+            attempt: row.try_get(3)?,
+        };
+        let reclaimed_from: Option<String> = row.try_get(4)?;
+        if let Some(previous) = reclaimed_from {
+            tracing::warn!(
+                job.id = %job.id,
+                incident.id = %job.incident_id,
+                previous.worker = %previous,
+                worker,
+                "reclaimed a job whose lease expired: its worker died or hung"
+            );
+            sqlx::query(
+                "UPDATE stage_runs SET ended_at = $2, outcome = $3, detail = $4 \
+                 WHERE job_id = $1 AND ended_at IS NULL",
+            )
+            .bind(&job.id)
+            .bind(now)
+            .bind(StageOutcome::Abandoned.as_str())
+            .bind(format!(
+                "worker {previous} stopped answering; the job was reclaimed by {worker}"
+            ))
+            .execute(&self.write)
+            .await?;
+        }
+        Ok(Some(job))
     }
 
     async fn extend_lease(
