@@ -20,7 +20,7 @@ use crate::domain::{
     StageReport,
 };
 use crate::signals::Signal;
-use crate::store::{ClaimedJob, Delivery, Store};
+use crate::store::{ClaimedJob, Delivery, MessageClaim, Store};
 
 pub struct Notifier {
     store: Arc<dyn Store>,
@@ -120,36 +120,99 @@ impl Notifier {
             signals,
             self.incident_url(&detail.incident.id).as_deref(),
         );
-        match self
-            .post_parent(slack, job, &detail, &channel, &message)
-            .await
-        {
+        match self.post_parent(slack, &detail, &channel, &message).await {
             Ok(()) => Some(format!("first look posted to {channel}")),
             Err(error) => Some(format!("first look not posted: {error}")),
         }
     }
 
-    /// Posts the parent message once: a retry after a lost reply looks for it in the channel
-    /// before posting again.
+    /// Posts the incident's parent message once, whichever job and attempt gets there first
+    /// (the first look, a retry of the deliver stage, a job reclaimed from a dead worker): the
+    /// outbox key is the incident's, and an attempt that finds an earlier claim looks for the
+    /// message in the channel and updates it rather than posting again.
     async fn post_parent(
         &self,
         slack: &SlackClient,
-        job: &ClaimedJob,
         detail: &IncidentDetail,
         channel: &str,
         message: &SlackMessage,
     ) -> Result<(), SlackError> {
         let incident_id = &detail.incident.id;
-        if job.attempt > 1 {
-            let oldest = detail.incident.opened_at / 1000 - 60;
-            if let Some(ts) = slack.find_posted(channel, incident_id, oldest).await? {
-                self.remember_parent(incident_id, channel, &ts).await;
-                return slack.update(channel, &ts, message).await;
+        let key = format!("{incident_id}:parent");
+        let found = match self.claim(&key, incident_id).await {
+            MessageClaim::First => None,
+            MessageClaim::Sent(ts) => Some(ts),
+            MessageClaim::Pending => {
+                let oldest = detail.incident.opened_at / 1000 - 60;
+                slack.find_posted(channel, incident_id, oldest).await?
             }
-        }
-        let ts = slack.post(channel, message, None, incident_id).await?;
+        };
+        let ts = match found {
+            Some(ts) => {
+                slack.update(channel, &ts, message).await?;
+                ts
+            }
+            None => {
+                slack
+                    .post(channel, message, None, incident_id, &key)
+                    .await?
+            }
+        };
+        self.sent(&key, &ts).await;
         self.remember_parent(incident_id, channel, &ts).await;
         Ok(())
+    }
+
+    /// Posts a thread reply once per `key`: an earlier claim means an earlier attempt may
+    /// have posted it, so the thread is searched first.
+    async fn reply_once(
+        &self,
+        slack: &SlackClient,
+        incident_id: &str,
+        channel: &str,
+        thread_ts: &str,
+        key: &str,
+        text: &str,
+    ) -> Result<(), SlackError> {
+        let found = match self.claim(key, incident_id).await {
+            MessageClaim::First => None,
+            MessageClaim::Sent(ts) => Some(ts),
+            MessageClaim::Pending => slack.find_reply(channel, thread_ts, key).await?,
+        };
+        let ts = match found {
+            Some(ts) => ts,
+            None => {
+                slack
+                    .post(
+                        channel,
+                        &render_reply(text),
+                        Some(thread_ts),
+                        incident_id,
+                        key,
+                    )
+                    .await?
+            }
+        };
+        self.sent(key, &ts).await;
+        Ok(())
+    }
+
+    /// The outbox's answer for `key`; with the store unreadable, treated as a retry so Slack
+    /// is searched before anything is posted.
+    async fn claim(&self, key: &str, incident_id: &str) -> MessageClaim {
+        self.store
+            .claim_message(key, incident_id, now_ms())
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, key, "outbox unreadable; searching Slack before posting");
+                MessageClaim::Pending
+            })
+    }
+
+    async fn sent(&self, key: &str, ts: &str) {
+        if let Err(error) = self.store.message_sent(key, ts, now_ms()).await {
+            tracing::warn!(%error, key, "message sent but not recorded in the outbox");
+        }
     }
 
     async fn remember_parent(&self, incident_id: &str, channel: &str, ts: &str) {
@@ -291,21 +354,19 @@ impl Notifier {
                     .await
                     .map(|_| format!("brief updated in {channel}")),
                 None => self
-                    .post_parent(slack, job, detail, channel, &message)
+                    .post_parent(slack, detail, channel, &message)
                     .await
                     .map(|_| format!("brief posted to {channel}")),
             },
             (JobKind::Update, Some(message)) => {
                 let Some((channel, ts)) = parent else {
                     return self
-                        .post_parent(slack, job, detail, channel, &message)
+                        .post_parent(slack, detail, channel, &message)
                         .await
                         .map(|_| format!("brief posted to {channel}"));
                 };
                 slack.update(&channel, &ts, &message).await?;
-                if let Some(current) = brief
-                    && !self.store.delivery_sent(&reply_key).await.unwrap_or(false)
-                {
+                if let Some(current) = brief {
                     let previous: Option<Brief> = self
                         .store
                         .recent_briefs(&incident.id, 2)
@@ -314,10 +375,8 @@ impl Notifier {
                         .and_then(|b| b.get(1).cloned())
                         .and_then(|b| Brief::from_stored(&incident.id, b).ok());
                     let text = changes(previous.as_ref(), current, incident.alert_count);
-                    slack
-                        .post(&channel, &render_reply(&text), Some(&ts), &incident.id)
+                    self.reply_once(slack, &incident.id, &channel, &ts, &reply_key, &text)
                         .await?;
-                    self.mark_reply(job, &channel, &reply_key).await;
                 }
                 Ok(format!("brief updated and re-trigger noted in {channel}"))
             }
@@ -328,37 +387,21 @@ impl Notifier {
                 if let Some(message) = message {
                     slack.update(&channel, &ts, &message).await?;
                 }
-                if !self.store.delivery_sent(&reply_key).await.unwrap_or(false) {
-                    let duration = resolved_after.map_or("an unknown time".into(), |d| {
-                        format!("{} min", d.num_minutes().max(0))
-                    });
-                    slack
-                        .post(
-                            &channel,
-                            &render_reply(&format!("Resolved after {duration}.")),
-                            Some(&ts),
-                            &incident.id,
-                        )
-                        .await?;
-                    self.mark_reply(job, &channel, &reply_key).await;
-                }
+                let duration = resolved_after.map_or("an unknown time".into(), |d| {
+                    format!("{} min", d.num_minutes().max(0))
+                });
+                self.reply_once(
+                    slack,
+                    &incident.id,
+                    &channel,
+                    &ts,
+                    &reply_key,
+                    &format!("Resolved after {duration}."),
+                )
+                .await?;
                 Ok(format!("marked RESOLVED in {channel}"))
             }
             (_, None) => Ok("no brief to deliver".into()),
-        }
-    }
-
-    async fn mark_reply(&self, job: &ClaimedJob, channel: &str, key: &str) {
-        let delivery = Delivery {
-            key: key.to_string(),
-            incident_id: job.incident_id.clone(),
-            channel: channel.to_string(),
-            kind: "reply".into(),
-            sent: true,
-            detail: None,
-        };
-        if let Err(error) = self.store.record_delivery(&delivery, now_ms()).await {
-            tracing::warn!(%error, "thread reply sent but not recorded");
         }
     }
 

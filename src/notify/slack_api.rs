@@ -139,14 +139,15 @@ impl SlackClient {
         Err(SlackError::Retryable("ratelimited".into()))
     }
 
-    /// Posts a message (a thread reply when `thread_ts` is set) tagged with the incident id;
-    /// returns its `ts`.
+    /// Posts a message (a thread reply when `thread_ts` is set) tagged with the incident id
+    /// and its outbox key, so a retry can find it; returns its `ts`.
     pub async fn post(
         &self,
         channel: &str,
         message: &SlackMessage,
         thread_ts: Option<&str>,
         incident_id: &str,
+        key: &str,
     ) -> Result<String, SlackError> {
         self.pace(channel).await;
         let mut body = json!({
@@ -154,7 +155,7 @@ impl SlackClient {
             "text": message.text,
             "blocks": message.blocks,
             "unfurl_links": false,
-            "metadata": {"event_type": METADATA_EVENT, "event_payload": {"incident_id": incident_id}},
+            "metadata": {"event_type": METADATA_EVENT, "event_payload": {"incident_id": incident_id, "key": key}},
         });
         if let Some(ts) = thread_ts {
             body["thread_ts"] = json!(ts);
@@ -199,6 +200,29 @@ impl SlackClient {
                 let ours = m["metadata"]["event_type"] == METADATA_EVENT
                     && m["metadata"]["event_payload"]["incident_id"] == incident_id
                     && m.get("thread_ts").is_none_or(|t| t == &m["ts"]);
+                ours.then(|| m["ts"].as_str().map(str::to_string)).flatten()
+            })
+        }))
+    }
+
+    /// Finds the thread reply posted with outbox `key` under `thread_ts` (after an attempt
+    /// whose reply was lost, or a job reclaimed mid-post), so it is not posted twice.
+    pub async fn find_reply(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        key: &str,
+    ) -> Result<Option<String>, SlackError> {
+        let reply = self
+            .call(
+                "conversations.replies",
+                &json!({"channel": channel, "ts": thread_ts, "include_all_metadata": true, "limit": 200}),
+            )
+            .await?;
+        Ok(reply["messages"].as_array().and_then(|messages| {
+            messages.iter().find_map(|m| {
+                let ours = m["metadata"]["event_type"] == METADATA_EVENT
+                    && m["metadata"]["event_payload"]["key"] == key;
                 ours.then(|| m["ts"].as_str().map(str::to_string)).flatten()
             })
         }))

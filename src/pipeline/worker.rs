@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::StageHandler;
 use crate::config::WorkerSettings;
-use crate::domain::{StageError, StageOutcome, UnixMillis};
+use crate::domain::{Stage, StageError, StageOutcome, StageReport, UnixMillis};
 use crate::store::{ClaimedJob, Queue};
 
 fn now_ms() -> UnixMillis {
@@ -146,6 +146,10 @@ impl WorkerPool {
         }
     }
 
+    /// Runs the job's stages in order. On a retry, a stage an earlier attempt finished is
+    /// not run again — its evidence, knowledge or brief is stored — so a failing delivery
+    /// does not re-collect and re-ask the model on every attempt. Delivery always runs: its
+    /// outbox makes it safe to repeat.
     async fn run_stages(&self, job: &ClaimedJob) -> Result<(), StageError> {
         for &stage in job.kind.stages() {
             let started = Instant::now();
@@ -154,7 +158,20 @@ impl WorkerPool {
                 .start_stage(job, stage, now_ms())
                 .await
                 .map_err(|e| StageError::caused_by("could not record stage start", e))?;
-            let result = self.handler.run(job, stage).await;
+            let done_before = job.attempt > 1
+                && stage != Stage::Deliver
+                && self
+                    .store
+                    .stage_succeeded(&job.id, stage)
+                    .await
+                    .unwrap_or(false);
+            let result = if done_before {
+                Ok(StageReport::skipped(
+                    "done in an earlier attempt of this job; its result is reused",
+                ))
+            } else {
+                self.handler.run(job, stage).await
+            };
             let (outcome, detail) = match &result {
                 Ok(report) => (report.outcome, report.detail.clone()),
                 Err(error) => (StageOutcome::Failed, Some(error.chain())),

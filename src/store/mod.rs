@@ -73,6 +73,17 @@ pub struct Delivery {
     pub detail: Option<String>,
 }
 
+/// What the outbox knows of a message about to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageClaim {
+    /// Nobody tried to send it before: send it.
+    First,
+    /// An earlier attempt claimed it and did not record it sent: look for it before sending.
+    Pending,
+    /// Sent before, as this `ts`.
+    Sent(String),
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct IncidentFilter {
     pub status: Option<IncidentStatus>,
@@ -150,6 +161,9 @@ pub trait Queue: Send + Sync {
         stage: Stage,
         now: UnixMillis,
     ) -> Result<String, StoreError>;
+    /// Whether an earlier attempt of this job finished `stage` successfully (its result is
+    /// stored, so a retry reuses it instead of redoing the work).
+    async fn stage_succeeded(&self, job_id: &str, stage: Stage) -> Result<bool, StoreError>;
     async fn finish_stage(
         &self,
         run_id: &str,
@@ -224,6 +238,17 @@ pub trait Outbox: Send + Sync {
     async fn record_delivery(&self, delivery: &Delivery, now: UnixMillis)
     -> Result<(), StoreError>;
     async fn delivery_sent(&self, key: &str) -> Result<bool, StoreError>;
+    /// Claims the outbound message `key` before it is sent: the first claim, a claim an
+    /// earlier attempt left pending (it may have been sent with its reply lost: look first),
+    /// or a message already sent (with its `ts`).
+    async fn claim_message(
+        &self,
+        key: &str,
+        incident_id: &str,
+        now: UnixMillis,
+    ) -> Result<MessageClaim, StoreError>;
+    /// Records that the message `key` was sent (or found) as `ts`.
+    async fn message_sent(&self, key: &str, ts: &str, now: UnixMillis) -> Result<(), StoreError>;
 }
 
 /// What people and the evaluation said about briefs.

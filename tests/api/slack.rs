@@ -1,6 +1,7 @@
 //! Slack: Block Kit snapshots, delivery against a fake Slack Web API through a running
 //! daemon (post, update, threads, 429, ok:false, lost replies), and signed interactions.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
@@ -803,4 +804,98 @@ async fn signed_interactions_that_are_not_slack_payloads_are_refused_with_json_e
     assert_eq!(status, 413);
     let error: Value = serde_json::from_str(&body).expect("a JSON error");
     assert_eq!(error["error"], "payload_too_large");
+}
+
+/// A Slack workspace in memory: every posted message is kept with its metadata, history and
+/// thread reads return them, and the first post of each kind (parent, reply) lands but its
+/// answer arrives after the client has given up — a lost reply.
+#[derive(Clone, Default)]
+struct LossySlack {
+    messages: Arc<Mutex<Vec<Value>>>,
+    delayed: Arc<Mutex<std::collections::HashSet<&'static str>>>,
+}
+
+impl wiremock::Respond for LossySlack {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let messages = self.messages.lock().unwrap();
+        let all: Vec<Value> = messages.clone();
+        drop(messages);
+        match request.url.path() {
+            "/chat.postMessage" => {
+                let mut messages = self.messages.lock().unwrap();
+                let ts = format!("1795227090.{:06}", messages.len() + 100);
+                let mut message = json!({"type": "message", "ts": ts, "text": body["text"], "metadata": body["metadata"]});
+                if let Some(thread) = body.get("thread_ts") {
+                    message["thread_ts"] = thread.clone();
+                }
+                messages.push(message);
+                let kind = if body.get("thread_ts").is_some() {
+                    "reply"
+                } else {
+                    "parent"
+                };
+                let first = self.delayed.lock().unwrap().insert(kind);
+                let reply = ok_post(&ts);
+                if first {
+                    reply.set_delay(Duration::from_secs(4))
+                } else {
+                    reply
+                }
+            }
+            "/conversations.history" => ResponseTemplate::new(200).set_body_json(json!({
+                "ok": true, "has_more": false,
+                "messages": all.iter().filter(|m| m.get("thread_ts").is_none()).collect::<Vec<_>>(),
+            })),
+            "/conversations.replies" => ResponseTemplate::new(200).set_body_json(json!({
+                "ok": true, "has_more": false,
+                "messages": all.iter().filter(|m| m["thread_ts"] == body["ts"]).collect::<Vec<_>>(),
+            })),
+            _ => ok_update(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn lost_replies_to_the_first_look_and_a_thread_reply_never_produce_a_second_message() {
+    let server = MockServer::start().await;
+    let slack = LossySlack::default();
+    Mock::given(method("POST"))
+        .respond_with(slack.clone())
+        .mount(&server)
+        .await;
+    let app = slack_app(&server, |_| {}).await;
+
+    let id = trigger(&app, "1", "Triggered").await;
+    let detail = all_jobs_finished(&app, &id).await;
+    assert_eq!(detail.jobs[0].state, JobState::Done, "{:?}", detail.jobs);
+    trigger(&app, "2", "Recovered").await;
+    let detail = all_jobs_finished(&app, &id).await;
+    assert!(
+        detail.jobs.iter().all(|j| j.state == JobState::Done),
+        "{:?}",
+        detail.jobs
+    );
+
+    let messages = slack.messages.lock().unwrap().clone();
+    let parents = messages
+        .iter()
+        .filter(|m| m.get("thread_ts").is_none())
+        .count();
+    let resolved = messages
+        .iter()
+        .filter(|m| {
+            m["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("Resolved after"))
+        })
+        .count();
+    assert_eq!(
+        parents, 1,
+        "one parent although the first look's reply was lost: {messages:#?}"
+    );
+    assert_eq!(
+        resolved, 1,
+        "one resolve reply although its reply was lost: {messages:#?}"
+    );
 }

@@ -135,6 +135,57 @@ async fn a_failing_stage_is_retried_and_then_succeeds() {
     );
 }
 
+/// Counts every stage it runs; delivery fails `failures` times.
+struct FailingDelivery {
+    failures: usize,
+    runs: std::sync::Mutex<Vec<Stage>>,
+}
+
+#[async_trait]
+impl StageHandler for FailingDelivery {
+    async fn run(&self, _job: &ClaimedJob, stage: Stage) -> Result<StageReport, StageError> {
+        let mut runs = self.runs.lock().unwrap();
+        runs.push(stage);
+        let deliveries = runs.iter().filter(|s| **s == Stage::Deliver).count();
+        if stage == Stage::Deliver && deliveries <= self.failures {
+            return Err(StageError::new("Slack answered 500"));
+        }
+        Ok(StageReport::ok("done"))
+    }
+}
+
+#[tokio::test]
+async fn a_retry_reuses_the_stages_an_earlier_attempt_finished() {
+    let handler = Arc::new(FailingDelivery {
+        failures: 2,
+        runs: std::sync::Mutex::new(Vec::new()),
+    });
+    let app = spawn_app_with(|_| {}, test_secrets(), handler.clone()).await;
+    let id = trigger(&app).await;
+    let detail = app
+        .wait_for_incident(&id, "job done", |d| d.jobs[0].state == JobState::Done)
+        .await;
+    assert_eq!(detail.jobs[0].attempts, 3);
+    let runs = handler.runs.lock().unwrap().clone();
+    let count = |stage| runs.iter().filter(|s| **s == stage).count();
+    assert_eq!(
+        count(Stage::Collect),
+        1,
+        "evidence collected once: {runs:?}"
+    );
+    assert_eq!(count(Stage::Analyze), 1, "the model asked once: {runs:?}");
+    assert_eq!(count(Stage::Deliver), 3, "delivery retried: {runs:?}");
+    let reused = detail
+        .stages
+        .iter()
+        .filter(|s| {
+            s.outcome == StageOutcome::Skipped
+                && s.detail.as_deref().is_some_and(|d| d.contains("reused"))
+        })
+        .count();
+    assert_eq!(reused, 6, "three stages reused on each of two retries");
+}
+
 #[tokio::test]
 async fn a_job_that_always_fails_ends_dead_lettered_and_visible() {
     let handler = Arc::new(Flaky {

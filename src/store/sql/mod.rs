@@ -25,7 +25,7 @@ use crate::domain::KnowledgeMatch;
 
 use super::{
     Artifacts, ClaimedJob, Delivery, Feedback, IncidentFilter, Ingest, IngestOutcome,
-    IngestReceipt, Outbox, Plan, Queue, Reads, Store, StoreError, plan,
+    IngestReceipt, MessageClaim, Outbox, Plan, Queue, Reads, Store, StoreError, plan,
 };
 use crate::domain::{
     Alert, AlertRecord, EvidenceBundle, Incident, IncidentDetail, IncidentStatus, JobKind,

@@ -61,6 +61,46 @@ impl Outbox for SqlStore {
         Ok(())
     }
 
+    async fn claim_message(
+        &self,
+        key: &str,
+        incident_id: &str,
+        now: UnixMillis,
+    ) -> Result<MessageClaim, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO outbox (key, incident_id, state, updated_at) VALUES ($1, $2, 'pending', $3) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(incident_id)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(MessageClaim::First);
+        }
+        let row = sqlx::query("SELECT state, ts FROM outbox WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.write)
+            .await?;
+        let state: String = row.try_get(0)?;
+        let ts: Option<String> = row.try_get(1)?;
+        Ok(match (state.as_str(), ts) {
+            ("sent", Some(ts)) => MessageClaim::Sent(ts),
+            _ => MessageClaim::Pending,
+        })
+    }
+
+    async fn message_sent(&self, key: &str, ts: &str, now: UnixMillis) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET state = 'sent', ts = $2, updated_at = $3 WHERE key = $1")
+            .bind(key)
+            .bind(ts)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     async fn delivery_sent(&self, key: &str) -> Result<bool, StoreError> {
         Ok(
             sqlx::query("SELECT 1 FROM deliveries WHERE key = $1 AND state = 'sent'")

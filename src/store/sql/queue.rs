@@ -150,6 +150,17 @@ impl Queue for SqlStore {
         Ok(id)
     }
 
+    async fn stage_succeeded(&self, job_id: &str, stage: Stage) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "SELECT 1 FROM stage_runs WHERE job_id = $1 AND stage = $2 AND outcome = 'ok' LIMIT 1",
+        )
+        .bind(job_id)
+        .bind(stage.as_str())
+        .fetch_optional(&self.read)
+        .await?
+        .is_some())
+    }
+
     async fn finish_stage(
         &self,
         run_id: &str,
