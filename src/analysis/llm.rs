@@ -10,10 +10,12 @@ use async_openai::Client;
 use async_openai::config::{AzureConfig, Config, OpenAIConfig};
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
-    ChatCompletionMessageToolCalls, ChatCompletionNamedToolChoice, ChatCompletionRequestMessage,
-    ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage, ChatCompletionTool,
-    ChatCompletionToolChoiceOption, ChatCompletionTools, CreateChatCompletionRequestArgs,
-    FinishReason, FunctionName, FunctionObject,
+    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls, ChatCompletionNamedToolChoice,
+    ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
+    ChatCompletionRequestSystemMessage, ChatCompletionRequestToolMessage,
+    ChatCompletionRequestUserMessage, ChatCompletionTool, ChatCompletionToolChoiceOption,
+    ChatCompletionTools, CreateChatCompletionRequestArgs, FinishReason, FunctionCall, FunctionName,
+    FunctionObject, ToolChoiceOptions,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -21,7 +23,7 @@ use tokio::sync::Semaphore;
 
 use super::prompt::Prompt;
 use super::schema::{TOOL_NAME, Triage, triage_schema};
-use crate::config::{LlmSettings, Secrets};
+use crate::config::{LlmSettings, MaxTokensField, Secrets, ToolChoice};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
@@ -29,8 +31,8 @@ pub enum LlmError {
     Request(String),
     #[error("model did not answer within {0} s")]
     Timeout(u64),
-    #[error("model output was truncated (finish_reason=length)")]
-    Truncated,
+    #[error("model output was truncated at the {0}-token limit")]
+    Truncated(u32),
     #[error("model output was withheld by a content filter")]
     ContentFilter,
     #[error("model answered without calling {TOOL_NAME}")]
@@ -133,10 +135,25 @@ impl LlmClient {
                 prompt.user.as_str(),
             )),
         ];
+        let mut choice = self.settings.tool_choice;
         let mut last_error = String::new();
         for round in 0..2 {
-            let arguments = self.call(&client, model, &messages, &mut usage).await?;
-            match parse_arguments(&arguments) {
+            let call = match self
+                .call(&client, model, &messages, choice, &mut usage)
+                .await
+            {
+                // Some servers ignore the named form; with one tool, `required` is the same.
+                Err(LlmError::NoToolCall) if choice == ToolChoice::Named => {
+                    tracing::warn!(
+                        "no tool call for a named tool choice; retrying with `required`"
+                    );
+                    choice = ToolChoice::Required;
+                    self.call(&client, model, &messages, choice, &mut usage)
+                        .await?
+                }
+                other => other?,
+            };
+            match parse_arguments(&call.arguments) {
                 Ok(triage) => {
                     usage.elapsed_ms = started.elapsed().as_millis() as u64;
                     return Ok(Answer { triage, usage });
@@ -144,13 +161,7 @@ impl LlmClient {
                 Err(error) if round == 0 => {
                     tracing::warn!(%error, "model arguments invalid; asking for a repair");
                     last_error = error.clone();
-                    messages.push(ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage::from(
-                        format!(
-                            "Your {TOOL_NAME} arguments were rejected: {error}. Arguments received: {}. Call {TOOL_NAME} again with arguments that match its schema exactly.",
-                            arguments.chars().take(4000).collect::<String>()
-                        )
-                        .as_str(),
-                    )));
+                    messages.extend(repair(call, &error));
                 }
                 Err(error) => last_error = error,
             }
@@ -163,9 +174,11 @@ impl LlmClient {
         client: &Client<Box<dyn Config>>,
         model: &str,
         messages: &[ChatCompletionRequestMessage],
+        choice: ToolChoice,
         usage: &mut Usage,
-    ) -> Result<String, LlmError> {
-        let request = CreateChatCompletionRequestArgs::default()
+    ) -> Result<ToolCall, LlmError> {
+        let mut request = CreateChatCompletionRequestArgs::default();
+        request
             .model(model)
             .messages(messages.to_vec())
             .tools(vec![ChatCompletionTools::Function(ChatCompletionTool {
@@ -176,15 +189,34 @@ impl LlmClient {
                     strict: Some(true),
                 },
             })])
-            .tool_choice(ChatCompletionToolChoiceOption::Function(
-                ChatCompletionNamedToolChoice {
-                    function: FunctionName {
-                        name: TOOL_NAME.into(),
-                    },
-                },
-            ))
+            .tool_choice(match choice {
+                ToolChoice::Named => {
+                    ChatCompletionToolChoiceOption::Function(ChatCompletionNamedToolChoice {
+                        function: FunctionName {
+                            name: TOOL_NAME.into(),
+                        },
+                    })
+                }
+                ToolChoice::Required => {
+                    ChatCompletionToolChoiceOption::Mode(ToolChoiceOptions::Required)
+                }
+            })
             .parallel_tool_calls(false)
-            .max_completion_tokens(self.settings.max_output_tokens)
+            .temperature(self.settings.temperature);
+        let limit = self.settings.max_output_tokens;
+        let self_hosted = !self.settings.base_url.is_empty()
+            && self.settings.provider == crate::config::LlmProvider::Openai;
+        match (self.settings.max_tokens_field, self_hosted) {
+            (MaxTokensField::MaxTokens, _) | (MaxTokensField::Auto, true) => {
+                // Deprecated by OpenAI, but the only limit llama.cpp, Ollama and LM Studio read.
+                #[allow(deprecated)]
+                request.max_tokens(limit);
+            }
+            (MaxTokensField::MaxCompletionTokens, _) | (MaxTokensField::Auto, false) => {
+                request.max_completion_tokens(limit);
+            }
+        }
+        let request = request
             .build()
             .map_err(|e| LlmError::Request(e.to_string()))?;
         let deadline = Duration::from_secs(self.settings.timeout_secs);
@@ -193,7 +225,9 @@ impl LlmClient {
             .map_err(|_| LlmError::Timeout(self.settings.timeout_secs))?
             .map_err(describe)?;
         usage.requests += 1;
+        let mut completion_tokens = 0;
         if let Some(u) = &response.usage {
+            completion_tokens = u.completion_tokens;
             let cached = u
                 .prompt_tokens_details
                 .as_ref()
@@ -213,9 +247,13 @@ impl LlmClient {
             .into_iter()
             .next()
             .ok_or_else(|| LlmError::Request("the reply had no choices".into()))?;
+        // Some servers report `tool_calls` or `stop` even when they stopped at the limit:
+        // the token count decides.
+        let at_limit = limit > 0 && completion_tokens >= limit;
         match choice.finish_reason {
-            Some(FinishReason::Length) => return Err(LlmError::Truncated),
+            Some(FinishReason::Length) => return Err(LlmError::Truncated(limit)),
             Some(FinishReason::ContentFilter) => return Err(LlmError::ContentFilter),
+            _ if at_limit => return Err(LlmError::Truncated(limit)),
             _ => {}
         }
         // A forced named tool often ends with finish_reason "stop": the call is what counts.
@@ -228,20 +266,71 @@ impl LlmClient {
                 ChatCompletionMessageToolCalls::Function(call)
                     if call.function.name == TOOL_NAME =>
                 {
-                    Some(call.function.arguments)
+                    Some(ToolCall {
+                        id: call.id,
+                        arguments: call.function.arguments,
+                    })
                 }
                 _ => None,
             });
         match call {
-            Some(arguments) => Ok(arguments),
+            Some(call) => Ok(call),
             // Some OpenAI-compatible servers put the JSON in the content instead.
             None => choice
                 .message
                 .content
                 .filter(|c| c.trim_start().starts_with('{'))
+                .map(|arguments| ToolCall {
+                    id: CONTENT_CALL_ID.into(),
+                    arguments,
+                })
                 .ok_or(LlmError::NoToolCall),
         }
     }
+}
+
+/// The id given to arguments a server put in the message content instead of a tool call.
+const CONTENT_CALL_ID: &str = "call_submit_triage";
+
+/// One `submit_triage` call as the model made it.
+#[derive(Debug, Clone)]
+struct ToolCall {
+    id: String,
+    arguments: String,
+}
+
+/// The repair turn in the standard tool-call form: the assistant's call as it was made, then
+/// the tool's answer with the error. Roles keep alternating (system, user, assistant, tool),
+/// which strict chat templates (Mistral's among them) require.
+fn repair(call: ToolCall, error: &str) -> [ChatCompletionRequestMessage; 2] {
+    let id = if call.id.is_empty() {
+        CONTENT_CALL_ID.to_string()
+    } else {
+        call.id
+    };
+    let assistant = ChatCompletionRequestAssistantMessage {
+        tool_calls: Some(vec![ChatCompletionMessageToolCalls::Function(
+            ChatCompletionMessageToolCall {
+                id: id.clone(),
+                function: FunctionCall {
+                    name: TOOL_NAME.into(),
+                    arguments: call.arguments.chars().take(8000).collect(),
+                },
+            },
+        )]),
+        ..Default::default()
+    };
+    let tool = ChatCompletionRequestToolMessage {
+        content: format!(
+            "Rejected: {error}. Call {TOOL_NAME} again with arguments that match its schema exactly."
+        )
+        .into(),
+        tool_call_id: id,
+    };
+    [
+        ChatCompletionRequestMessage::Assistant(assistant),
+        ChatCompletionRequestMessage::Tool(tool),
+    ]
 }
 
 fn parse_arguments(arguments: &str) -> Result<Triage, String> {

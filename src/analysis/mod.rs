@@ -32,6 +32,18 @@ pub struct Brief {
     pub usage: Vec<Usage>,
     pub prompt_tokens_estimate: usize,
     pub created_at: i64,
+    /// Model answers that were not good enough to become the brief, and why.
+    #[serde(default)]
+    pub set_aside: Vec<SetAside>,
+}
+
+/// A model answer that did not replace the rules brief.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetAside {
+    pub model: String,
+    pub why: String,
+    /// The ids it cited that exist nowhere (dropped by validation).
+    pub dropped_ids: Vec<String>,
 }
 
 /// A stored brief that no longer decodes (written by another version, or damaged).
@@ -207,6 +219,7 @@ impl Analyst {
         );
         let mut usage = Vec::new();
         let mut failures = Vec::new();
+        let mut rejected = Vec::new();
         let mut best: Option<(Triage, ValidationReport, String)> = None;
 
         if let Some(llm) = &self.llm {
@@ -220,6 +233,16 @@ impl Analyst {
                         usage.push(answer.usage);
                         let mut triage = answer.triage;
                         let report = validate::validate(&mut triage, bundle, knowledge, &signals);
+                        if let Some(why) = set_aside(&triage, &report) {
+                            tracing::warn!(model = model.as_str(), why, "model answer set aside");
+                            failures.push(format!("{model}: answer set aside ({why})"));
+                            rejected.push(SetAside {
+                                model: model.clone(),
+                                why: why.into(),
+                                dropped_ids: report.dropped_ids,
+                            });
+                            continue;
+                        }
                         let confidence = triage.root_cause.confidence;
                         let clean =
                             report.dropped_ids.is_empty() && report.contradictions.is_empty();
@@ -258,6 +281,7 @@ impl Analyst {
                 usage,
                 prompt_tokens_estimate: prompt.estimated_tokens(),
                 created_at,
+                set_aside: rejected,
             },
             None => {
                 let mut triage = fallback::analyse(alert, bundle, knowledge, &signals);
@@ -284,8 +308,25 @@ impl Analyst {
                     usage,
                     prompt_tokens_estimate: prompt.estimated_tokens(),
                     created_at,
+                    set_aside: rejected,
                 }
             }
         }
+    }
+}
+
+/// Why a validated model answer must not replace the rules brief, if it must not: a brief
+/// with no statement or entity, with nothing it cites surviving validation, or contradicted by
+/// the signals is worse than the deterministic one.
+fn set_aside(triage: &Triage, report: &ValidationReport) -> Option<&'static str> {
+    let rc = &triage.root_cause;
+    if rc.statement.trim().is_empty() || rc.entity.trim().is_empty() {
+        Some("empty root cause statement or entity")
+    } else if rc.evidence_ids.is_empty() && rc.knowledge_ids.is_empty() {
+        Some("no citation of evidence or knowledge that exists")
+    } else if !report.contradictions.is_empty() {
+        Some("contradicted by the signals")
+    } else {
+        None
     }
 }

@@ -34,7 +34,8 @@ pub fn validate(
     let mut keep = |ids: &mut Vec<String>, known: &BTreeSet<&str>| {
         ids.retain(|id| {
             let ok = known.contains(id.as_str());
-            if !ok {
+            // An empty id is an absent one, not an invented one.
+            if !ok && !id.trim().is_empty() {
                 dropped.insert(id.clone());
             }
             ok
@@ -56,7 +57,9 @@ pub fn validate(
     if let Some(past) = &triage.past_incident
         && !known_knowledge.contains(past.as_str())
     {
-        dropped.insert(past.clone());
+        if !past.trim().is_empty() {
+            dropped.insert(past.clone());
+        }
         triage.past_incident = None;
     }
     triage.alternatives.truncate(3);

@@ -23,6 +23,9 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
         insecure_no_auth,
     } = command;
     let settings = common.load()?;
+    for warning in settings.warnings() {
+        eprintln!("warning: {warning}");
+    }
     let mut problems = settings.problems();
     if !insecure_no_auth {
         problems.extend(Secrets::from_env().missing_for(&settings.intake.sources));

@@ -109,6 +109,9 @@ impl Default for Settings {
                 timeout_secs: 60,
                 max_concurrency: 4,
                 max_output_tokens: 4000,
+                max_tokens_field: MaxTokensField::Auto,
+                tool_choice: ToolChoice::Named,
+                temperature: 0.1,
                 prompt_budget_tokens: 12_000,
                 input_usd_per_mtok: 0.4,
                 cached_input_usd_per_mtok: 0.1,
@@ -190,6 +193,21 @@ impl Settings {
         } else {
             self.database.url.trim().to_string()
         }
+    }
+
+    /// Settings that are valid but probably not what was meant; `config check` prints them
+    /// without failing.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let l = &self.llm;
+        if !l.strong_model.is_empty() && l.strong_model.trim() == l.fast_model.trim() {
+            warnings.push(format!(
+                "llm.fast_model and llm.strong_model are both `{}`: a weak answer is never \
+                 escalated to a stronger model (set llm.strong_model = \"\" to say so)",
+                l.fast_model
+            ));
+        }
+        warnings
     }
 
     /// Semantic checks that serde cannot express. Returns every problem, not the first.
@@ -289,6 +307,12 @@ impl Settings {
         }
         if l.timeout_secs == 0 || l.max_concurrency == 0 || l.prompt_budget_tokens < 1000 {
             problems.push("llm.timeout_secs and llm.max_concurrency must be at least 1 and llm.prompt_budget_tokens at least 1000".into());
+        }
+        if !(0.0..=2.0).contains(&l.temperature) {
+            problems.push(format!(
+                "llm.temperature {} must be between 0 and 2",
+                l.temperature
+            ));
         }
         if !l.base_url.is_empty() && reqwest::Url::parse(&l.base_url).is_err() {
             problems.push(format!("llm.base_url `{}` is not a URL", l.base_url));

@@ -47,6 +47,27 @@ pub enum LlmProvider {
     Azure,
 }
 
+/// Which field carries the output limit. OpenAI's current API reads `max_completion_tokens`;
+/// llama.cpp, Ollama's OpenAI layer, older vLLM and LM Studio read only `max_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxTokensField {
+    /// `max_tokens` when `base_url` is set (a self-hosted or proxy server), else
+    /// `max_completion_tokens`.
+    Auto,
+    MaxTokens,
+    MaxCompletionTokens,
+}
+
+/// How the one tool is forced. `named` is OpenAI's form; `required` is what llama-server and
+/// LM Studio accept, and with a single tool it means the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    Named,
+    Required,
+}
+
 /// When a fast-model answer is re-asked of the strong model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Escalation {
@@ -195,6 +216,13 @@ pub struct LlmSettings {
     /// Model calls in flight at once, across all incidents.
     pub max_concurrency: usize,
     pub max_output_tokens: u32,
+    /// `auto`, `max_tokens` or `max_completion_tokens`: the field the output limit goes in.
+    pub max_tokens_field: MaxTokensField,
+    /// `named` or `required`: how the tool is forced (a named choice answered without a
+    /// tool call is retried once with `required`).
+    pub tool_choice: ToolChoice,
+    /// Sampling temperature sent on every request (servers default as high as 0.8).
+    pub temperature: f32,
     pub prompt_budget_tokens: usize,
     /// Prices for the cost estimate, US dollars per million tokens.
     pub input_usd_per_mtok: f64,

@@ -114,7 +114,13 @@ pub(super) fn score(
             .filter(|id| cited.contains(*id))
             .count(),
         citations_valid: cited.len(),
-        citations_invalid: brief.validation.dropped_ids.len(),
+        // Ids invented by the brief, or by a model answer set aside for the rules brief.
+        citations_invalid: brief.validation.dropped_ids.len()
+            + brief
+                .set_aside
+                .iter()
+                .map(|s| s.dropped_ids.len())
+                .sum::<usize>(),
         stage_ms,
         headline: brief.headline(),
         signals: brief

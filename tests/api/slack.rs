@@ -92,6 +92,7 @@ fn brief(analyst: &str, statement: &str, actions: Vec<Action>) -> Brief {
         usage: vec![],
         prompt_tokens_estimate: 4200,
         created_at: 0,
+        set_aside: vec![],
     }
 }
 
