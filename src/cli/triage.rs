@@ -10,6 +10,7 @@ use clap::Args;
 
 use super::{Common, read_alerts};
 use crate::analysis::Analyst;
+use crate::catalog::ServiceCatalog;
 use crate::config::Secrets;
 use crate::domain::{AlertSource, EvidenceBundle};
 use crate::knowledge::KnowledgeIndex;
@@ -45,9 +46,17 @@ pub async fn run(args: TriageArgs) -> anyhow::Result<()> {
         None => None,
     };
     let secrets = Secrets::from_env();
-    let gatherer = EvidenceGatherer::from_settings(&settings, &secrets)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let catalog =
+        ServiceCatalog::load(&settings.collectors.services_file).map_err(anyhow::Error::msg)?;
+    // With a bundle given, no collector is set up: no credential chain, no metadata probe.
+    let gatherer = match evidence {
+        Some(_) => None,
+        None => Some(
+            EvidenceGatherer::from_settings(&settings, &secrets)
+                .await
+                .map_err(anyhow::Error::msg)?,
+        ),
+    };
     // The index belongs to one process at a time: with a daemon holding it, triage runs
     // without knowledge and says so rather than failing.
     let knowledge = match KnowledgeIndex::open_configured(&settings, &secrets) {
@@ -58,8 +67,9 @@ pub async fn run(args: TriageArgs) -> anyhow::Result<()> {
         }
     };
     let triager = Triager {
-        analyst: Analyst::from_settings(&settings, &secrets, gatherer.catalog.clone()),
+        analyst: Analyst::from_settings(&settings, &secrets, catalog.clone()),
         gatherer,
+        catalog,
         knowledge,
         per_corpus: settings.knowledge.per_corpus,
     };

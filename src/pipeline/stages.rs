@@ -210,7 +210,10 @@ pub struct Triaged {
 /// bundle or live collection, then retrieval, analysis and rendering — what the daemon does,
 /// without the store.
 pub struct Triager {
-    pub gatherer: EvidenceGatherer,
+    /// Live collection; `None` when every bundle is given (no collector is set up, so no
+    /// credential chain runs and no metadata service is probed).
+    pub gatherer: Option<EvidenceGatherer>,
+    pub catalog: ServiceCatalog,
     pub knowledge: Option<Arc<KnowledgeIndex>>,
     pub per_corpus: usize,
     pub analyst: Analyst,
@@ -225,16 +228,20 @@ impl Triager {
     ) -> Result<Triaged, StageError> {
         let alert = Alert::current(alerts)
             .ok_or_else(|| StageError::new("the payload carries no alert"))?;
-        let bundle = match evidence {
-            Some(mut bundle) => {
-                complete_targets(&mut bundle, alert, &self.gatherer.catalog);
+        let bundle = match (evidence, &self.gatherer) {
+            (Some(mut bundle), _) => {
+                complete_targets(&mut bundle, alert, &self.catalog);
                 bundle
             }
-            None => self
-                .gatherer
+            (None, Some(gatherer)) => gatherer
                 .gather(alerts)
                 .await
                 .ok_or_else(|| StageError::new("the payload carries no alert"))?,
+            (None, None) => {
+                return Err(StageError::new(
+                    "no evidence bundle was given and live collection is not set up",
+                ));
+            }
         };
         let knowledge = retrieve(
             self.knowledge.as_ref(),

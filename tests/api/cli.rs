@@ -290,3 +290,41 @@ fn the_demo_sends_scenarios_over_http_and_prints_grounded_briefs() {
     assert!(stdout.contains("postmortem.INC-2025-044"), "{stdout}");
     assert!(stdout.contains("root-cause hit@1"), "{stdout}");
 }
+
+#[test]
+fn triage_with_a_bundle_sets_up_no_collector_and_probes_no_metadata_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle.json");
+    std::fs::write(
+        &bundle,
+        r#"{"window": {"start": "2026-11-21T01:41:00Z", "onset": "2026-11-21T02:11:00Z", "end": "2026-11-21T02:16:00Z"}, "items": [], "reports": []}"#,
+    )
+    .unwrap();
+    let output = triaged()
+        .args([
+            "triage",
+            "config/samples/datadog_triggered.json",
+            "--source",
+            "datadog",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .arg("--evidence")
+        .arg(&bundle)
+        .env("TRIAGED__AWS__ENABLED", "true")
+        .env("TRIAGED__KUBERNETES__ENABLED", "true")
+        .env("TRIAGED__KNOWLEDGE__INDEX_ON_START", "false")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        !stderr.to_lowercase().contains("imds") && !stderr.contains("kubeconfig"),
+        "no AWS credential chain or cluster config was touched: {stderr}"
+    );
+    let brief: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(brief["analyst"], "rules");
+}
