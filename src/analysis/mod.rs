@@ -193,7 +193,11 @@ impl Analyst {
             fast_model: llm.fast_model.clone(),
             strong_model: llm.strong_model.clone(),
             escalate_at_or_below: llm.escalate_at_or_below.threshold(),
-            budget_tokens: llm.prompt_budget_tokens,
+            budget_tokens: prompt::fitting_budget(
+                llm.prompt_budget_tokens,
+                llm.context_tokens,
+                llm.max_output_tokens as usize,
+            ),
         }
     }
 
@@ -272,8 +276,25 @@ impl Analyst {
 
         let created_at = Utc::now().timestamp_millis();
         match best {
-            Some((triage, validation, model)) => Brief {
-                triage,
+            Some((mut triage, validation, model)) => Brief {
+                triage: {
+                    if !prompt.omitted.is_empty() {
+                        // What the model did not see is a gap in its answer.
+                        let shown: Vec<&str> =
+                            prompt.omitted.iter().take(5).map(String::as_str).collect();
+                        triage.data_gaps.push(schema::DataGap {
+                            source: "prompt".into(),
+                            reason: format!(
+                                "{} evidence or knowledge item(s) were left out of the model's prompt to fit its budget: {}{}",
+                                prompt.omitted.len(),
+                                shown.join(", "),
+                                if prompt.omitted.len() > shown.len() { ", …" } else { "" }
+                            ),
+                            next_step: "read them on the incident page, or raise llm.prompt_budget_tokens or llm.context_tokens".into(),
+                        });
+                    }
+                    triage
+                },
                 analyst: model,
                 signals,
                 validation,

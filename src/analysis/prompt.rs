@@ -21,10 +21,42 @@ pub struct Prompt {
 }
 
 impl Prompt {
-    /// A rough token count (4 characters a token), for budgeting and reporting.
+    /// A conservative token count of the whole request: the messages and the tool schema the
+    /// server renders into the context.
     pub fn estimated_tokens(&self) -> usize {
-        (self.system.len() + self.user.len()) / 4
+        tokens_of(self.system.len() + self.user.len()) + schema_tokens()
     }
+}
+
+/// Characters per token, conservatively: JSON, ids and numbers tokenise far worse than prose
+/// (a prompt of 7,056 characters was 2,946 tokens to a real model's tokenizer: 2.4 each).
+const CHARS_PER_TOKEN_TENTHS: usize = 24;
+
+fn tokens_of(chars: usize) -> usize {
+    (chars * 10).div_ceil(CHARS_PER_TOKEN_TENTHS)
+}
+
+fn chars_for(tokens: usize) -> usize {
+    tokens.saturating_mul(CHARS_PER_TOKEN_TENTHS) / 10
+}
+
+/// The tool's JSON Schema, in tokens: servers render it into the prompt, so it is paid for.
+pub fn schema_tokens() -> usize {
+    static TOKENS: std::sync::LazyLock<usize> =
+        std::sync::LazyLock::new(|| tokens_of(super::schema::triage_schema().to_string().len()));
+    *TOKENS
+}
+
+/// The prompt budget that fits: the configured one, and when the model's context window is
+/// known, no more than it leaves after the schema and the answer.
+pub fn fitting_budget(prompt_budget: usize, context_tokens: usize, max_output: usize) -> usize {
+    let budget = prompt_budget.saturating_sub(schema_tokens());
+    if context_tokens == 0 {
+        return budget;
+    }
+    // A margin for the chat template's own tokens.
+    let room = context_tokens.saturating_sub(max_output + schema_tokens() + 256);
+    budget.min(room)
 }
 
 const TAXONOMY: [(&str, &str); 12] = [
@@ -209,9 +241,8 @@ pub fn build(
     }
     tail.push_str(&format!("\nCall {TOOL_NAME} now.\n"));
 
-    let budget_chars = budget_tokens
-        .saturating_mul(4)
-        .saturating_sub(system.len() + head.len() + tail.len());
+    let budget_chars =
+        chars_for(budget_tokens).saturating_sub(system.len() + head.len() + tail.len());
     let mut evidence: Vec<_> = bundle.items.iter().collect();
     evidence.sort_by(|a, b| b.anomaly.total_cmp(&a.anomaly).then(a.id.cmp(&b.id)));
     let mut matches: Vec<_> = knowledge.iter().collect();

@@ -113,6 +113,7 @@ impl Default for Settings {
                 tool_choice: ToolChoice::Named,
                 temperature: 0.1,
                 prompt_budget_tokens: 12_000,
+                context_tokens: 0,
                 input_usd_per_mtok: 0.4,
                 cached_input_usd_per_mtok: 0.1,
                 output_usd_per_mtok: 1.6,

@@ -224,6 +224,9 @@ pub struct LlmSettings {
     /// Sampling temperature sent on every request (servers default as high as 0.8).
     pub temperature: f32,
     pub prompt_budget_tokens: usize,
+    /// The model's context window in tokens; 0: unknown. When set, the prompt is cut to fit
+    /// it with the tool schema and `max_output_tokens`.
+    pub context_tokens: usize,
     /// Prices for the cost estimate, US dollars per million tokens.
     pub input_usd_per_mtok: f64,
     pub cached_input_usd_per_mtok: f64,

@@ -884,7 +884,8 @@ fn the_prompt_puts_the_stable_prefix_first_and_the_incident_after() {
     insta::assert_snapshot!("prompt_incident", prompt.user);
 
     // A tight budget keeps the most anomalous evidence and says what it left out.
-    let budget = prompt.estimated_tokens() - 150;
+    // The estimate counts the tool schema; the budget `build` takes is for the messages.
+    let budget = prompt.estimated_tokens() - triaged::analysis::prompt::schema_tokens() - 150;
     let tight = triaged::analysis::prompt::build(
         &catalog, &alert, &bundle, &knowledge, &signals, budget, now,
     );
@@ -996,4 +997,17 @@ async fn truncation_is_detected_from_the_token_count_whatever_the_finish_reason(
         1,
         "no repair is spent on cut-off JSON"
     );
+}
+
+#[test]
+fn the_prompt_budget_leaves_room_for_the_schema_and_the_answer_in_a_known_context() {
+    use triaged::analysis::prompt::{fitting_budget, schema_tokens};
+    let schema = schema_tokens();
+    assert!(schema > 300, "the tool schema is counted: {schema}");
+    // Unknown context: the configured budget, less the schema.
+    assert_eq!(fitting_budget(12_000, 0, 4_000), 12_000 - schema);
+    // An 8k context with a 4k answer: the prompt gets what is left, never the 12k asked for.
+    let fitted = fitting_budget(12_000, 8_192, 4_000);
+    assert!(fitted > 0 && fitted + schema + 4_000 <= 8_192, "{fitted}");
+    assert!(fitted < 12_000 - schema);
 }
