@@ -13,6 +13,7 @@ mod knowledge;
 mod layers;
 mod pages;
 mod qdrant;
+mod reliability;
 mod slack;
 mod store;
 mod webhooks;

@@ -1,0 +1,246 @@
+//! The daemon killed with SIGKILL at arbitrary points while a sender keeps posting, then
+//! restarted: every acknowledged alert is stored, every incident is triaged and delivered, and
+//! no incident gets a second Slack parent message. `TRIAGED_RELIABILITY_TRIALS` sets how many
+//! kills (CI runs the short form).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::*;
+
+fn trials() -> usize {
+    std::env::var("TRIAGED_RELIABILITY_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+fn spawn_daemon(dir: &std::path::Path, port: u16, slack: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_triaged"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("TRIAGED_WEBHOOK_TOKEN", WEBHOOK_TOKEN)
+        .env("PAGERDUTY_WEBHOOK_SECRET", "s")
+        .env("SLACK_BOT_TOKEN", "xoxb-test-not-real")
+        .env("TRIAGED__SLACK__API_BASE", slack)
+        .env("TRIAGED__SLACK__DEFAULT_CHANNEL", "C0INCIDENTS")
+        .env("TRIAGED__KUBERNETES__ENABLED", "false")
+        .env("TRIAGED__AWS__ENABLED", "false")
+        .env("TRIAGED__WORKERS__LEASE_SECS", "2")
+        .env("TRIAGED__WORKERS__HEARTBEAT_SECS", "1")
+        .env("TRIAGED__WORKERS__BACKOFF_BASE_SECS", "0")
+        .env("TRIAGED__WORKERS__POLL_INTERVAL_MS", "50")
+        .env("TRIAGED__KNOWLEDGE__INDEX_ON_START", "false")
+        .env_remove("DD_API_KEY")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("CLOUDFLARE_API_TOKEN")
+        .env_remove("TRIAGED__DATABASE__URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the daemon")
+}
+
+async fn ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..400 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("daemon never became ready");
+}
+
+#[tokio::test]
+async fn sigkill_at_any_point_loses_no_acknowledged_alert_and_posts_no_duplicate() {
+    // Slack keeps what was posted, so a daemon killed between posting and recording finds
+    // its message in the channel history instead of posting it again.
+    let slack = MockServer::start().await;
+    let posted = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let record = Arc::clone(&posted);
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(move |request: &wiremock::Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let mut messages = record.lock().unwrap();
+            let ts = format!("1795227090.{:06}", messages.len() + 1);
+            let mut message = json!({"type": "message", "ts": ts, "metadata": body["metadata"]});
+            if let Some(thread) = body.get("thread_ts") {
+                message["thread_ts"] = thread.clone();
+            }
+            messages.push(message);
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "channel": "C0INCIDENTS", "ts": ts}))
+        })
+        .mount(&slack)
+        .await;
+    let history = Arc::clone(&posted);
+    Mock::given(method("POST"))
+        .and(path("/conversations.history"))
+        .respond_with(move |_: &wiremock::Request| {
+            let messages = history.lock().unwrap().clone();
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "messages": messages, "has_more": false}))
+        })
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/chat.update"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "channel": "C0INCIDENTS", "ts": "1"})),
+        )
+        .mount(&slack)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut daemon = spawn_daemon(dir.path(), port, &slack.uri());
+    ready(&client, &base).await;
+
+    // The sender: distinct alerts, one after another, whether the daemon is up or not.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sender = {
+        let (stop, acknowledged, client, base) = (
+            Arc::clone(&stop),
+            Arc::clone(&acknowledged),
+            client.clone(),
+            base.clone(),
+        );
+        tokio::spawn(async move {
+            let template: Value = serde_json::from_str(&fixture("datadog_triggered.json")).unwrap();
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                n += 1;
+                let mut payload = template.clone();
+                payload["id"] = json!(format!("delivery-{n}"));
+                payload["alert_id"] = json!(format!("{}", 90_000 + n));
+                payload["title"] = json!(format!("checkout-api errors (alert {n})"));
+                let response = client
+                    .post(format!("{base}/webhooks/datadog"))
+                    .header("content-type", "application/json")
+                    .header("x-triaged-token", WEBHOOK_TOKEN)
+                    .body(payload.to_string())
+                    .send()
+                    .await;
+                if let Ok(response) = response
+                    && response.status() == 202
+                {
+                    acknowledged.lock().unwrap().push(format!("(alert {n})"));
+                }
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+        })
+    };
+
+    let trials = trials();
+    for trial in 0..trials {
+        // A different moment of the pipeline each time.
+        tokio::time::sleep(Duration::from_millis(150 + 97 * (trial as u64 % 7))).await;
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+        daemon = spawn_daemon(dir.path(), port, &slack.uri());
+        ready(&client, &base).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    sender.await.unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() >= 10,
+        "the sender got through: {}",
+        acknowledged.len()
+    );
+
+    // Every acknowledged alert is an incident, and every incident ends delivered.
+    let mut settled = Vec::new();
+    for _ in 0..600 {
+        let list: Value = client
+            .get(format!("{base}/api/incidents?limit=1000"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        settled = list.as_array().unwrap().clone();
+        let pending: usize = {
+            let text = client
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            text.lines()
+                .filter(|l| {
+                    l.starts_with("triaged_jobs{state=\"queued\"}")
+                        || l.starts_with("triaged_jobs{state=\"running\"}")
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>() as usize
+        };
+        if pending == 0 && settled.len() >= acknowledged.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let titles: Vec<&str> = settled
+        .iter()
+        .filter_map(|incident| incident["title"].as_str())
+        .collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|alert| !titles.iter().any(|t| t.ends_with(alert.as_str())))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged but not stored after {trials} kills: {lost:?}"
+    );
+    let parents = posted
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.get("thread_ts").is_none())
+        .count();
+    println!(
+        "reliability: {trials} kills, {} acknowledged, 0 lost, {} incidents, {parents} Slack parent posts",
+        acknowledged.len(),
+        settled.len()
+    );
+    assert_eq!(
+        parents,
+        settled.len(),
+        "one Slack parent per incident, never two"
+    );
+}
