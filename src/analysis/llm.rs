@@ -309,6 +309,9 @@ fn repair(call: ToolCall, error: &str) -> [ChatCompletionRequestMessage; 2] {
         call.id
     };
     let assistant = ChatCompletionRequestAssistantMessage {
+        // Empty, not absent: chat templates that read `message.content` (llama-cpp-python's
+        // chatml-function-calling among them) fail on an assistant message without it.
+        content: Some("".into()),
         tool_calls: Some(vec![ChatCompletionMessageToolCalls::Function(
             ChatCompletionMessageToolCall {
                 id: id.clone(),

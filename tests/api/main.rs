@@ -11,6 +11,7 @@ mod helpers;
 mod intake;
 mod knowledge;
 mod layers;
+mod model_server;
 mod pages;
 mod qdrant;
 mod reliability;
