@@ -124,7 +124,11 @@ async fn sigkill_at_any_point_loses_no_acknowledged_alert_and_posts_no_duplicate
     let mut daemon = spawn_daemon(dir.path(), port, &slack.uri());
     ready(&client, &base).await;
 
-    // The sender: distinct alerts, one after another, whether the daemon is up or not.
+    // The sender: distinct alerts, one after another, whether the daemon is up or not; at
+    // most eight per kill, since Slack pacing (one message a second per channel) sets how
+    // long delivering them all takes.
+    let trials = trials();
+    let cap = 8 * trials + 8;
     let stop = Arc::new(AtomicBool::new(false));
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let sender = {
@@ -137,7 +141,7 @@ async fn sigkill_at_any_point_loses_no_acknowledged_alert_and_posts_no_duplicate
         tokio::spawn(async move {
             let template: Value = serde_json::from_str(&fixture("datadog_triggered.json")).unwrap();
             let mut n = 0;
-            while !stop.load(Ordering::SeqCst) {
+            while !stop.load(Ordering::SeqCst) && n < cap {
                 n += 1;
                 let mut payload = template.clone();
                 payload["id"] = json!(format!("delivery-{n}"));
@@ -155,12 +159,11 @@ async fn sigkill_at_any_point_loses_no_acknowledged_alert_and_posts_no_duplicate
                 {
                     acknowledged.lock().unwrap().push(format!("(alert {n})"));
                 }
-                tokio::time::sleep(Duration::from_millis(15)).await;
+                tokio::time::sleep(Duration::from_millis(60)).await;
             }
         })
     };
 
-    let trials = trials();
     for trial in 0..trials {
         // A different moment of the pipeline each time.
         tokio::time::sleep(Duration::from_millis(150 + 97 * (trial as u64 % 7))).await;
@@ -181,7 +184,8 @@ async fn sigkill_at_any_point_loses_no_acknowledged_alert_and_posts_no_duplicate
 
     // Every acknowledged alert is an incident, and every incident ends delivered.
     let mut settled = Vec::new();
-    for _ in 0..600 {
+    // Up to six minutes: two paced Slack messages per incident.
+    for _ in 0..3600 {
         let list: Value = client
             .get(format!("{base}/api/incidents?limit=1000"))
             .send()
