@@ -180,7 +180,20 @@ async fn empty_search(State(fake): State<Arc<Fake>>) -> Json<Value> {
     Json(json!({"data": [], "meta": {"page": {}}}))
 }
 
-async fn completion(State(fake): State<Arc<Fake>>) -> Json<Value> {
+/// The first evidence id the prompt shows (`[id] source kind, anomaly …`), which the fake
+/// model cites as a model would: an answer citing nothing real is set aside by validation.
+fn first_evidence_id(request: &Value) -> Option<String> {
+    let messages = request["messages"].as_array()?;
+    messages
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .flat_map(str::lines)
+        .find(|line| line.starts_with('[') && line.contains(", anomaly "))
+        .and_then(|line| line[1..].split_once(']'))
+        .map(|(id, _)| id.to_string())
+}
+
+async fn completion(State(fake): State<Arc<Fake>>, Json(request): Json<Value>) -> Json<Value> {
     let recorder = &fake.recorder;
     let now = recorder.model_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     recorder.model_peak.fetch_max(now, Ordering::SeqCst);
@@ -190,7 +203,7 @@ async fn completion(State(fake): State<Arc<Fake>>) -> Json<Value> {
     let arguments = json!({
         "severity": "SEV2", "summary": "Latency regression.", "affected_services": ["checkout-api"],
         "root_cause": {"statement": "Latency rose after the onset.", "category": "unknown", "entity": "service/checkout-api",
-                       "confidence": "LOW", "score": 0.3, "evidence_ids": [], "knowledge_ids": []},
+                       "confidence": "LOW", "score": 0.3, "evidence_ids": first_evidence_id(&request).into_iter().collect::<Vec<_>>(), "knowledge_ids": []},
         "alternatives": [], "actions": [], "confidence_breakdown": [], "data_gaps": [], "past_incident": null,
         "status_page_draft": {"title": "Slow responses", "body": "We are investigating.", "status": "investigating"},
         "escalate": false
