@@ -276,25 +276,8 @@ impl Analyst {
 
         let created_at = Utc::now().timestamp_millis();
         match best {
-            Some((mut triage, validation, model)) => Brief {
-                triage: {
-                    if !prompt.omitted.is_empty() {
-                        // What the model did not see is a gap in its answer.
-                        let shown: Vec<&str> =
-                            prompt.omitted.iter().take(5).map(String::as_str).collect();
-                        triage.data_gaps.push(schema::DataGap {
-                            source: "prompt".into(),
-                            reason: format!(
-                                "{} evidence or knowledge item(s) were left out of the model's prompt to fit its budget: {}{}",
-                                prompt.omitted.len(),
-                                shown.join(", "),
-                                if prompt.omitted.len() > shown.len() { ", …" } else { "" }
-                            ),
-                            next_step: "read them on the incident page, or raise llm.prompt_budget_tokens or llm.context_tokens".into(),
-                        });
-                    }
-                    triage
-                },
+            Some((triage, validation, model)) => Brief {
+                triage: with_omitted_gap(triage, &prompt.omitted),
                 analyst: model,
                 signals,
                 validation,
@@ -350,4 +333,24 @@ fn set_aside(triage: &Triage, report: &ValidationReport) -> Option<&'static str>
     } else {
         None
     }
+}
+
+/// What the model did not see is a gap in its answer: the evidence and knowledge cut from its
+/// prompt to fit the budget are named as a `prompt` data gap.
+fn with_omitted_gap(mut triage: Triage, omitted: &[String]) -> Triage {
+    if omitted.is_empty() {
+        return triage;
+    }
+    let shown: Vec<&str> = omitted.iter().take(5).map(String::as_str).collect();
+    triage.data_gaps.push(schema::DataGap {
+        source: "prompt".into(),
+        reason: format!(
+            "{} evidence or knowledge item(s) were left out of the model's prompt to fit its budget: {}{}",
+            omitted.len(),
+            shown.join(", "),
+            if omitted.len() > shown.len() { ", …" } else { "" }
+        ),
+        next_step: "read them on the incident page, or raise llm.prompt_budget_tokens or llm.context_tokens".into(),
+    });
+    triage
 }

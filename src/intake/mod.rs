@@ -40,17 +40,6 @@ pub struct Delivery<'a> {
 /// Alertmanager group), each sanitized ([`sanitize::sanitize`]) before anything stores, logs,
 /// shows or sends it.
 pub fn parse(source: AlertSource, delivery: &Delivery<'_>) -> Result<Vec<Alert>, IntakeError> {
-    let mut alerts = parse_unsanitized(source, delivery)?;
-    for alert in &mut alerts {
-        sanitize::sanitize(alert, delivery.keep_raw);
-    }
-    Ok(alerts)
-}
-
-fn parse_unsanitized(
-    source: AlertSource,
-    delivery: &Delivery<'_>,
-) -> Result<Vec<Alert>, IntakeError> {
     let value: Value = serde_json::from_slice(delivery.body)
         .map_err(|e| IntakeError::InvalidJson(e.to_string()))?;
     if !value.is_object() {
@@ -58,12 +47,18 @@ fn parse_unsanitized(
             "{source} payload must be a JSON object"
         )));
     }
-    let raw = String::from_utf8_lossy(delivery.body).into_owned();
-    match source {
+    // The stored body is made once per delivery from the value already parsed, however many
+    // alerts an Alertmanager group carries.
+    let raw = sanitize::stored_body(&value, delivery.body, delivery.keep_raw);
+    let mut alerts = match source {
         AlertSource::Datadog => datadog::parse(&value, raw, delivery).map(|a| vec![a]),
         AlertSource::Pagerduty => pagerduty::parse(&value, raw, delivery).map(|a| vec![a]),
         AlertSource::Alertmanager => alertmanager::parse(&value, raw, delivery),
+    }?;
+    for alert in &mut alerts {
+        sanitize::sanitize(alert);
     }
+    Ok(alerts)
 }
 
 /// A string field as the sender meant it: trimmed, with empty values and unresolved template

@@ -22,9 +22,8 @@ pub const MAX_TEXT_BYTES: usize = 16 * 1024;
 /// What replaces a NUL character.
 const NUL_REPLACEMENT: char = '\u{FFFD}';
 
-/// Cleans one alert as it leaves the parser. `keep_raw` keeps the body exactly as received
-/// (`intake.keep_raw`); otherwise the stored body is the redacted JSON.
-pub fn sanitize(alert: &mut Alert, keep_raw: bool) {
+/// Cleans one alert's fields as it leaves the parser (its body is [`stored_body`]).
+pub fn sanitize(alert: &mut Alert) {
     alert.delivery_id = identifier(&alert.delivery_id);
     alert.dedup_key = identifier(&alert.dedup_key);
     alert.monitor_id = alert.monitor_id.as_deref().map(identifier);
@@ -46,11 +45,19 @@ pub fn sanitize(alert: &mut Alert, keep_raw: bool) {
         tag.key = text(&tag.key);
         tag.value = text(&tag.value);
     }
-    if !keep_raw {
-        alert.raw = redacted_body(&alert.raw);
-    } else if alert.raw.contains('\0') {
-        alert.raw = alert.raw.replace('\0', "\\u0000");
+}
+
+/// The body as stored: exactly as received with `keep_raw` (`intake.keep_raw`; NULs escaped,
+/// since PostgreSQL text cannot hold them), otherwise the parsed JSON with every string
+/// redacted and NUL-free.
+pub fn stored_body(value: &Value, body: &[u8], keep_raw: bool) -> String {
+    if keep_raw {
+        return String::from_utf8_lossy(body).replace('\0', "\\u0000");
     }
+    let mut value = value.clone();
+    redact_value(&mut value);
+    strip_nul(&mut value);
+    serde_json::to_string(&value).unwrap_or_default()
 }
 
 /// A stored text field: redacted, NULs replaced, cut to [`MAX_TEXT_BYTES`].
@@ -80,19 +87,6 @@ fn without_nul(value: Cow<'_, str>) -> Cow<'_, str> {
         Cow::Owned(value.replace('\0', &NUL_REPLACEMENT.to_string()))
     } else {
         value
-    }
-}
-
-/// The body as JSON with every string redacted and NUL-free (it was parsed before, so it is
-/// JSON); a body that somehow is not is replaced by a note rather than kept.
-fn redacted_body(raw: &str) -> String {
-    match serde_json::from_str::<Value>(raw) {
-        Ok(mut value) => {
-            redact_value(&mut value);
-            strip_nul(&mut value);
-            serde_json::to_string(&value).unwrap_or_default()
-        }
-        Err(_) => "{\"note\":\"body not kept\"}".into(),
     }
 }
 
@@ -129,7 +123,9 @@ mod tests {
     fn nul_characters_are_replaced_everywhere() {
         assert_eq!(text("a\0b"), "a\u{FFFD}b");
         assert_eq!(identifier("k\0"), "k\u{FFFD}");
-        assert!(!redacted_body("{\"t\":\"x\\u0000y\"}").contains("\\u0000"));
+        let body = b"{\"t\":\"x\\u0000y\"}";
+        let value: Value = serde_json::from_slice(body).unwrap();
+        assert!(!stored_body(&value, body, false).contains("\\u0000"));
     }
 
     #[test]

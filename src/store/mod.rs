@@ -237,7 +237,6 @@ pub trait Outbox: Send + Sync {
     /// Records the outcome of one Slack delivery (`key` is unique per job and kind).
     async fn record_delivery(&self, delivery: &Delivery, now: UnixMillis)
     -> Result<(), StoreError>;
-    async fn delivery_sent(&self, key: &str) -> Result<bool, StoreError>;
     /// Claims the outbound message `key` before it is sent: the first claim, a claim an
     /// earlier attempt left pending (it may have been sent with its reply lost: look first),
     /// or a message already sent (with its `ts`).

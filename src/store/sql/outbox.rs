@@ -100,14 +100,4 @@ impl Outbox for SqlStore {
             .await?;
         Ok(())
     }
-
-    async fn delivery_sent(&self, key: &str) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query("SELECT 1 FROM deliveries WHERE key = $1 AND state = 'sent'")
-                .bind(key)
-                .fetch_optional(&self.read)
-                .await?
-                .is_some(),
-        )
-    }
 }
