@@ -1,7 +1,8 @@
 //! The daemon killed with SIGKILL at arbitrary points while a sender keeps posting, then
-//! restarted: every acknowledged alert is stored, every incident is triaged and delivered, and
-//! no incident gets a second Slack parent message. `TRIAGED_RELIABILITY_TRIALS` sets how many
-//! kills (CI runs the short form).
+//! restarted: every acknowledged alert is stored, every incident is triaged and delivered, no
+//! incident gets a second Slack parent message, and no two jobs of one incident ever run at
+//! once. On SQLite one daemon; on PostgreSQL two daemons share the database and are killed in
+//! turn. `TRIAGED_RELIABILITY_TRIALS` sets how many kills (CI runs the short form).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,8 +22,13 @@ fn trials() -> usize {
         .unwrap_or(3)
 }
 
-fn spawn_daemon(dir: &std::path::Path, port: u16, slack: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_triaged"))
+fn spawn_daemon(dir: &std::path::Path, port: u16, slack: &str, database: Option<&str>) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_triaged"));
+    match database {
+        Some(url) => command.env("TRIAGED__DATABASE__URL", url),
+        None => command.env_remove("TRIAGED__DATABASE__URL"),
+    };
+    command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
             "serve",
@@ -46,7 +52,6 @@ fn spawn_daemon(dir: &std::path::Path, port: u16, slack: &str) -> Child {
         .env_remove("DD_API_KEY")
         .env_remove("OPENAI_API_KEY")
         .env_remove("CLOUDFLARE_API_TOKEN")
-        .env_remove("TRIAGED__DATABASE__URL")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -68,8 +73,55 @@ async fn ready(client: &reqwest::Client, base: &str) {
     panic!("daemon never became ready");
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 #[tokio::test]
 async fn sigkill_at_any_point_loses_no_acknowledged_alert_and_posts_no_duplicate() {
+    kill_trials(None, 1).await;
+}
+
+#[tokio::test]
+async fn two_daemons_on_postgres_killed_in_turn_lose_nothing_and_never_run_one_incident_twice() {
+    let Some(url) = fresh_postgres_database().await else {
+        return;
+    };
+    kill_trials(Some(&url), 2).await;
+}
+
+/// Pairs of stage runs of two different jobs of one incident whose times overlap: jobs of one
+/// incident that ran at once.
+fn concurrent_jobs(detail: &Value) -> usize {
+    let runs: Vec<(&str, i64, i64)> = detail["stages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|run| {
+            Some((
+                run["job_id"].as_str()?,
+                run["started_at"].as_i64()?,
+                run["ended_at"].as_i64().unwrap_or(i64::MAX),
+            ))
+        })
+        .collect();
+    let mut overlapping = 0;
+    for (i, a) in runs.iter().enumerate() {
+        for b in &runs[i + 1..] {
+            if a.0 != b.0 && a.1 < b.2 && b.1 < a.2 {
+                overlapping += 1;
+            }
+        }
+    }
+    overlapping
+}
+
+async fn kill_trials(database: Option<&str>, replicas: usize) {
     // Slack keeps what was posted, so a daemon killed between posting and recording finds
     // its message in the channel history instead of posting it again.
     let slack = MockServer::start().await;
@@ -101,6 +153,23 @@ async fn sigkill_at_any_point_loses_no_acknowledged_alert_and_posts_no_duplicate
         })
         .mount(&slack)
         .await;
+    let thread = Arc::clone(&posted);
+    Mock::given(method("POST"))
+        .and(path("/conversations.replies"))
+        .respond_with(move |request: &wiremock::Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let messages: Vec<Value> = thread
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|m| m["thread_ts"] == body["ts"] || m["ts"] == body["ts"])
+                .cloned()
+                .collect();
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "messages": messages, "has_more": false}))
+        })
+        .mount(&slack)
+        .await;
     Mock::given(method("POST"))
         .and(path("/chat.update"))
         .respond_with(
@@ -110,19 +179,26 @@ async fn sigkill_at_any_point_loses_no_acknowledged_alert_and_posts_no_duplicate
         .mount(&slack)
         .await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
+    let dirs: Vec<tempfile::TempDir> = (0..replicas)
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
+    let ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
+    let bases: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let mut daemon = spawn_daemon(dir.path(), port, &slack.uri());
-    ready(&client, &base).await;
+    let mut daemons = Vec::new();
+    for (dir, port) in dirs.iter().zip(&ports) {
+        daemons.push(spawn_daemon(dir.path(), *port, &slack.uri(), database));
+    }
+    for base in &bases {
+        ready(&client, base).await;
+    }
+    let base = bases[0].clone();
 
     // The sender: distinct alerts, one after another, whether the daemon is up or not; at
     // most eight per kill, since Slack pacing (one message a second per channel) sets how
@@ -132,11 +208,11 @@ async fn sigkill_at_any_point_loses_no_acknowledged_alert_and_posts_no_duplicate
     let stop = Arc::new(AtomicBool::new(false));
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let sender = {
-        let (stop, acknowledged, client, base) = (
+        let (stop, acknowledged, client, bases) = (
             Arc::clone(&stop),
             Arc::clone(&acknowledged),
             client.clone(),
-            base.clone(),
+            bases.clone(),
         );
         tokio::spawn(async move {
             let template: Value = serde_json::from_str(&fixture("datadog_triggered.json")).unwrap();
@@ -147,6 +223,8 @@ async fn sigkill_at_any_point_loses_no_acknowledged_alert_and_posts_no_duplicate
                 payload["id"] = json!(format!("delivery-{n}"));
                 payload["alert_id"] = json!(format!("{}", 90_000 + n));
                 payload["title"] = json!(format!("checkout-api errors (alert {n})"));
+                // Alternately to each replica, as a load balancer would.
+                let base = &bases[n % bases.len()];
                 let response = client
                     .post(format!("{base}/webhooks/datadog"))
                     .header("content-type", "application/json")
@@ -167,10 +245,11 @@ async fn sigkill_at_any_point_loses_no_acknowledged_alert_and_posts_no_duplicate
     for trial in 0..trials {
         // A different moment of the pipeline each time.
         tokio::time::sleep(Duration::from_millis(150 + 97 * (trial as u64 % 7))).await;
-        daemon.kill().unwrap();
-        daemon.wait().unwrap();
-        daemon = spawn_daemon(dir.path(), port, &slack.uri());
-        ready(&client, &base).await;
+        let victim = trial % replicas;
+        daemons[victim].kill().unwrap();
+        daemons[victim].wait().unwrap();
+        daemons[victim] = spawn_daemon(dirs[victim].path(), ports[victim], &slack.uri(), database);
+        ready(&client, &bases[victim]).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::SeqCst);
@@ -217,8 +296,23 @@ async fn sigkill_at_any_point_loses_no_acknowledged_alert_and_posts_no_duplicate
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    daemon.kill().unwrap();
-    daemon.wait().unwrap();
+    let mut concurrent = 0;
+    for incident in &settled {
+        let id = incident["id"].as_str().unwrap();
+        let detail: Value = client
+            .get(format!("{base}/api/incidents/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        concurrent += concurrent_jobs(&detail);
+    }
+    for daemon in &mut daemons {
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+    }
     let titles: Vec<&str> = settled
         .iter()
         .filter_map(|incident| incident["title"].as_str())
@@ -237,11 +331,30 @@ async fn sigkill_at_any_point_loses_no_acknowledged_alert_and_posts_no_duplicate
         .iter()
         .filter(|m| m.get("thread_ts").is_none())
         .count();
+    let mut keys = std::collections::HashMap::<String, usize>::new();
+    for message in posted.lock().unwrap().iter() {
+        if let Some(key) = message["metadata"]["event_payload"]["key"].as_str() {
+            *keys.entry(key.to_owned()).or_default() += 1;
+        }
+    }
+    let duplicates: Vec<&String> = keys
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(duplicates.is_empty(), "posted twice: {duplicates:?}");
     println!(
-        "reliability: {trials} kills, {} acknowledged, 0 lost, {} incidents, {parents} Slack parent posts",
+        "reliability ({}, {replicas} daemon(s)): {trials} kills, {} acknowledged, 0 lost, {} incidents, \
+         {parents} Slack parent posts, {concurrent} overlapping runs of two jobs of one incident",
+        if database.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
         acknowledged.len(),
         settled.len()
     );
+    assert_eq!(concurrent, 0, "two jobs of one incident ran at once");
     assert_eq!(
         parents,
         settled.len(),
