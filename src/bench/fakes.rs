@@ -182,7 +182,7 @@ async fn empty_search(State(fake): State<Arc<Fake>>) -> Json<Value> {
 
 /// The first evidence id the prompt shows (`[id] source kind, anomaly …`), which the fake
 /// model cites as a model would: an answer citing nothing real is set aside by validation.
-fn first_evidence_id(request: &Value) -> Option<String> {
+pub fn first_evidence_id(request: &Value) -> Option<String> {
     let messages = request["messages"].as_array()?;
     messages
         .iter()

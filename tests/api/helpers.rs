@@ -266,3 +266,67 @@ pub async fn respond_once_then(
         mock.mount(server).await;
     }
 }
+
+/// A free local port for a daemon process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `triaged serve` as a separate process: its own data directory, Slack at `slack`, SQLite or
+/// the PostgreSQL database `database`, fast workers, no collector but those a test enables.
+pub fn daemon_command(
+    dir: &std::path::Path,
+    port: u16,
+    slack: &str,
+    database: Option<&str>,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_triaged"));
+    match database {
+        Some(url) => command.env("TRIAGED__DATABASE__URL", url),
+        None => command.env_remove("TRIAGED__DATABASE__URL"),
+    };
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("TRIAGED_WEBHOOK_TOKEN", WEBHOOK_TOKEN)
+        .env("PAGERDUTY_WEBHOOK_SECRET", PAGERDUTY_SECRET)
+        .env("SLACK_BOT_TOKEN", "xoxb-test-not-real")
+        .env("TRIAGED__SLACK__API_BASE", slack)
+        .env("TRIAGED__SLACK__DEFAULT_CHANNEL", "C0INCIDENTS")
+        .env("TRIAGED__KUBERNETES__ENABLED", "false")
+        .env("TRIAGED__AWS__ENABLED", "false")
+        .env("TRIAGED__WORKERS__BACKOFF_BASE_SECS", "0")
+        .env("TRIAGED__WORKERS__POLL_INTERVAL_MS", "50")
+        .env("TRIAGED__KNOWLEDGE__INDEX_ON_START", "false")
+        .env_remove("DD_API_KEY")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("CLOUDFLARE_API_TOKEN")
+        .env_remove("RUST_LOG");
+    command
+}
+
+/// Waits until a daemon process answers `/readyz`.
+pub async fn wait_ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..400 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("daemon never became ready");
+}

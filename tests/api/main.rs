@@ -3,6 +3,7 @@
 
 mod analysis;
 mod aws;
+mod chaos;
 mod cli;
 mod collectors;
 mod deploy;

@@ -673,20 +673,60 @@ const PLANTED: [(&str, &str); 6] = [
     ("oncall.person@example.com", "oncall.person@example.com"),
 ];
 
+/// The daemon as a separate process with debug logging, a model and Slack: no planted secret
+/// reaches Slack, the model, the API, the pages, the logs or any file the store wrote.
 #[tokio::test]
-async fn secrets_planted_in_an_alert_reach_neither_slack_nor_the_api_pages_or_database() {
-    let server = MockServer::start().await;
+async fn secrets_planted_in_an_alert_reach_no_sink_slack_model_api_pages_logs_or_database() {
+    let slack = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/chat.postMessage"))
         .respond_with(ok_post("1795227090.000100"))
-        .mount(&server)
+        .mount(&slack)
         .await;
     Mock::given(method("POST"))
         .and(path("/chat.update"))
         .respond_with(ok_update())
-        .mount(&server)
+        .mount(&slack)
         .await;
-    let app = slack_app(&server, |_| {}).await;
+    let model = MockServer::start().await;
+    let answer = json!({
+        "severity": "SEV2",
+        "summary": "The primary database stopped answering.",
+        "affected_services": ["checkout-api"],
+        "root_cause": {"statement": "The database is down.", "category": "infrastructure_failure",
+            "entity": "rds/prod-postgres-primary", "confidence": "LOW", "score": 0.3,
+            "evidence_ids": [], "knowledge_ids": []},
+        "alternatives": [], "actions": [], "data_gaps": [], "open_questions": []
+    });
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1795227412,
+            "model": "gpt-4.1-mini",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": null,
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {
+                    "name": "submit_triage", "arguments": answer.to_string()}}]}}],
+            "usage": {"prompt_tokens": 900, "completion_tokens": 120, "total_tokens": 1020}
+        })))
+        .mount(&model)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("daemon.log");
+    let data = dir.path().join("data");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut daemon = daemon_command(&data, port, &slack.uri(), None)
+        .env("OPENAI_API_KEY", "sk-test-not-a-real-key")
+        .env("TRIAGED__LLM__BASE_URL", format!("{}/v1", model.uri()))
+        .env("RUST_LOG", "debug")
+        .stdout(std::fs::File::create(dir.path().join("daemon.out")).unwrap())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .expect("starting the daemon");
+    let client = reqwest::Client::new();
+    wait_ready(&client, &base).await;
 
     let secrets: Vec<&str> = PLANTED.iter().map(|(text, _)| *text).collect();
     let mut payload: Value = serde_json::from_str(&fixture("datadog_triggered.json")).unwrap();
@@ -700,32 +740,65 @@ async fn secrets_planted_in_an_alert_reach_neither_slack_nor_the_api_pages_or_da
         secrets[5], secrets[3]
     ));
     payload["query"] = json!(format!("avg:db.errors{{dsn:{}}} > 1", secrets[1]));
-    let receipt: Value = app
-        .post_datadog(&payload.to_string())
+    let receipt: Value = client
+        .post(format!("{base}/webhooks/datadog"))
+        .header("content-type", "application/json")
+        .header("x-triaged-token", WEBHOOK_TOKEN)
+        .body(payload.to_string())
+        .send()
         .await
+        .unwrap()
         .json()
         .await
         .unwrap();
     let id = receipt["incident_id"].as_str().unwrap().to_string();
-    let detail = all_jobs_finished(&app, &id).await;
-    assert!(detail.brief.is_some(), "the brief was written");
+    let mut one = Value::Null;
+    for _ in 0..400 {
+        one = client
+            .get(format!("{base}/api/incidents/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let jobs = one["jobs"].as_array().cloned().unwrap_or_default();
+        if !jobs.is_empty()
+            && jobs
+                .iter()
+                .all(|j| j["state"] == "done" || j["state"] == "dead")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!one["brief"].is_null(), "the brief was written: {one}");
 
     let mut sinks: Vec<(String, String)> = Vec::new();
-    for request in server.received_requests().await.unwrap() {
-        sinks.push((
-            format!("slack {}", request.url.path()),
-            String::from_utf8_lossy(&request.body).into_owned(),
-        ));
+    for (server, name) in [(&slack, "slack"), (&model, "model")] {
+        for request in server.received_requests().await.unwrap() {
+            sinks.push((
+                format!("{name} {}", request.url.path()),
+                String::from_utf8_lossy(&request.body).into_owned(),
+            ));
+        }
     }
-    assert!(sinks.len() >= 2, "the first look and the brief were sent");
-    let (_, list) = app.get_json("/api/incidents").await;
-    sinks.push(("/api/incidents".into(), list.to_string()));
-    let (_, one) = app.get_json(&format!("/api/incidents/{id}")).await;
+    let sent = |prefix: &str| sinks.iter().filter(|(s, _)| s.starts_with(prefix)).count();
+    assert!(sent("slack") >= 2, "the first look and the brief were sent");
+    assert!(sent("model") >= 1, "the model was asked");
+    let list = client
+        .get(format!("{base}/api/incidents"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    sinks.push(("/api/incidents".into(), list));
     sinks.push(("/api/incidents/{id}".into(), one.to_string()));
     for page in ["/".to_string(), format!("/incidents/{id}")] {
-        let html = app
-            .client
-            .get(format!("{}{page}", app.base))
+        let html = client
+            .get(format!("{base}{page}"))
             .send()
             .await
             .unwrap()
@@ -734,8 +807,13 @@ async fn secrets_planted_in_an_alert_reach_neither_slack_nor_the_api_pages_or_da
             .unwrap();
         sinks.push((page, html));
     }
-    // Every byte the store wrote: the database, its write-ahead log.
-    for entry in std::fs::read_dir(app.dir.path()).unwrap() {
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    // Every byte the daemon logged and the store wrote (the database and its write-ahead log).
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logged.contains("DEBUG"), "debug logging was on");
+    sinks.push(("the logs".into(), logged));
+    for entry in std::fs::read_dir(&data).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
             let bytes = std::fs::read(&path).unwrap();
@@ -754,6 +832,12 @@ async fn secrets_planted_in_an_alert_reach_neither_slack_nor_the_api_pages_or_da
                 .map(move |(_, needle)| format!("{needle} in {sink}"))
         })
         .collect();
+    println!(
+        "planted secrets: {} kinds, {} sinks searched, {} found",
+        PLANTED.len(),
+        sinks.len(),
+        leaks.len()
+    );
     assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.join("\n"));
     // The alert itself still arrived and reads sensibly.
     let title = one["title"].as_str().unwrap_or_default();

@@ -406,6 +406,10 @@ async fn a_job_that_keeps_failing_is_dead_lettered(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let job = store.claim_job("w", T0, 1_000, 1).await.unwrap().unwrap();
+    store
+        .start_stage(&job, Stage::Collect, T0 + 1)
+        .await
+        .unwrap();
     assert!(
         store
             .claim_job("w", T0 + 2_000, 1_000, 1)
@@ -413,6 +417,10 @@ async fn a_job_that_keeps_failing_is_dead_lettered(store: Arc<dyn Store>) {
             .unwrap()
             .is_none()
     );
+    // Its stage run is closed, not left running forever.
+    let detail = store.incident(&job.incident_id).await.unwrap().unwrap();
+    assert_eq!(detail.stages[0].outcome, StageOutcome::Abandoned);
+    assert_eq!(detail.stages[0].ended_at, Some(T0 + 2_000));
     let counts = store.job_counts().await.unwrap();
     assert!(
         counts.contains(&(JobState::Dead, 2)),

@@ -14,6 +14,19 @@ impl Queue for SqlStore {
         lease_ms: i64,
         max_attempts: u32,
     ) -> Result<Option<ClaimedJob>, StoreError> {
+        // A job whose worker died on its final attempt is dead-lettered; the stage it was
+        // running is closed as abandoned so the timeline never shows it running forever.
+        sqlx::query(
+            "UPDATE stage_runs SET ended_at = $1, outcome = $2, detail = $3 \
+             WHERE ended_at IS NULL AND job_id IN (SELECT id FROM jobs \
+             WHERE state = 'running' AND lease_expires_at < $1 AND attempts >= $4)",
+        )
+        .bind(now)
+        .bind(StageOutcome::Abandoned.as_str())
+        .bind("the worker stopped answering on the job's final attempt; the job is dead-lettered")
+        .bind(i64::from(max_attempts))
+        .execute(&self.write)
+        .await?;
         sqlx::query(
             "UPDATE jobs SET state = 'dead', lease_owner = NULL, lease_expires_at = NULL, \
              updated_at = $1, last_error = $2 \
