@@ -71,6 +71,9 @@ pub struct BenchArgs {
     /// Largest chunk count the hybrid run is measured at.
     #[arg(long, default_value_t = 100_000)]
     pub hybrid_max_chunks: usize,
+    /// Near-limit (~1000 KiB) webhooks per pass of the retained-memory run (two passes).
+    #[arg(long, default_value_t = 300)]
+    pub large_bodies: usize,
     /// Which parts to run: any of intake, fanout, e2e, storm, retrieval.
     #[arg(
         long,
@@ -106,6 +109,8 @@ struct BackendResult {
     sustained_errors: usize,
     sustained_per_sec: f64,
     peak_rss_mib: f64,
+    /// RSS a few seconds after each pass of near-limit bodies: retained, not in use.
+    rss_after_large_bodies_mib: Vec<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -160,6 +165,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "errors",
             "peak MiB"
         );
+        let mut retained = Vec::new();
         for r in &report.results {
             println!(
                 "{:<9} {:>9.1} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>10} {:>10.1}",
@@ -172,6 +178,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 r.fixed_rate_errors + r.sustained_errors,
                 r.peak_rss_mib
             );
+            let passes: Vec<String> = r
+                .rss_after_large_bodies_mib
+                .iter()
+                .map(|m| format!("{m:.1}"))
+                .collect();
+            retained.push(format!(
+                "{}: RSS after each pass of {} ~1000 KiB bodies: {} MiB",
+                r.backend,
+                args.large_bodies,
+                passes.join(" → ")
+            ));
+        }
+        for line in retained {
+            println!("{line}");
         }
     }
 
@@ -457,6 +477,27 @@ async fn bench_backend(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let peak_rss_mib = daemon.rss_mib("VmHWM:");
+
+    // Retained memory: near-limit bodies, eight at a time, then what stays once they are done.
+    let filler = "x".repeat(1000 * 1024 - 600);
+    let mut rss_after_large_bodies_mib = Vec::new();
+    for pass in 0..2 {
+        let mut tasks = tokio::task::JoinSet::new();
+        let gate = Arc::new(tokio::sync::Semaphore::new(8));
+        for n in 0..args.large_bodies {
+            let mut body: serde_json::Value =
+                serde_json::from_str(&datadog_payload(&format!("{run}-large{pass}"), n))?;
+            body["message"] = serde_json::Value::String(filler.clone());
+            let (client, base, gate) = (client.clone(), daemon.base.clone(), Arc::clone(&gate));
+            tasks.spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                post(&client, &base, body.to_string()).await
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        rss_after_large_bodies_mib.push(daemon.rss_mib("VmRSS:"));
+    }
     drop(daemon);
 
     Ok(BackendResult {
@@ -472,6 +513,7 @@ async fn bench_backend(
         sustained_errors,
         sustained_per_sec: accepted as f64 / elapsed,
         peak_rss_mib,
+        rss_after_large_bodies_mib,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod datadog;
 pub mod pagerduty;
 pub mod sanitize;
+pub mod slack;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
