@@ -2,6 +2,8 @@
 //! LiteLLM) through async-openai, with one forced named tool. Retries on 429/5xx with backoff
 //! and `Retry-After` come from async-openai's client; this module adds the deadline, the
 //! shared concurrency limit, one repair round for invalid arguments, and token accounting.
+//! The answer is streamed (`llm.stream`), so a deadline that passes closes the connection and
+//! a self-hosted server stops generating for an answer nobody will read.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,9 +15,10 @@ use async_openai::types::chat::{
     ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls, ChatCompletionNamedToolChoice,
     ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
     ChatCompletionRequestSystemMessage, ChatCompletionRequestToolMessage,
-    ChatCompletionRequestUserMessage, ChatCompletionTool, ChatCompletionToolChoiceOption,
-    ChatCompletionTools, CreateChatCompletionRequestArgs, FinishReason, FunctionCall, FunctionName,
-    FunctionObject, ToolChoiceOptions,
+    ChatCompletionRequestUserMessage, ChatCompletionStreamOptions, ChatCompletionTool,
+    ChatCompletionToolChoiceOption, ChatCompletionTools, CompletionUsage,
+    CreateChatCompletionRequest, CreateChatCompletionRequestArgs, FinishReason, FunctionCall,
+    FunctionName, FunctionObject, ToolChoiceOptions,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -216,17 +219,29 @@ impl LlmClient {
                 request.max_completion_tokens(limit);
             }
         }
+        if self.settings.stream {
+            request
+                .stream(true)
+                .stream_options(ChatCompletionStreamOptions {
+                    include_usage: Some(true),
+                    include_obfuscation: None,
+                });
+        }
         let request = request
             .build()
             .map_err(|e| LlmError::Request(e.to_string()))?;
+        // The deadline covers the whole answer. Streamed, giving up drops the stream, which
+        // closes the connection, so the server stops generating instead of holding its slot.
         let deadline = Duration::from_secs(self.settings.timeout_secs);
-        let response = tokio::time::timeout(deadline, client.chat().create(request))
-            .await
-            .map_err(|_| LlmError::Timeout(self.settings.timeout_secs))?
-            .map_err(describe)?;
+        let reply = if self.settings.stream {
+            tokio::time::timeout(deadline, streamed(client, request)).await
+        } else {
+            tokio::time::timeout(deadline, whole(client, request)).await
+        }
+        .map_err(|_| LlmError::Timeout(self.settings.timeout_secs))??;
         usage.requests += 1;
         let mut completion_tokens = 0;
-        if let Some(u) = &response.usage {
+        if let Some(u) = &reply.usage {
             completion_tokens = u.completion_tokens;
             let cached = u
                 .prompt_tokens_details
@@ -242,42 +257,20 @@ impl LlmClient {
                 + f64::from(u.completion_tokens) * self.settings.output_usd_per_mtok)
                 / 1_000_000.0;
         }
-        let choice = response
-            .choices
-            .into_iter()
-            .next()
-            .ok_or_else(|| LlmError::Request("the reply had no choices".into()))?;
         // Some servers report `tool_calls` or `stop` even when they stopped at the limit:
         // the token count decides.
         let at_limit = limit > 0 && completion_tokens >= limit;
-        match choice.finish_reason {
+        match reply.finish_reason {
             Some(FinishReason::Length) => return Err(LlmError::Truncated(limit)),
             Some(FinishReason::ContentFilter) => return Err(LlmError::ContentFilter),
             _ if at_limit => return Err(LlmError::Truncated(limit)),
             _ => {}
         }
         // A forced named tool often ends with finish_reason "stop": the call is what counts.
-        let call = choice
-            .message
-            .tool_calls
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|call| match call {
-                ChatCompletionMessageToolCalls::Function(call)
-                    if call.function.name == TOOL_NAME =>
-                {
-                    Some(ToolCall {
-                        id: call.id,
-                        arguments: call.function.arguments,
-                    })
-                }
-                _ => None,
-            });
-        match call {
+        match reply.call {
             Some(call) => Ok(call),
             // Some OpenAI-compatible servers put the JSON in the content instead.
-            None => choice
-                .message
+            None => reply
                 .content
                 .filter(|c| c.trim_start().starts_with('{'))
                 .map(|arguments| ToolCall {
@@ -287,6 +280,117 @@ impl LlmClient {
                 .ok_or(LlmError::NoToolCall),
         }
     }
+}
+
+/// What one request answered, streamed or whole.
+#[derive(Debug, Default)]
+struct Reply {
+    finish_reason: Option<FinishReason>,
+    usage: Option<CompletionUsage>,
+    call: Option<ToolCall>,
+    content: Option<String>,
+}
+
+/// The answer in one response body.
+async fn whole(
+    client: &Client<Box<dyn Config>>,
+    request: CreateChatCompletionRequest,
+) -> Result<Reply, LlmError> {
+    let response = client.chat().create(request).await.map_err(describe)?;
+    let choice = response
+        .choices
+        .into_iter()
+        .next()
+        .ok_or_else(|| LlmError::Request("the reply had no choices".into()))?;
+    let call = choice
+        .message
+        .tool_calls
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|call| match call {
+            ChatCompletionMessageToolCalls::Function(call) if call.function.name == TOOL_NAME => {
+                Some(ToolCall {
+                    id: call.id,
+                    arguments: call.function.arguments,
+                })
+            }
+            _ => None,
+        });
+    Ok(Reply {
+        finish_reason: choice.finish_reason,
+        usage: response.usage,
+        call,
+        content: choice.message.content,
+    })
+}
+
+/// The answer assembled from a server-sent event stream: tool-call argument deltas joined by
+/// call index, content deltas joined, the finish reason and the usage chunk kept.
+async fn streamed(
+    client: &Client<Box<dyn Config>>,
+    request: CreateChatCompletionRequest,
+) -> Result<Reply, LlmError> {
+    use futures::StreamExt;
+
+    let mut stream = client
+        .chat()
+        .create_stream(request)
+        .await
+        .map_err(describe)?;
+    let mut reply = Reply::default();
+    // (index, id, name, arguments) per tool call as it streams in.
+    let mut calls: Vec<(u32, String, String, String)> = Vec::new();
+    let mut content = String::new();
+    let mut chunks = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(describe)?;
+        chunks += 1;
+        if chunk.usage.is_some() {
+            reply.usage = chunk.usage;
+        }
+        for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+            if choice.finish_reason.is_some() {
+                reply.finish_reason = choice.finish_reason;
+            }
+            if let Some(text) = choice.delta.content {
+                content.push_str(&text);
+            }
+            for delta in choice.delta.tool_calls.unwrap_or_default() {
+                let at = match calls.iter().position(|c| c.0 == delta.index) {
+                    Some(at) => at,
+                    None => {
+                        calls.push((delta.index, String::new(), String::new(), String::new()));
+                        calls.len() - 1
+                    }
+                };
+                let entry = &mut calls[at];
+                if let Some(id) = delta.id {
+                    entry.1 = id;
+                }
+                if let Some(function) = delta.function {
+                    entry
+                        .2
+                        .push_str(function.name.as_deref().unwrap_or_default());
+                    entry
+                        .3
+                        .push_str(function.arguments.as_deref().unwrap_or_default());
+                }
+            }
+        }
+    }
+    if chunks == 0 {
+        return Err(LlmError::Request(
+            "the server sent no stream events; set llm.stream = false for a server that \
+             answers streamed requests with one JSON body"
+                .into(),
+        ));
+    }
+    reply.call = calls
+        .into_iter()
+        .find(|(_, _, name, _)| name == TOOL_NAME)
+        .map(|(_, id, _, arguments)| ToolCall { id, arguments });
+    reply.content = (!content.is_empty()).then_some(content);
+    Ok(reply)
 }
 
 /// The id given to arguments a server put in the message content instead of a tool call.

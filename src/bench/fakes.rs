@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -193,7 +194,7 @@ pub fn first_evidence_id(request: &Value) -> Option<String> {
         .map(|(id, _)| id.to_string())
 }
 
-async fn completion(State(fake): State<Arc<Fake>>, Json(request): Json<Value>) -> Json<Value> {
+async fn completion(State(fake): State<Arc<Fake>>, Json(request): Json<Value>) -> Response {
     let recorder = &fake.recorder;
     let now = recorder.model_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     recorder.model_peak.fetch_max(now, Ordering::SeqCst);
@@ -208,7 +209,79 @@ async fn completion(State(fake): State<Arc<Fake>>, Json(request): Json<Value>) -
         "status_page_draft": {"title": "Slow responses", "body": "We are investigating.", "status": "investigating"},
         "escalate": false
     });
-    Json(tool_call_completion("bench-model", &arguments, (3000, 400)))
+    answer(
+        &request,
+        tool_call_completion("bench-model", &arguments, (3000, 400)),
+    )
+}
+
+/// A chat completion as an OpenAI-compatible server answers `request`: one JSON body, or
+/// server-sent events when the request asked for a stream.
+pub fn answer(request: &Value, completion: Value) -> Response {
+    if request["stream"] == true {
+        (
+            [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+            stream_events(&completion),
+        )
+            .into_response()
+    } else {
+        Json(completion).into_response()
+    }
+}
+
+/// A whole chat completion as the server-sent events OpenAI streams for it: a first chunk
+/// with the role, content and each tool call's id and name, its arguments in pieces, a chunk
+/// with the finish reason, the usage chunk (`stream_options.include_usage`), then `[DONE]`.
+pub fn stream_events(completion: &Value) -> String {
+    let chunk = |choices: Value, usage: Value| {
+        json!({
+            "id": completion["id"], "object": "chat.completion.chunk",
+            "created": completion["created"], "model": completion["model"],
+            "choices": choices, "usage": usage
+        })
+    };
+    let choice = &completion["choices"][0];
+    let message = &choice["message"];
+    let calls = message["tool_calls"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut chunks = vec![chunk(
+        json!([{"index": 0, "finish_reason": null, "delta": {
+            "role": "assistant", "content": message["content"],
+            "tool_calls": calls.iter().enumerate().map(|(i, call)| json!({
+                "index": i, "id": call["id"], "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": ""}
+            })).collect::<Vec<_>>()
+        }}]),
+        Value::Null,
+    )];
+    for (i, call) in calls.iter().enumerate() {
+        let arguments: Vec<char> = call["function"]["arguments"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .collect();
+        for piece in arguments.chunks(64) {
+            let piece: String = piece.iter().collect();
+            chunks.push(chunk(
+                json!([{"index": 0, "finish_reason": null, "delta": {
+                    "tool_calls": [{"index": i, "function": {"arguments": piece}}]}}]),
+                Value::Null,
+            ));
+        }
+    }
+    chunks.push(chunk(
+        json!([{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]),
+        Value::Null,
+    ));
+    chunks.push(chunk(json!([]), completion["usage"].clone()));
+    let mut events: String = chunks
+        .iter()
+        .map(|chunk| format!("data: {chunk}\n\n"))
+        .collect();
+    events.push_str("data: [DONE]\n\n");
+    events
 }
 
 /// An OpenAI chat completion whose one choice calls `submit_triage` with `arguments`, as the

@@ -112,6 +112,7 @@ impl Default for Settings {
                 max_tokens_field: MaxTokensField::Auto,
                 tool_choice: ToolChoice::Named,
                 temperature: 0.1,
+                stream: true,
                 prompt_budget_tokens: 12_000,
                 context_tokens: 0,
                 input_usd_per_mtok: 0.4,

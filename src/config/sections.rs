@@ -223,6 +223,9 @@ pub struct LlmSettings {
     pub tool_choice: ToolChoice,
     /// Sampling temperature sent on every request (servers default as high as 0.8).
     pub temperature: f32,
+    /// Stream the answer (server-sent events). Giving up at the deadline then closes the
+    /// connection and the server stops generating. `false` for a server that cannot stream.
+    pub stream: bool,
     pub prompt_budget_tokens: usize,
     /// The model's context window in tokens; 0: unknown. When set, the prompt is cut to fit
     /// it with the tool schema and `max_output_tokens`.

@@ -48,11 +48,13 @@ impl Drop for CannedModel {
     }
 }
 
-async fn canned_completion(State(answer): State<Arc<Mutex<Value>>>) -> Json<Value> {
+async fn canned_completion(
+    State(answer): State<Arc<Mutex<Value>>>,
+    Json(request): Json<Value>,
+) -> axum::response::Response {
     let arguments = answer.lock().map(|a| a.clone()).unwrap_or(Value::Null);
-    Json(crate::bench::fakes::tool_call_completion(
-        "canned",
-        &arguments,
-        (0, 0),
-    ))
+    crate::bench::fakes::answer(
+        &request,
+        crate::bench::fakes::tool_call_completion("canned", &arguments, (0, 0)),
+    )
 }

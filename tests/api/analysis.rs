@@ -470,6 +470,8 @@ fn model_analyst(server: &MockServer, tweak: impl FnOnce(&mut Settings)) -> Anal
     settings.llm.fast_model = "gpt-4.1-mini".into();
     settings.llm.strong_model = String::new();
     settings.llm.timeout_secs = 10;
+    // These fakes answer with one JSON body; streaming has its own tests.
+    settings.llm.stream = false;
     tweak(&mut settings);
     let secrets = Secrets::from_lookup(|name| {
         (name == "OPENAI_API_KEY").then(|| "sk-test-not-a-real-key".to_string())
@@ -1010,4 +1012,151 @@ fn the_prompt_budget_leaves_room_for_the_schema_and_the_answer_in_a_known_contex
     let fitted = fitting_budget(12_000, 8_192, 4_000);
     assert!(fitted > 0 && fitted + schema + 4_000 <= 8_192, "{fitted}");
     assert!(fitted < 12_000 - schema);
+}
+
+#[tokio::test]
+async fn a_streamed_answer_is_assembled_from_its_deltas_with_usage() {
+    let server = MockServer::start().await;
+    let args = triage_args(
+        "deploy_regression",
+        "deployment/production/checkout-api",
+        "HIGH",
+        &DEPLOY_EVIDENCE,
+    )
+    .to_string();
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(json!({
+            "stream": true,
+            "stream_options": {"include_usage": true}
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            triaged::bench::fakes::stream_events(&completion(&args, "tool_calls", "gpt-4.1-mini")),
+            "text/event-stream",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let brief = analyse_deploy(&model_analyst(&server, |s| s.llm.stream = true)).await;
+    assert_eq!(brief.analyst, "gpt-4.1-mini", "{:?}", brief.fallback_reason);
+    assert_eq!(brief.triage.root_cause.category, Category::DeployRegression);
+    let usage = &brief.usage[0];
+    assert_eq!(
+        (usage.prompt_tokens, usage.completion_tokens),
+        (4210, 612),
+        "the usage chunk is counted"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_cut_at_the_length_limit_is_truncated() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            triaged::bench::fakes::stream_events(&completion(
+                "{\"severity\": \"SEV2\", \"summ",
+                "length",
+                "gpt-4.1-mini",
+            )),
+            "text/event-stream",
+        ))
+        .mount(&server)
+        .await;
+    let brief = analyse_deploy(&model_analyst(&server, |s| s.llm.stream = true)).await;
+    assert_eq!(brief.analyst, "rules");
+    assert!(
+        brief
+            .fallback_reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("truncated"),
+        "{:?}",
+        brief.fallback_reason
+    );
+}
+
+/// A server that streams one token every 100 ms for up to 30 s and reports when the client
+/// went away (a write failed), as a self-hosted server generating a long answer does.
+async fn endless_stream() -> (String, tokio::sync::oneshot::Receiver<(usize, f64)>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let (done, report) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 65536];
+        // The headers, then as much body as Content-Length says.
+        loop {
+            let n = socket.read(&mut buffer).await.unwrap();
+            request.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&request).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length: usize = text
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if request.len() >= end + 4 + length {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        let started = std::time::Instant::now();
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+            .await
+            .unwrap();
+        let mut sent = 0;
+        while started.elapsed() < std::time::Duration::from_secs(30) {
+            let event = format!(
+                "data: {}\n\n",
+                json!({"id": "chatcmpl-long", "object": "chat.completion.chunk", "created": 0,
+                    "model": "gpt-4.1-mini", "choices": [{"index": 0, "finish_reason": null,
+                    "delta": {"content": "still thinking "}}]})
+            );
+            let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+            if socket.write_all(chunk.as_bytes()).await.is_err() || socket.flush().await.is_err() {
+                break;
+            }
+            sent += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let _ = done.send((sent, started.elapsed().as_secs_f64()));
+    });
+    (base, report)
+}
+
+#[tokio::test]
+async fn a_deadline_closes_the_stream_so_the_server_stops_generating() {
+    let (base, report) = endless_stream().await;
+    let mut settings = Settings::default();
+    settings.llm.base_url = base;
+    settings.llm.timeout_secs = 1;
+    settings.llm.stream = true;
+    let client =
+        triaged::analysis::llm::LlmClient::from_settings(&settings.llm, &Secrets::default())
+            .unwrap();
+    let prompt = triaged::analysis::prompt::Prompt {
+        system: "Answer by calling submit_triage.".into(),
+        user: "alert: checkout-api p99 latency above 800ms".into(),
+        omitted: Vec::new(),
+    };
+    let result = client.submit_triage("gpt-4.1-mini", &prompt).await;
+    assert!(
+        matches!(result, Err(triaged::analysis::llm::LlmError::Timeout(1))),
+        "{result:?}"
+    );
+    let (tokens, seconds) = report.await.unwrap();
+    println!("the server saw the client leave after {tokens} tokens, {seconds:.1} s");
+    assert!(
+        seconds < 29.0,
+        "the server was still streaming when its own 30 s cap ended it"
+    );
 }

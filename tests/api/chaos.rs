@@ -96,8 +96,23 @@ fn good_answer(request: &Request) -> ResponseTemplate {
         "status_page_draft": {"title": "Inventory is slow", "body": "Some requests are slow; we are investigating.", "status": "investigating"},
         "escalate": false
     });
-    ResponseTemplate::new(200)
-        .set_body_json(completion(tool_call(&arguments.to_string()), "tool_calls"))
+    reply(
+        request,
+        completion(tool_call(&arguments.to_string()), "tool_calls"),
+    )
+}
+
+/// A completion as the server sends it for `request`: streamed when the client asked.
+fn reply(request: &Request, completion: Value) -> ResponseTemplate {
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+    if body["stream"] == true {
+        ResponseTemplate::new(200).set_body_raw(
+            triaged::bench::fakes::stream_events(&completion),
+            "text/event-stream",
+        )
+    } else {
+        ResponseTemplate::new(200).set_body_json(completion)
+    }
 }
 
 fn api_error(status: u16, message: &str, kind: &str) -> ResponseTemplate {
@@ -119,20 +134,27 @@ async fn mount_model(model: &MockServer, mode: Mode) {
                         .insert_header("retry-after", "1")
                 }
                 Mode::ModelHang => good_answer(request).set_delay(Duration::from_secs(30)),
-                Mode::ModelInvalidArguments => {
-                    ResponseTemplate::new(200).set_body_json(completion(
+                Mode::ModelInvalidArguments => reply(
+                    request,
+                    completion(
                         tool_call("{\"severity\": \"SEV2\", \"summary\": "),
                         "tool_calls",
-                    ))
-                }
-                Mode::ModelLength => ResponseTemplate::new(200).set_body_json(completion(
-                    tool_call("{\"severity\": \"SEV2\", \"summary\": \"The data"),
-                    "length",
-                )),
-                Mode::ModelNoToolCall => ResponseTemplate::new(200).set_body_json(completion(
-                    json!({"role": "assistant", "content": "It is probably the database."}),
-                    "stop",
-                )),
+                    ),
+                ),
+                Mode::ModelLength => reply(
+                    request,
+                    completion(
+                        tool_call("{\"severity\": \"SEV2\", \"summary\": \"The data"),
+                        "length",
+                    ),
+                ),
+                Mode::ModelNoToolCall => reply(
+                    request,
+                    completion(
+                        json!({"role": "assistant", "content": "It is probably the database."}),
+                        "stop",
+                    ),
+                ),
                 _ => good_answer(request),
             }
         })

@@ -43,6 +43,8 @@ fn client(base: &str, max_output_tokens: u32) -> LlmClient {
     settings.llm.base_url = base.to_string();
     settings.llm.max_output_tokens = max_output_tokens;
     settings.llm.timeout_secs = 300;
+    // The recorder reads whole JSON replies; the streamed wire has its own test.
+    settings.llm.stream = false;
     LlmClient::from_settings(&settings.llm, &Secrets::default())
         .expect("a base URL configures the model")
 }

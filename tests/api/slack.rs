@@ -720,6 +720,7 @@ async fn secrets_planted_in_an_alert_reach_no_sink_slack_model_api_pages_logs_or
     let mut daemon = daemon_command(&data, port, &slack.uri(), None)
         .env("OPENAI_API_KEY", "sk-test-not-a-real-key")
         .env("TRIAGED__LLM__BASE_URL", format!("{}/v1", model.uri()))
+        .env("TRIAGED__LLM__STREAM", "false")
         .env("RUST_LOG", "debug")
         .stdout(std::fs::File::create(dir.path().join("daemon.out")).unwrap())
         .stderr(std::fs::File::create(&log_path).unwrap())
