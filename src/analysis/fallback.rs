@@ -81,6 +81,22 @@ pub fn analyse(
                 knowledge_ids: past.map(|p| vec![p.id.clone()]).unwrap_or_default(),
             }
         }
+        None if let Some(healthy) = healthy_now(bundle) => RootCause {
+            statement: format!(
+                "Nothing is abnormal now: {} sources answered and none of their {} readings is \
+                 outside its baseline; \"{}\" looks like noise, a flap or a fault that already \
+                 recovered.",
+                healthy.sources,
+                bundle.items.len(),
+                alert.title
+            ),
+            category: Category::NoFault,
+            entity: format!("service/{service}"),
+            confidence: Confidence::Low,
+            score: 0.4,
+            evidence_ids: healthy.evidence_ids,
+            knowledge_ids: Vec::new(),
+        },
         None => RootCause {
             statement: format!(
                 "No deterministic signal explains \"{}\"; the evidence does not point at a cause.",
@@ -96,6 +112,20 @@ pub fn analyse(
     };
 
     let mut actions = lead.map(actions_for).unwrap_or_default();
+    if root_cause.category == Category::NoFault {
+        actions.push(Action {
+            action: format!(
+                "Watch {service} for a recurrence; if the alert fires again with nothing wrong, \
+                 tune its threshold or add a recovery window"
+            ),
+            kind: ActionKind::Investigate,
+            command: None,
+            risk: Risk::Low,
+            expected_outcome: "no change needed now; fewer false pages".into(),
+            evidence_ids: root_cause.evidence_ids.clone(),
+            knowledge_ids: Vec::new(),
+        });
+    }
     for runbook in &runbooks {
         actions.push(Action {
             action: format!("Follow the runbook: {}", runbook.title),
@@ -195,7 +225,35 @@ pub fn analyse(
     }
 }
 
+/// The evidence that the target is healthy now, when all of it says so: every source that
+/// was asked answered, together they returned at least two readings, and none of them is
+/// anomalous. Thin or partial evidence is never read as health.
+struct Healthy {
+    sources: usize,
+    evidence_ids: Vec<String>,
+}
+
+fn healthy_now(bundle: &EvidenceBundle) -> Option<Healthy> {
+    let asked: Vec<_> = bundle
+        .reports
+        .iter()
+        .filter(|r| r.status != SourceStatus::NotConfigured)
+        .collect();
+    let answered = asked.iter().all(|r| r.status == SourceStatus::Ok);
+    let calm = bundle.items.iter().all(|item| item.anomaly < 0.5);
+    if asked.is_empty() || !answered || !calm || bundle.items.len() < 2 {
+        return None;
+    }
+    Some(Healthy {
+        sources: asked.len(),
+        evidence_ids: bundle.items.iter().take(3).map(|i| i.id.clone()).collect(),
+    })
+}
+
 fn severity_from(alert: &Alert, root_cause: &RootCause) -> Severity {
+    if root_cause.category == Category::NoFault {
+        return Severity::SEV4;
+    }
     let priority = alert.priority.as_deref().unwrap_or("").to_lowercase();
     match priority.as_str() {
         "p1" | "critical" | "sev1" => Severity::SEV1,

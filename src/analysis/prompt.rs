@@ -59,7 +59,7 @@ pub fn fitting_budget(prompt_budget: usize, context_tokens: usize, max_output: u
     budget.min(room)
 }
 
-const TAXONOMY: [(&str, &str); 12] = [
+const TAXONOMY: [(&str, &str); 13] = [
     (
         "deploy_regression",
         "a code or image rollout made things worse",
@@ -97,6 +97,13 @@ const TAXONOMY: [(&str, &str); 12] = [
     (
         "certificate_or_auth",
         "expired certificates, rotated credentials, auth failures",
+    ),
+    (
+        "no_fault",
+        "the alert is noise, flapped, or the fault had already recovered: the current evidence \
+         shows the target healthy and nothing needs fixing (say why: recovered at, flapped N times, \
+         readings within their baseline; severity SEV4; actions watch or tune the monitor, never a \
+         rollback). Never use it when any evidence shows an ongoing fault",
     ),
     ("unknown", "the evidence does not support any of the above"),
 ];

@@ -83,6 +83,19 @@ pub fn validate(
         Category::ConfigChange if !has(SignalKind::ConfigChange) => report
             .contradictions
             .push("blames a config change, but none was found in the window".into()),
+        // "Nothing to fix" must not be a way around a fault the evidence shows.
+        Category::NoFault => {
+            if let Some(fault) = signals.iter().find(|s| {
+                s.kind != SignalKind::PastIncident
+                    && s.category != Category::Unknown
+                    && s.strength >= 0.6
+            }) {
+                report.contradictions.push(format!(
+                    "says there is no fault, but a signal shows one: {}",
+                    fault.statement
+                ));
+            }
+        }
         _ => {}
     }
 

@@ -51,6 +51,8 @@ pub enum Category {
     ScheduledJob,
     Network,
     CertificateOrAuth,
+    /// The alert is noise, flapped, or the fault had already recovered: nothing to fix.
+    NoFault,
     Unknown,
 }
 
@@ -68,6 +70,7 @@ impl Category {
             Self::ScheduledJob => "scheduled_job",
             Self::Network => "network",
             Self::CertificateOrAuth => "certificate_or_auth",
+            Self::NoFault => "no_fault",
             Self::Unknown => "unknown",
         }
     }

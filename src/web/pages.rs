@@ -229,7 +229,7 @@ pub async fn list(
         form.inline method="get" action="/" {
             (select("status", &["open", "acknowledged", "resolved"], &q.status))
             (select("severity", &["SEV1", "SEV2", "SEV3", "SEV4"], &q.severity))
-            (select("category", &["deploy_regression", "config_change", "resource_saturation", "dependency_failure", "traffic_spike", "ddos_or_abuse", "infrastructure_failure", "data_growth", "scheduled_job", "network", "certificate_or_auth", "unknown"], &q.category))
+            (select("category", &["deploy_regression", "config_change", "resource_saturation", "dependency_failure", "traffic_spike", "ddos_or_abuse", "infrastructure_failure", "data_growth", "scheduled_job", "network", "certificate_or_auth", "no_fault", "unknown"], &q.category))
             (select("confidence", &["HIGH", "MEDIUM", "LOW"], &q.confidence))
             button type="submit" { "Filter" }
         }
