@@ -161,6 +161,12 @@ impl LlmClient {
                     usage.elapsed_ms = started.elapsed().as_millis() as u64;
                     return Ok(Answer { triage, usage });
                 }
+                // Arguments that end mid-value were cut off, whatever the server reported:
+                // a repair would only be cut again.
+                Err(error) if error.contains("EOF while parsing") => {
+                    tracing::warn!(%error, "model arguments end mid-value; truncated");
+                    return Err(LlmError::Truncated(self.settings.max_output_tokens));
+                }
                 Err(error) if round == 0 => {
                     tracing::warn!(%error, "model arguments invalid; asking for a repair");
                     last_error = error.clone();
@@ -240,7 +246,7 @@ impl LlmClient {
         }
         .map_err(|_| LlmError::Timeout(self.settings.timeout_secs))??;
         usage.requests += 1;
-        let mut completion_tokens = 0;
+        let mut completion_tokens = reply.streamed_tokens.unwrap_or(0);
         if let Some(u) = &reply.usage {
             completion_tokens = u.completion_tokens;
             let cached = u
@@ -289,6 +295,8 @@ struct Reply {
     usage: Option<CompletionUsage>,
     call: Option<ToolCall>,
     content: Option<String>,
+    /// Text pieces streamed, the token count when the server sent no usage.
+    streamed_tokens: Option<u32>,
 }
 
 /// The answer in one response body.
@@ -321,6 +329,7 @@ async fn whole(
         usage: response.usage,
         call,
         content: choice.message.content,
+        streamed_tokens: None,
     })
 }
 
@@ -342,6 +351,8 @@ async fn streamed(
     let mut calls: Vec<(u32, String, String, String)> = Vec::new();
     let mut content = String::new();
     let mut chunks = 0usize;
+    // Pieces of text received: about one token each on llama.cpp, which sends no usage chunk.
+    let mut deltas = 0u32;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(describe)?;
         chunks += 1;
@@ -353,6 +364,7 @@ async fn streamed(
                 reply.finish_reason = choice.finish_reason;
             }
             if let Some(text) = choice.delta.content {
+                deltas += u32::from(!text.is_empty());
                 content.push_str(&text);
             }
             for delta in choice.delta.tool_calls.unwrap_or_default() {
@@ -368,12 +380,18 @@ async fn streamed(
                     entry.1 = id;
                 }
                 if let Some(function) = delta.function {
-                    entry
-                        .2
-                        .push_str(function.name.as_deref().unwrap_or_default());
-                    entry
-                        .3
-                        .push_str(function.arguments.as_deref().unwrap_or_default());
+                    // OpenAI names the function once; llama-cpp-python repeats it every delta.
+                    let name = function.name.unwrap_or_default();
+                    if entry.2.is_empty() {
+                        entry.2 = name;
+                    } else if name != entry.2 {
+                        entry.2.push_str(&name);
+                    }
+                    let piece = function.arguments.unwrap_or_default();
+                    if !piece.is_empty() {
+                        deltas += 1;
+                    }
+                    entry.3.push_str(&piece);
                 }
             }
         }
@@ -390,6 +408,7 @@ async fn streamed(
         .find(|(_, _, name, _)| name == TOOL_NAME)
         .map(|(_, id, _, arguments)| ToolCall { id, arguments });
     reply.content = (!content.is_empty()).then_some(content);
+    reply.streamed_tokens = Some(deltas);
     Ok(reply)
 }
 

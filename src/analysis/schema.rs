@@ -264,7 +264,7 @@ mod tests {
         let action = properties(&schema, actions).unwrap();
         assert!(is_nullable(&action["command"]));
         let categories = &schema["$defs"]["Category"]["enum"];
-        assert_eq!(categories.as_array().unwrap().len(), 12, "{schema:#}");
+        assert_eq!(categories.as_array().unwrap().len(), 13, "{schema:#}");
         assert!(
             categories
                 .as_array()

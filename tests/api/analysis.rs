@@ -579,7 +579,7 @@ async fn invalid_arguments_get_one_repair_quoting_the_error() {
         &server,
         None,
         ResponseTemplate::new(200).set_body_json(completion(
-            r#"{"severity": "SEV2", "summary": "checkout is slow", "root_cause": {"#,
+            r#"{"severity": "SEV2", "summary": "checkout is slow", "root_cause": {}}"#,
             "tool_calls",
             "gpt-4.1-mini",
         )),
@@ -603,7 +603,7 @@ async fn invalid_arguments_get_one_repair_quoting_the_error() {
     assert_eq!(call["function"]["name"], "submit_triage");
     assert_eq!(messages[3]["tool_call_id"], call["id"]);
     let error = messages[3]["content"].as_str().unwrap();
-    assert!(error.contains("Rejected: EOF while parsing"), "{error}");
+    assert!(error.contains("Rejected: missing field"), "{error}");
 }
 
 #[tokio::test]
@@ -1045,6 +1045,31 @@ async fn a_streamed_answer_is_assembled_from_its_deltas_with_usage() {
         (usage.prompt_tokens, usage.completion_tokens),
         (4210, 612),
         "the usage chunk is counted"
+    );
+}
+
+#[tokio::test]
+async fn arguments_that_end_mid_value_are_truncated_without_a_repair() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+            r#"{"severity": "SEV2", "summary": "checkout is slow", "root_cause": {"#,
+            "tool_calls",
+            "gpt-4.1-mini",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let brief = analyse_deploy(&model_analyst(&server, |_| {})).await;
+    assert_eq!(brief.analyst, "rules");
+    assert!(
+        brief
+            .fallback_reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("truncated"),
+        "{:?}",
+        brief.fallback_reason
     );
 }
 

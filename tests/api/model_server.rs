@@ -64,7 +64,7 @@ fn prompt() -> Prompt {
 }
 
 /// Forwards to the real server and records every exchange. With `break_first`, the first
-/// request is not forwarded: it is answered with a tool call whose arguments are cut in half,
+/// request is not forwarded: it is answered with a tool call whose arguments miss fields,
 /// so the client must repair, and the repair is what reaches the real server.
 #[derive(Clone)]
 struct Recorder {
@@ -76,7 +76,8 @@ struct Recorder {
 async fn forward(State(recorder): State<Recorder>, Json(body): Json<Value>) -> Json<Value> {
     let first = recorder.seen.lock().unwrap().is_empty();
     let (status, reply) = if first && recorder.break_first {
-        let cut = r#"{"severity": "SEV2", "summary": "checkout-api is slow", "root_cause": {"statement": "The rol"#;
+        // Complete JSON that misses required fields: a repair, not a cut.
+        let cut = r#"{"severity": "SEV2", "summary": "checkout-api is slow", "root_cause": {"statement": "The rollout"}}"#;
         (
             200,
             json!({
@@ -211,5 +212,55 @@ async fn a_repair_in_the_standard_tool_call_form_is_rendered_by_the_server() {
             Ok(_) | Err(LlmError::InvalidArguments(_)) | Err(LlmError::Truncated(_))
         ),
         "{result:?}"
+    );
+}
+
+fn streaming_client(base: &str, max_output_tokens: u32, timeout_secs: u64) -> LlmClient {
+    let mut settings = Settings::default();
+    settings.llm.base_url = base.to_string();
+    settings.llm.max_output_tokens = max_output_tokens;
+    settings.llm.timeout_secs = timeout_secs;
+    settings.llm.stream = true;
+    LlmClient::from_settings(&settings.llm, &Secrets::default())
+        .expect("a base URL configures the model")
+}
+
+#[tokio::test]
+async fn a_streamed_answer_is_the_forced_tool_and_a_deadline_frees_the_server() {
+    let Some(server) = model_server() else {
+        return;
+    };
+    // Streamed with a small limit: the tool call arrives in deltas (the server repeats the
+    // function name in each, and sends no usage chunk), and the cut is seen as truncation.
+    let started = Instant::now();
+    let result = streaming_client(&server.base, 24, 300)
+        .submit_triage(&server.model, &prompt())
+        .await;
+    println!(
+        "streamed, 24-token limit: {result:?} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(matches!(result, Err(LlmError::Truncated(24))), "{result:?}");
+
+    // A deadline shorter than the answer: the stream is dropped, the connection closed, and the
+    // server's only slot is free for the next request instead of generating 4,000 tokens for
+    // nobody.
+    let started = Instant::now();
+    let result = streaming_client(&server.base, 4000, 1)
+        .submit_triage(&server.model, &prompt())
+        .await;
+    assert!(matches!(result, Err(LlmError::Timeout(1))), "{result:?}");
+    let started_next = Instant::now();
+    let next = streaming_client(&server.base, 24, 300)
+        .submit_triage(&server.model, &prompt())
+        .await;
+    let waited = started_next.elapsed().as_secs_f64();
+    println!(
+        "deadline after {:.1} s; the next request answered in {waited:.1} s: {next:?}",
+        started.elapsed().as_secs_f64() - waited
+    );
+    assert!(
+        matches!(next, Err(LlmError::Truncated(24))),
+        "the server answered the next request: {next:?}"
     );
 }
