@@ -74,16 +74,27 @@ impl Targets {
             kube_namespace: tag(&["kube_namespace", "namespace"]),
             ..Targets::default()
         };
+        let workload_is_deployment = tag(&["workload_type", "annotation.workload_type"])
+            .is_none_or(|kind| kind.eq_ignore_ascii_case("deployment"));
         for t in &alert.tags {
-            match t.key.as_str() {
+            // Alertmanager and Grafana annotations carry the same names as labels.
+            match t.key.strip_prefix("annotation.").unwrap_or(&t.key) {
                 "kube_deployment" | "deployment" => {
                     push_unique(&mut targets.kube_workloads, &t.value)
                 }
-                "pod_name" | "pod" => push_unique(&mut targets.pods, &t.value),
+                "workload_name" if workload_is_deployment => {
+                    push_unique(&mut targets.kube_workloads, &t.value)
+                }
+                "pod_name" | "pod" | "kube_pod" => push_unique(&mut targets.pods, &t.value),
                 "host" => push_unique(&mut targets.hosts, &t.value),
-                "dbinstanceidentifier" => push_unique(&mut targets.rds_instances, &t.value),
+                "dbinstanceidentifier" | "db_instance_identifier" | "db_instance" => {
+                    push_unique(&mut targets.rds_instances, &t.value)
+                }
                 _ => {}
             }
+        }
+        if targets.kube_namespace.is_none() {
+            targets.kube_namespace = tag(&["annotation.kube_namespace", "annotation.namespace"]);
         }
         if alert.source == AlertSource::Datadog {
             targets.datadog_monitor_id = alert.monitor_id.clone();

@@ -226,8 +226,9 @@ pub fn analyse(
 }
 
 /// The evidence that the target is healthy now, when all of it says so: every source that
-/// was asked answered, together they returned at least two readings, and none of them is
-/// anomalous. Thin or partial evidence is never read as health.
+/// was asked answered, none of the readings is anomalous, and at least one positively shows
+/// health (a workload all ready, a metric or monitor at its baseline). Thin or partial
+/// evidence is never read as health.
 struct Healthy {
     sources: usize,
     evidence_ids: Vec<String>,
@@ -241,12 +242,22 @@ fn healthy_now(bundle: &EvidenceBundle) -> Option<Healthy> {
         .collect();
     let answered = asked.iter().all(|r| r.status == SourceStatus::Ok);
     let calm = bundle.items.iter().all(|item| item.anomaly < 0.5);
-    if asked.is_empty() || !answered || !calm || bundle.items.len() < 2 {
+    // Positive evidence of health: a workload all ready, a metric or monitor at its baseline.
+    let healthy: Vec<String> = bundle
+        .items
+        .iter()
+        .filter(|i| {
+            i.anomaly <= 0.2 && matches!(i.kind.as_str(), "workload" | "metric" | "monitor")
+        })
+        .map(|i| i.id.clone())
+        .take(3)
+        .collect();
+    if asked.is_empty() || !answered || !calm || healthy.is_empty() {
         return None;
     }
     Some(Healthy {
         sources: asked.len(),
-        evidence_ids: bundle.items.iter().take(3).map(|i| i.id.clone()).collect(),
+        evidence_ids: healthy,
     })
 }
 

@@ -33,6 +33,16 @@ pub struct EvalArgs {
     /// Export incidents that have feedback from the store as scenarios into DIR.
     #[arg(long)]
     from_store: bool,
+    /// The layout of DIR: `scenarios` (this project's) or `opensre` (the OpenSRE synthetic
+    /// benchmark: answer.yml, alert.json and evidence files per scenario).
+    #[arg(long, value_enum, default_value = "scenarios")]
+    format: EvalFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalFormat {
+    Scenarios,
+    Opensre,
 }
 
 pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -47,7 +57,11 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         analyst: args.analyst,
         only: args.only,
     };
-    let scorecard = eval::run(&args.dir, &settings, &Secrets::from_env(), &options).await?;
+    let secrets = Secrets::from_env();
+    let scorecard = match args.format {
+        EvalFormat::Scenarios => eval::run(&args.dir, &settings, &secrets, &options).await?,
+        EvalFormat::Opensre => eval::opensre::run(&args.dir, &settings, &secrets, &options).await?,
+    };
     print!("{}", scorecard.to_text());
     if let Some(path) = &args.json {
         eval::write_json(&scorecard, path)?;
@@ -56,7 +70,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         let store = app::open_store(&settings).await?;
         store
             .save_eval_run(
-                scorecard.analyst.as_str(),
+                &format!("{} {}", scorecard.suite, scorecard.analyst.as_str()),
                 scorecard.created_at.timestamp_millis(),
                 &serde_json::to_value(&scorecard)?,
             )

@@ -176,24 +176,13 @@ impl AwsCollector {
             .iter()
             .enumerate()
             .map(|(index, event)| {
-                let message = event.message().unwrap_or("").to_string();
-                let at = event.date().and_then(to_chrono);
-                let lower = message.to_lowercase();
-                let disruptive = ["failover", "reboot", "restart", "parameter", "storage", "maintenance", "shutdown"]
-                    .iter()
-                    .any(|w| lower.contains(w));
-                EvidenceItem {
-                    id: format!("aws.rds.{id}.event.{}", at.map_or(index as i64, |t| t.timestamp())),
-                    source: "aws".into(),
-                    kind: "rds_event".into(),
-                    at,
-                    summary: format!(
-                        "RDS event on {id}{}: {message}",
-                        at.map_or(String::new(), |t| format!(" at {}", t.format("%H:%M")))
-                    ),
-                    anomaly: if disruptive { 0.8 } else { 0.4 },
-                    data: json!({ "message": message, "categories": event.event_categories(), "date": at }),
-                }
+                rds_event_item(
+                    id,
+                    index,
+                    event.message().unwrap_or(""),
+                    event.date().and_then(to_chrono),
+                    event.event_categories(),
+                )
             })
             .collect())
     }
@@ -257,7 +246,7 @@ impl AwsCollector {
             else {
                 continue;
             };
-            let Some((metric, suffix)) = RDS_METRICS.get(index) else {
+            let Some((metric, _)) = RDS_METRICS.get(index) else {
                 continue;
             };
             let points: Vec<(i64, f64)> = result
@@ -266,21 +255,7 @@ impl AwsCollector {
                 .zip(result.values())
                 .filter_map(|(t, v)| Some((t.to_millis().ok()?, *v)))
                 .collect();
-            let Some(series) = Series::from_points(points, onset, 60) else {
-                continue;
-            };
-            let baseline = series.baseline();
-            let (summary, anomaly) =
-                describe_metric(id, metric, &series, baseline, max_connections);
-            items.push(EvidenceItem {
-                id: format!("aws.rds.{id}.{suffix}"),
-                source: "aws".into(),
-                kind: "metric".into(),
-                at: None,
-                summary,
-                anomaly,
-                data: json!({ "metric": metric, "series": series, "baseline": baseline, "max_connections": max_connections }),
-            });
+            items.extend(rds_metric_item(id, metric, points, onset, max_connections));
         }
         Ok(items)
     }
@@ -328,6 +303,71 @@ impl AwsCollector {
                 }
             })
             .collect())
+    }
+}
+
+/// The evidence item for one RDS metric series (millisecond timestamps), scored against its
+/// own pre-onset baseline; `None` for an empty series.
+pub(crate) fn rds_metric_item(
+    id: &str,
+    metric: &str,
+    points: Vec<(i64, f64)>,
+    onset_ms: i64,
+    max_connections: Option<f64>,
+) -> Option<EvidenceItem> {
+    let suffix = RDS_METRICS
+        .iter()
+        .find(|(m, _)| *m == metric)
+        .map_or_else(|| metric.to_lowercase(), |(_, s)| (*s).to_string());
+    let series = Series::from_points(points, onset_ms, 60)?;
+    let baseline = series.baseline();
+    let (summary, anomaly) = describe_metric(id, metric, &series, baseline, max_connections);
+    Some(EvidenceItem {
+        id: format!("aws.rds.{id}.{suffix}"),
+        source: "aws".into(),
+        kind: "metric".into(),
+        at: None,
+        summary,
+        anomaly,
+        data: json!({ "metric": metric, "series": series, "baseline": baseline, "max_connections": max_connections }),
+    })
+}
+
+/// The evidence item for one RDS event; disruptive ones (failover, reboot, storage, …) score
+/// high.
+pub(crate) fn rds_event_item(
+    id: &str,
+    index: usize,
+    message: &str,
+    at: Option<DateTime<Utc>>,
+    categories: &[String],
+) -> EvidenceItem {
+    let lower = message.to_lowercase();
+    let disruptive = [
+        "failover",
+        "reboot",
+        "restart",
+        "parameter",
+        "storage",
+        "maintenance",
+        "shutdown",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    EvidenceItem {
+        id: format!(
+            "aws.rds.{id}.event.{}",
+            at.map_or(index as i64, |t| t.timestamp())
+        ),
+        source: "aws".into(),
+        kind: "rds_event".into(),
+        at,
+        summary: format!(
+            "RDS event on {id}{}: {message}",
+            at.map_or(String::new(), |t| format!(" at {}", t.format("%H:%M")))
+        ),
+        anomaly: if disruptive { 0.8 } else { 0.4 },
+        data: json!({ "message": message, "categories": categories, "date": at }),
     }
 }
 

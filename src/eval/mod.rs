@@ -5,6 +5,7 @@
 
 mod canned;
 pub mod export;
+pub mod opensre;
 pub mod replay;
 pub mod scenario;
 mod score;
@@ -93,6 +94,18 @@ pub struct ScenarioResult {
     pub headline: String,
     /// The strongest deterministic signals, for reading a miss.
     pub signals: Vec<String>,
+    /// External labels (`--format opensre`): keywords the brief must contain, whether it
+    /// named a forbidden category, and the ruling-out keywords it mentions.
+    #[serde(default)]
+    pub keywords_expected: usize,
+    #[serde(default)]
+    pub keywords_found: usize,
+    #[serde(default)]
+    pub forbidden: bool,
+    #[serde(default)]
+    pub ruled_out_expected: usize,
+    #[serde(default)]
+    pub ruled_out_found: usize,
 }
 
 /// Runs every scenario under `root`. `root/base/` holds the shared base corpus
@@ -173,7 +186,7 @@ pub async fn run(
     Ok(scorecard(options.analyst, k, skipped, results))
 }
 
-fn analyst_for(
+pub(crate) fn analyst_for(
     mode: AnalystMode,
     settings: &Settings,
     secrets: &Secrets,

@@ -46,6 +46,17 @@ pub struct Scorecard {
     pub brier: Option<f64>,
     /// Median milliseconds per stage.
     pub stage_p50_ms: BTreeMap<String, f64>,
+    /// External labels only: required keywords found, briefs naming a forbidden category,
+    /// ruling-out keywords mentioned.
+    #[serde(default)]
+    pub keyword_recall: Option<f64>,
+    #[serde(default)]
+    pub forbidden_rate: Option<f64>,
+    #[serde(default)]
+    pub ruling_out_recall: Option<f64>,
+    /// Which suite: `scenarios` (ours) or `opensre`.
+    #[serde(default)]
+    pub suite: String,
     pub results: Vec<ScenarioResult>,
 }
 
@@ -137,6 +148,11 @@ pub(super) fn score(
                 )
             })
             .collect(),
+        keywords_expected: 0,
+        keywords_found: 0,
+        forbidden: false,
+        ruled_out_expected: 0,
+        ruled_out_found: 0,
     }
 }
 
@@ -149,7 +165,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
-pub(super) fn scorecard(
+pub(crate) fn scorecard(
     analyst: AnalystMode,
     k: usize,
     skipped: Vec<String>,
@@ -214,6 +230,13 @@ pub(super) fn scorecard(
         calibration,
         brier,
         stage_p50_ms,
+        keyword_recall: ratio(sum(&|r| r.keywords_found), sum(&|r| r.keywords_expected)),
+        forbidden_rate: results
+            .iter()
+            .any(|r| r.keywords_expected + r.ruled_out_expected > 0)
+            .then(|| share(&|r| r.forbidden)),
+        ruling_out_recall: ratio(sum(&|r| r.ruled_out_found), sum(&|r| r.ruled_out_expected)),
+        suite: "scenarios".into(),
         results,
     }
 }
@@ -281,6 +304,14 @@ impl Scorecard {
         ));
         if let Some(brier) = self.brier {
             out.push_str(&format!("brier score        {brier:.3}\n"));
+        }
+        if self.keyword_recall.is_some() || self.forbidden_rate.is_some() {
+            out.push_str(&format!(
+                "keyword recall     {}\nforbidden category {}\nruling-out recall  {}\n",
+                pct(self.keyword_recall),
+                pct(self.forbidden_rate),
+                pct(self.ruling_out_recall)
+            ));
         }
         out.push_str("\ncalibration        briefs  right  accuracy  mean score\n");
         for row in &self.calibration {

@@ -11,6 +11,11 @@ pub(super) fn parse(
     raw: String,
     delivery: &Delivery<'_>,
 ) -> Result<Vec<Alert>, IntakeError> {
+    if value.get("alerts").is_none()
+        && let Some(grouped) = common_only(value)
+    {
+        return parse(&grouped, raw, delivery);
+    }
     let group_key = text(value, "groupKey")
         .ok_or_else(|| IntakeError::Malformed("alertmanager payload has no `groupKey`".into()))?;
     let alerts = value
@@ -81,4 +86,38 @@ pub(super) fn parse(
             })
         })
         .collect()
+}
+
+/// A Grafana-style notification that carries only the group's common labels and annotations
+/// (`title`, `state`, `commonLabels`, `commonAnnotations`), read as a group of one alert.
+fn common_only(value: &Value) -> Option<Value> {
+    let labels = value.get("commonLabels")?.as_object()?;
+    let mut annotations = value
+        .get("commonAnnotations")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(title) = text(value, "title") {
+        annotations.insert("summary".into(), Value::String(title));
+    }
+    let status = match text(value, "state")
+        .or_else(|| text(value, "status"))
+        .as_deref()
+    {
+        Some("ok" | "normal" | "resolved") => "resolved",
+        _ => "firing",
+    };
+    let mut pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.sort();
+    let group_key = text(value, "groupKey").unwrap_or_else(|| derived_id(&[&pairs.join(",")]));
+    let mut alert =
+        serde_json::json!({"labels": labels, "annotations": annotations, "status": status});
+    for key in ["startsAt", "fingerprint", "generatorURL"] {
+        if let Some(v) = value.get(key) {
+            alert[key] = v.clone();
+        }
+    }
+    Some(
+        serde_json::json!({"groupKey": group_key, "alerts": [alert], "externalURL": value.get("externalURL")}),
+    )
 }

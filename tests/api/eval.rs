@@ -404,3 +404,60 @@ async fn eval_the_triage_verb_and_the_daemon_give_one_scenario_the_same_root_cau
     assert_eq!((category, entity), from_eval, "daemon vs eval");
     app.stop().await;
 }
+
+/// The external benchmark end to end: an OpenSRE EKS scenario's evidence reaches the brief
+/// only through the fake Kubernetes API and the real Kubernetes collector, an RDS one's through
+/// the AWS item builders; both are scored against labels written elsewhere.
+#[test]
+fn opensre_scenarios_run_through_the_collectors_and_are_scored_against_their_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("opensre.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_triaged"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["eval", "tests/external/opensre", "--format", "opensre"])
+        .args([
+            "--only",
+            "eks/001-oomkilled",
+            "--only",
+            "rds_postgres/004-cpu",
+        ])
+        .args(["--only", "eks/000-healthy", "--no-record", "--json"])
+        .arg(&json)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let card: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(card["suite"], "opensre");
+    assert_eq!(card["scenarios"], 3);
+    let result = |name: &str| {
+        card["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"].as_str().unwrap().contains(name))
+            .cloned()
+            .unwrap()
+    };
+    // The OOM kill is only in the pod status the fake API server returns.
+    let oom = result("001-oomkilled");
+    assert_eq!(oom["category"], "resource_saturation", "{oom}");
+    assert!(oom["hit"].as_bool().unwrap());
+    assert!(
+        oom["signals"][0].as_str().unwrap().contains("OOMKilled (exit 137)"),
+        "{oom}"
+    );
+    assert!(oom["keywords_found"].as_u64().unwrap() >= 1, "{oom}");
+    let cpu = result("004-cpu");
+    assert_eq!(cpu["category"], "resource_saturation", "{cpu}");
+    // A healthy cluster is said to be healthy, not blamed.
+    let healthy = result("000-healthy");
+    assert_eq!(healthy["category"], "no_fault", "{healthy}");
+    assert!(stdout.contains("keyword recall"), "{stdout}");
+}

@@ -244,6 +244,60 @@ pub(super) fn pod_health(namespace: &str, pods: &[&Value]) -> Vec<EvidenceItem> 
     items
 }
 
+/// One item per target workload: pods ready of pods found, and restarts, now. Healthy
+/// workloads are reported too (low anomaly): that the target is healthy now is what tells a
+/// recovered or noisy alert from an ongoing fault.
+pub(super) fn workload_state(
+    namespace: &str,
+    workloads: &BTreeSet<String>,
+    pods: &[&Value],
+) -> Vec<EvidenceItem> {
+    workloads
+        .iter()
+        .filter_map(|workload| {
+            let mine: Vec<&&Value> = pods
+                .iter()
+                .filter(|p| name(p).starts_with(&format!("{workload}-")))
+                .collect();
+            if mine.is_empty() {
+                return None;
+            }
+            let ready = mine
+                .iter()
+                .filter(|p| {
+                    p["status"]["conditions"].as_array().is_some_and(|c| {
+                        c.iter()
+                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                    })
+                })
+                .count();
+            let restarts: i64 = mine
+                .iter()
+                .flat_map(|p| {
+                    p["status"]["containerStatuses"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .filter_map(|s| s["restartCount"].as_i64())
+                .sum();
+            let healthy = ready == mine.len();
+            Some(EvidenceItem {
+                id: format!("k8s.workload.{namespace}/{workload}"),
+                source: "kubernetes".into(),
+                kind: "workload".into(),
+                at: None,
+                summary: format!(
+                    "{workload}: {ready} of {} pods ready now, {restarts} restarts in total",
+                    mine.len()
+                ),
+                anomaly: if healthy { 0.1 } else { 0.5 },
+                data: json!({"ready": ready, "pods": mine.len(), "restarts": restarts}),
+            })
+        })
+        .collect()
+}
+
 /// Warning events with the same reason on the same object.
 pub(super) struct EventGroup {
     count: i64,

@@ -1,0 +1,900 @@
+//! The external benchmark: the synthetic scenarios of the OpenSRE project (Apache-2.0), kept
+//! unchanged under `../shared/benchmarks/opensre/` — labelled incidents nobody here wrote.
+//!
+//! Each scenario is an Alertmanager/Grafana-style alert, evidence files that summarise what
+//! Kubernetes, Datadog, CloudWatch, RDS and Performance Insights said, and a label. The alert
+//! goes through the Alertmanager parser and target resolution; the Kubernetes evidence is
+//! served by a fake Kubernetes API server in the API's own JSON and gathered by the real
+//! Kubernetes collector, the Datadog logs by a fake Logs Search API and the real Datadog
+//! collector, all under the real fan-out, deadlines and size budget. The AWS files (CloudWatch
+//! series, RDS events, Performance Insights) are turned into evidence items by the AWS
+//! collector's own item builders, without its SDK calls. Then signals, the analyst and the
+//! Slack rendering run as in production, and the brief is scored against the label.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AnalystMode, EvalOptions, ScenarioResult, Scorecard, analyst_for, scorecard};
+use crate::catalog::{ServiceCatalog, Targets};
+use crate::collectors::{
+    self, CollectError, Collected, Collector, Deadlines, Registered, aws, datadog, kubernetes,
+};
+use crate::config::{Secrets, Settings};
+use crate::domain::{Alert, AlertSource, Category, EvidenceItem, Window};
+use crate::intake::{self, Delivery};
+use crate::pipeline::stages;
+
+/// Their categories, and the categories of ours that answer each.
+pub fn mapped(theirs: &str) -> &'static [Category] {
+    match theirs {
+        "resource_exhaustion" => &[Category::ResourceSaturation, Category::DataGrowth],
+        "configuration_error" => &[Category::ConfigChange, Category::DeployRegression],
+        "infrastructure" => &[Category::InfrastructureFailure, Category::Network],
+        "dependency_failure" => &[Category::DependencyFailure, Category::Network],
+        "data_quality" => &[Category::DataGrowth, Category::DeployRegression],
+        "healthy" => &[Category::NoFault],
+        _ => &[Category::Unknown],
+    }
+}
+
+/// The label of one scenario (`answer.yml`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Label {
+    pub root_cause_category: String,
+    #[serde(default)]
+    pub required_keywords: Vec<String>,
+    #[serde(default)]
+    pub forbidden_categories: Vec<String>,
+    #[serde(default)]
+    pub ruling_out_keywords: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ScenarioFile {
+    #[serde(default)]
+    base: Option<String>,
+    #[serde(default)]
+    available_evidence: Vec<String>,
+}
+
+/// The evidence files a scenario may have.
+const EVIDENCE: [&str; 10] = [
+    "eks_pods",
+    "eks_events",
+    "eks_deployments",
+    "eks_node_health",
+    "eks_pod_logs",
+    "datadog_logs",
+    "datadog_monitors",
+    "aws_cloudwatch_metrics",
+    "aws_rds_events",
+    "aws_performance_insights",
+];
+
+/// One scenario, its evidence resolved against its base scenario.
+pub struct Case {
+    pub name: String,
+    pub alert: Vec<u8>,
+    pub label: Label,
+    files: BTreeMap<String, Value>,
+}
+
+impl Case {
+    pub fn load(dir: &Path, root: &Path) -> anyhow::Result<Self> {
+        let read = |name: &str| -> anyhow::Result<String> {
+            std::fs::read_to_string(dir.join(name))
+                .with_context(|| format!("{}/{name}", dir.display()))
+        };
+        let label: Label = serde_yaml_ng::from_str(&read("answer.yml")?)
+            .with_context(|| format!("{}/answer.yml", dir.display()))?;
+        let scenario: ScenarioFile = match read("scenario.yml") {
+            Ok(text) => serde_yaml_ng::from_str(&text).unwrap_or_default(),
+            Err(_) => ScenarioFile::default(),
+        };
+        let base = scenario
+            .base
+            .as_deref()
+            .map(|b| dir.parent().unwrap_or(dir).join(b));
+        let mut files = BTreeMap::new();
+        for stem in EVIDENCE {
+            let listed = scenario.available_evidence.is_empty()
+                || scenario.available_evidence.iter().any(|e| e == stem);
+            let own = dir.join(format!("{stem}.json"));
+            let inherited = base.as_ref().map(|b| b.join(format!("{stem}.json")));
+            let path = if own.is_file() {
+                Some(own)
+            } else if listed {
+                inherited.filter(|p| p.is_file())
+            } else {
+                None
+            };
+            if let Some(path) = path {
+                let value: Value = serde_json::from_slice(&std::fs::read(&path)?)
+                    .with_context(|| path.display().to_string())?;
+                files.insert(stem.to_string(), value);
+            }
+        }
+        let name = dir.strip_prefix(root).unwrap_or(dir).display().to_string();
+        Ok(Self {
+            name: if name.is_empty() {
+                dir.display().to_string()
+            } else {
+                name
+            },
+            alert: read("alert.json")?.into_bytes(),
+            label,
+            files,
+        })
+    }
+
+    fn file(&self, stem: &str) -> &Value {
+        self.files.get(stem).unwrap_or(&Value::Null)
+    }
+
+    fn list(&self, stem: &str, key: &str) -> Vec<Value> {
+        self.file(stem)[key].as_array().cloned().unwrap_or_default()
+    }
+
+    /// When the fault began, as the evidence tells it: the first warning or RDS event, else
+    /// the middle of the CloudWatch span, else the newest log line.
+    fn window(&self) -> Window {
+        let times = |stem: &str, key: &str, field: &str| -> Vec<DateTime<Utc>> {
+            self.list(stem, key)
+                .iter()
+                .filter_map(|v| time(&v[field]))
+                .collect()
+        };
+        let firsts: Vec<DateTime<Utc>> = times("eks_events", "warning_events", "first_time")
+            .into_iter()
+            .chain(times("aws_rds_events", "events", "date"))
+            .collect();
+        let lasts: Vec<DateTime<Utc>> = times("eks_events", "warning_events", "last_time")
+            .into_iter()
+            .chain(times("aws_rds_events", "events", "date"))
+            .chain(times("datadog_logs", "logs", "timestamp"))
+            .chain(time(&self.file("aws_cloudwatch_metrics")["end_time"]))
+            .collect();
+        let span = (
+            time(&self.file("aws_cloudwatch_metrics")["start_time"]),
+            time(&self.file("aws_cloudwatch_metrics")["end_time"]),
+        );
+        let latest = lasts.iter().max().copied().unwrap_or_else(Utc::now);
+        // Events long before the newest evidence are history, not the onset.
+        let recent_first = firsts
+            .iter()
+            .filter(|t| latest - **t <= chrono::Duration::hours(2))
+            .min()
+            .copied();
+        let onset = match (recent_first, span) {
+            (Some(first), _) => first,
+            (None, (Some(start), Some(end))) => start + (end - start) / 2,
+            _ => latest,
+        };
+        Window {
+            start: onset - chrono::Duration::minutes(60),
+            onset,
+            end: latest.max(onset) + chrono::Duration::minutes(1),
+        }
+    }
+}
+
+fn time(value: &Value) -> Option<DateTime<Utc>> {
+    value
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Every scenario directory (one with `answer.yml` and `alert.json`) under `root`.
+pub fn discover(root: &Path) -> Vec<PathBuf> {
+    let is_case = |d: &Path| d.join("answer.yml").is_file() && d.join("alert.json").is_file();
+    if is_case(root) {
+        return vec![root.to_path_buf()];
+    }
+    let mut found = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), 0)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            if is_case(&path) {
+                found.push(path);
+            } else if depth < 2 {
+                stack.push((path, depth + 1));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Runs every OpenSRE scenario under `root` and scores it.
+pub async fn run(
+    root: &Path,
+    settings: &Settings,
+    secrets: &Secrets,
+    options: &EvalOptions,
+) -> anyhow::Result<Scorecard> {
+    anyhow::ensure!(
+        options.analyst != AnalystMode::Canned,
+        "the OpenSRE scenarios carry no canned model answers; use --analyst rules or llm"
+    );
+    let dirs = discover(root);
+    anyhow::ensure!(
+        !dirs.is_empty(),
+        "no OpenSRE scenarios under {} (a scenario is a directory with answer.yml and alert.json)",
+        root.display()
+    );
+    let catalog = ServiceCatalog::default();
+    let analyst = analyst_for(options.analyst, settings, secrets, &catalog, None)?;
+    let mut results = Vec::new();
+    for dir in dirs {
+        let case = Case::load(&dir, root)?;
+        if !options.only.is_empty() && !options.only.iter().any(|o| case.name.contains(o)) {
+            continue;
+        }
+        let result = run_one(&case, settings, &catalog, &analyst)
+            .await
+            .with_context(|| format!("scenario {}", case.name))?;
+        results.push(result);
+    }
+    let mut card = scorecard(options.analyst, 0, Vec::new(), results);
+    card.suite = "opensre".into();
+    Ok(card)
+}
+
+async fn run_one(
+    case: &Case,
+    settings: &Settings,
+    catalog: &ServiceCatalog,
+    analyst: &crate::analysis::Analyst,
+) -> anyhow::Result<ScenarioResult> {
+    let mut stage_ms = BTreeMap::new();
+    let mut timed = |stage: &str, started: Instant| {
+        stage_ms.insert(stage.to_string(), started.elapsed().as_secs_f64() * 1000.0);
+    };
+    let window = case.window();
+
+    let started = Instant::now();
+    let alerts = intake::parse(
+        AlertSource::Alertmanager,
+        &Delivery {
+            body: &case.alert,
+            header_delivery_id: None,
+            received_at: window.onset,
+            keep_raw: false,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("alert.json: {e}"))?;
+    let alert = Alert::current(&alerts).context("the alert carries nothing")?;
+    let targets = Targets::resolve(alert, catalog);
+    timed("parse", started);
+
+    let started = Instant::now();
+    let fakes = Fakes::start(case).await?;
+    let collectors = fakes.collectors(case, settings, &window).await;
+    let bundle = collectors::collect_with_deadline(
+        &collectors,
+        &targets,
+        &window,
+        Deadlines::from_settings(settings),
+        settings.collectors.bundle_budget_chars,
+    )
+    .await;
+    timed("collect", started);
+
+    let started = Instant::now();
+    let brief = stages::analyse(analyst, alert, &bundle, &[]).await;
+    timed("analyse", started);
+    let started = Instant::now();
+    stages::render(alert, &brief, &bundle, &[])?;
+    timed("render", started);
+
+    let triage = &brief.triage;
+    let rc = &triage.root_cause;
+    let answers = mapped(&case.label.root_cause_category);
+    let category_hit = answers.contains(&rc.category);
+    let forbidden = !category_hit
+        && case
+            .label
+            .forbidden_categories
+            .iter()
+            .any(|f| mapped(f).contains(&rc.category));
+    let text = brief_text(triage).to_lowercase();
+    let found = |words: &[String]| {
+        words
+            .iter()
+            .filter(|w| text.contains(&w.to_lowercase()))
+            .count()
+    };
+    let cited: Vec<&String> = rc.evidence_ids.iter().collect();
+    Ok(ScenarioResult {
+        name: case.name.clone(),
+        description: alert.title.clone(),
+        expected_category: format!(
+            "{} ({})",
+            case.label.root_cause_category,
+            answers
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join("|")
+        ),
+        expected_entity: Vec::new(),
+        category: rc.category.as_str().into(),
+        entity: rc.entity.clone(),
+        confidence: rc.confidence,
+        score: rc.score,
+        analyst: brief.analyst.clone(),
+        category_hit,
+        // The labels name no entity: the category decides.
+        entity_hit: category_hit,
+        hit: category_hit && !forbidden,
+        knowledge_expected: 0,
+        knowledge_found: 0,
+        retrieved: Vec::new(),
+        evidence_expected: 0,
+        evidence_cited: 0,
+        citations_valid: cited.iter().filter(|id| bundle.item(id).is_some()).count(),
+        citations_invalid: brief.validation.dropped_ids.len(),
+        stage_ms,
+        headline: brief.headline(),
+        signals: brief
+            .signals
+            .iter()
+            .take(4)
+            .map(|s| {
+                format!(
+                    "{:.2} {} {}: {}",
+                    s.strength,
+                    s.category.as_str(),
+                    s.entity,
+                    s.statement
+                )
+            })
+            .collect(),
+        keywords_expected: case.label.required_keywords.len(),
+        keywords_found: found(&case.label.required_keywords),
+        forbidden,
+        ruled_out_expected: case.label.ruling_out_keywords.len(),
+        ruled_out_found: found(&case.label.ruling_out_keywords),
+    })
+}
+
+/// Everything a reader of the brief reads.
+fn brief_text(triage: &crate::analysis::schema::Triage) -> String {
+    let mut parts = vec![triage.summary.clone(), triage.root_cause.statement.clone()];
+    for a in &triage.alternatives {
+        parts.push(a.statement.clone());
+        parts.push(a.why_less_likely.clone());
+    }
+    for a in &triage.actions {
+        parts.push(a.action.clone());
+        parts.push(a.expected_outcome.clone());
+    }
+    for c in &triage.confidence_breakdown {
+        parts.push(c.check.clone());
+    }
+    for g in &triage.data_gaps {
+        parts.push(g.reason.clone());
+    }
+    parts.join("\n")
+}
+
+/// The fake upstreams of one scenario: a Kubernetes API server and a Datadog API.
+struct Fakes {
+    base: String,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Fakes {
+    fn drop(&mut self) {
+        self._server.abort();
+    }
+}
+
+impl Fakes {
+    async fn start(case: &Case) -> anyhow::Result<Self> {
+        let state = Arc::new(FakeState {
+            onset: case.window().onset,
+            pods: case.list("eks_pods", "pods"),
+            events: case.list("eks_events", "warning_events"),
+            deployments: case.list("eks_deployments", "deployments"),
+            nodes: case.list("eks_node_health", "nodes"),
+            pod_logs: case.file("eks_pod_logs").clone(),
+            logs: case.list("datadog_logs", "logs"),
+        });
+        let router = Router::new()
+            .route(
+                "/apis/apps/v1/namespaces/{ns}/replicasets",
+                get(replica_sets),
+            )
+            .route("/api/v1/namespaces/{ns}/pods", get(pods))
+            .route("/api/v1/namespaces/{ns}/pods/{pod}/log", get(pod_log))
+            .route("/api/v1/namespaces/{ns}/events", get(events))
+            .route(
+                "/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers",
+                get(|| async {
+                    Json(list(
+                        "HorizontalPodAutoscalerList",
+                        "autoscaling/v2",
+                        vec![],
+                    ))
+                }),
+            )
+            .route(
+                "/apis/batch/v1/namespaces/{ns}/jobs",
+                get(|| async { Json(list("JobList", "batch/v1", vec![])) }),
+            )
+            .route("/api/v1/nodes/{name}", get(node))
+            .route("/api/v2/logs/events/search", post(log_search))
+            .route(
+                "/api/v1/events",
+                get(|| async { Json(json!({"events": []})) }),
+            )
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self {
+            base,
+            _server: server,
+        })
+    }
+
+    /// The real Kubernetes and Datadog collectors pointed at the fakes, and the AWS files as
+    /// items; a source whose files the scenario lacks is not configured, as in production.
+    async fn collectors(
+        &self,
+        case: &Case,
+        settings: &Settings,
+        window: &Window,
+    ) -> Vec<Registered> {
+        let mut settings = settings.clone();
+        settings.kubernetes.enabled = true;
+        settings.kubernetes.api_url = self.base.clone();
+        settings.datadog.api_base = self.base.clone();
+        let secrets = Secrets {
+            datadog_api_key: Some(SecretString::from("opensre-fake")),
+            datadog_app_key: Some(SecretString::from("opensre-fake")),
+            ..Secrets::default()
+        };
+        let has = |prefix: &str| case.files.keys().any(|k| k.starts_with(prefix));
+        let mut collectors = Vec::new();
+        if has("eks_") {
+            collectors.push(kubernetes::KubernetesCollector::register(&settings).await);
+        }
+        if has("datadog_") {
+            collectors.push(datadog::DatadogCollector::register(&settings, &secrets));
+        }
+        if has("aws_") {
+            collectors.push(Registered::Ready(Arc::new(AwsFiles::from_case(
+                case, window,
+            ))));
+        }
+        collectors
+    }
+}
+
+struct FakeState {
+    onset: DateTime<Utc>,
+    pods: Vec<Value>,
+    events: Vec<Value>,
+    deployments: Vec<Value>,
+    nodes: Vec<Value>,
+    pod_logs: Value,
+    logs: Vec<Value>,
+}
+
+fn list(kind: &str, api_version: &str, items: Vec<Value>) -> Value {
+    json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": "1"}, "items": items})
+}
+
+/// `payments-api-7f9dd8b6c4-x7gr9` → `payments-api-7f9dd8b6c4`, the ReplicaSet it belongs to.
+fn replica_set_of(pod: &str) -> Option<&str> {
+    pod.rsplit_once('-').map(|(rs, _)| rs)
+}
+
+/// The deployments, from their file or, without one, from the pods' names.
+fn deployment_names(state: &FakeState, namespace: &str) -> Vec<(String, Value)> {
+    let mut names: Vec<(String, Value)> = state
+        .deployments
+        .iter()
+        .filter(|d| d["namespace"].as_str().is_none_or(|n| n == namespace))
+        .filter_map(|d| Some((d["name"].as_str()?.to_string(), d.clone())))
+        .collect();
+    for pod in &state.pods {
+        if let Some(deployment) = pod["name"]
+            .as_str()
+            .and_then(replica_set_of)
+            .and_then(|rs| rs.rsplit_once('-'))
+            .map(|(d, _)| d.to_string())
+            && !names.iter().any(|(n, _)| *n == deployment)
+        {
+            names.push((deployment, Value::Null));
+        }
+    }
+    names
+}
+
+async fn replica_sets(
+    State(state): State<Arc<FakeState>>,
+    UrlPath(ns): UrlPath<String>,
+) -> Json<Value> {
+    let created = (state.onset - chrono::Duration::days(30)).to_rfc3339();
+    let mut items = Vec::new();
+    for (deployment, spec) in deployment_names(&state, &ns) {
+        let mut sets: Vec<String> = state
+            .pods
+            .iter()
+            .filter_map(|p| p["name"].as_str().and_then(replica_set_of))
+            .filter(|rs| rs.rsplit_once('-').is_some_and(|(d, _)| d == deployment))
+            .map(str::to_string)
+            .collect();
+        sets.sort();
+        sets.dedup();
+        for rs in sets {
+            items.push(json!({
+                "metadata": {"name": rs, "namespace": ns, "creationTimestamp": created, "uid": format!("uid-{rs}"),
+                    "annotations": {"deployment.kubernetes.io/revision": "1"},
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment, "uid": format!("uid-{deployment}"), "controller": true}]},
+                "spec": {"replicas": spec["desired"].as_i64().unwrap_or(1), "selector": {"matchLabels": {"app": deployment}},
+                    "template": {"metadata": {"labels": {"app": deployment}}, "spec": {"containers": [{"name": deployment, "image": format!("{deployment}:current")}]}}},
+                "status": {"replicas": spec["desired"].as_i64().unwrap_or(1), "readyReplicas": spec["ready"].as_i64().unwrap_or(1)}
+            }));
+        }
+    }
+    Json(list("ReplicaSetList", "apps/v1", items))
+}
+
+/// A pod of the file as the Kubernetes API returns it.
+fn pod_object(pod: &Value, namespace: &str) -> Value {
+    let name = pod["name"].as_str().unwrap_or("pod");
+    let statuses: Vec<Value> = pod["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            let state = &c["state"];
+            let message = state["message"].as_str().unwrap_or_default();
+            // "last terminated: reason=OOMKilled, exit_code=137"
+            let last_reason = message
+                .split("reason=")
+                .nth(1)
+                .map(|r| r.split([',', ' ', ';']).next().unwrap_or_default().to_string());
+            let exit_code = state["exit_code"].as_i64();
+            let current = if state["waiting"] == true {
+                json!({"waiting": {"reason": state["reason"], "message": message}})
+            } else if state["terminated"] == true {
+                json!({"terminated": {"exitCode": exit_code.unwrap_or(1), "reason": state["reason"]}})
+            } else {
+                json!({"running": {"startedAt": state["started_at"].as_str().or(pod["start_time"].as_str())}})
+            };
+            let mut status = json!({
+                "name": c["name"], "ready": c["ready"].as_bool().unwrap_or(false),
+                "restartCount": c["restart_count"].as_i64().unwrap_or(0),
+                "image": format!("{}:current", c["name"].as_str().unwrap_or("app")), "imageID": "",
+                "state": current
+            });
+            if let Some(code) = exit_code.filter(|_| state["terminated"] != true) {
+                let reason = last_reason.unwrap_or_else(|| {
+                    if code == 137 { "OOMKilled".into() } else { "Error".into() }
+                });
+                status["lastState"] = json!({"terminated": {"exitCode": code, "reason": reason}});
+            }
+            status
+        })
+        .collect();
+    let owner = replica_set_of(name).map_or(json!([]), |rs| {
+        json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": format!("uid-{rs}"), "controller": true}])
+    });
+    json!({
+        "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}"),
+            "ownerReferences": owner, "deletionTimestamp": pod["deletion_timestamp"]},
+        "spec": {"nodeName": pod["node_name"], "containers": pod["containers"].as_array().cloned().unwrap_or_default().iter()
+            .map(|c| json!({"name": c["name"], "image": format!("{}:current", c["name"].as_str().unwrap_or("app"))})).collect::<Vec<_>>()},
+        "status": {"phase": pod["phase"], "startTime": pod["start_time"], "conditions": pod["conditions"].as_array().cloned().unwrap_or_default()
+            .iter().map(|c| json!({"type": c["type"], "status": c["status"], "reason": c["reason"].as_str().filter(|r| !r.is_empty()), "message": c["message"].as_str().filter(|m| !m.is_empty())})).collect::<Vec<_>>(),
+            "containerStatuses": statuses}
+    })
+}
+
+async fn pods(State(state): State<Arc<FakeState>>, UrlPath(ns): UrlPath<String>) -> Json<Value> {
+    let items = state
+        .pods
+        .iter()
+        .filter(|p| p["namespace"].as_str().is_none_or(|n| n == ns))
+        .map(|p| pod_object(p, &ns))
+        .collect();
+    Json(list("PodList", "v1", items))
+}
+
+async fn pod_log(
+    State(state): State<Arc<FakeState>>,
+    UrlPath((_, pod)): UrlPath<(String, String)>,
+) -> String {
+    if state.pod_logs["pod_name"].as_str() == Some(pod.as_str()) {
+        state.pod_logs["logs"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        String::new()
+    }
+}
+
+#[derive(Deserialize)]
+struct EventQuery {
+    #[serde(rename = "fieldSelector")]
+    field_selector: Option<String>,
+}
+
+async fn events(
+    State(state): State<Arc<FakeState>>,
+    UrlPath(ns): UrlPath<String>,
+    Query(query): Query<EventQuery>,
+) -> Json<Value> {
+    let warnings_only = query
+        .field_selector
+        .is_some_and(|f| f.contains("type=Warning"));
+    let items = state
+        .events
+        .iter()
+        .filter(|e| e["namespace"].as_str().is_none_or(|n| n == ns))
+        .filter(|e| !warnings_only || e["type"].as_str().is_none_or(|t| t == "Warning"))
+        .enumerate()
+        .map(|(i, e)| {
+            let (kind, name) = e["involved_object"]
+                .as_str()
+                .and_then(|o| o.split_once('/'))
+                .unwrap_or(("Pod", ""));
+            json!({
+                "metadata": {"name": format!("event-{i}"), "namespace": ns},
+                "involvedObject": {"kind": kind, "name": name, "namespace": ns},
+                "reason": e["reason"], "message": e["message"], "type": e["type"].as_str().unwrap_or("Warning"),
+                "count": e["count"], "firstTimestamp": e["first_time"], "lastTimestamp": e["last_time"]
+            })
+        })
+        .collect();
+    Json(list("EventList", "v1", items))
+}
+
+async fn node(
+    State(state): State<Arc<FakeState>>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Json<Value>, (axum::http::StatusCode, Json<Value>)> {
+    let Some(node) = state.nodes.iter().find(|n| n["name"] == name.as_str()) else {
+        return Err((
+            axum::http::StatusCode::NOT_FOUND,
+            Json(
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": format!("nodes \"{name}\" not found"), "reason": "NotFound", "code": 404}),
+            ),
+        ));
+    };
+    let condition = |kind: &str, field: &str| json!({"type": kind, "status": node[field].as_str().unwrap_or("Unknown")});
+    Ok(Json(json!({
+        "kind": "Node", "apiVersion": "v1",
+        "metadata": {"name": name},
+        "status": {
+            "conditions": [condition("Ready", "ready"), condition("MemoryPressure", "memory_pressure"),
+                condition("DiskPressure", "disk_pressure"), condition("PIDPressure", "pid_pressure")],
+            "capacity": {"cpu": node["capacity_cpu"], "memory": node["capacity_memory"]},
+            "allocatable": {"cpu": node["allocatable_cpu"], "memory": node["allocatable_memory"]}
+        }
+    })))
+}
+
+/// The Logs Search API: the query's `service:` and `status:` terms filter the file's logs.
+async fn log_search(State(state): State<Arc<FakeState>>, Json(body): Json<Value>) -> Json<Value> {
+    let query = body["filter"]["query"].as_str().unwrap_or_default();
+    let term = |key: &str| {
+        query
+            .split_whitespace()
+            .find_map(|t| t.strip_prefix(&format!("{key}:")))
+            .map(str::to_string)
+    };
+    let (service, status) = (term("service"), term("status"));
+    let mut data: Vec<Value> = state
+        .logs
+        .iter()
+        .filter(|l| service.as_deref().is_none_or(|s| l["service"] == s))
+        .filter(|l| status.as_deref().is_none_or(|s| l["status"] == s))
+        .enumerate()
+        .map(|(i, l)| {
+            json!({"id": format!("log-{i}"), "type": "log", "attributes": {
+                "message": l["message"], "timestamp": l["timestamp"], "status": l["status"],
+                "service": l["service"], "host": l["host"], "tags": l["tags"]}})
+        })
+        .collect();
+    data.reverse();
+    Json(json!({"data": data, "meta": {"page": {}}, "links": {}}))
+}
+
+/// The AWS files as evidence items, built by the AWS collector's own item builders.
+struct AwsFiles {
+    items: Vec<EvidenceItem>,
+}
+
+impl AwsFiles {
+    fn from_case(case: &Case, window: &Window) -> Self {
+        let onset_ms = window.onset.timestamp_millis();
+        let mut items = Vec::new();
+        for result in case.list("aws_cloudwatch_metrics", "metric_data_results") {
+            let instance = result["dimensions"]
+                .as_array()
+                .and_then(|d| {
+                    d.iter()
+                        .find(|d| d["Name"] == "DBInstanceIdentifier")
+                        .and_then(|d| d["Value"].as_str())
+                })
+                .unwrap_or("db")
+                .to_string();
+            let points: Vec<(i64, f64)> = result["timestamps"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .zip(result["values"].as_array().cloned().unwrap_or_default())
+                .filter_map(|(t, v)| Some((time(t)?.timestamp_millis(), v.as_f64()?)))
+                .collect();
+            let metric = result["metric_name"].as_str().unwrap_or("metric");
+            items.extend(aws::rds_metric_item(
+                &instance, metric, points, onset_ms, None,
+            ));
+        }
+        for (index, event) in case.list("aws_rds_events", "events").iter().enumerate() {
+            let categories: Vec<String> = event["event_categories"]
+                .as_array()
+                .map(|c| {
+                    c.iter()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            items.push(aws::rds_event_item(
+                event["source_identifier"].as_str().unwrap_or("db"),
+                index,
+                event["message"].as_str().unwrap_or_default(),
+                time(&event["date"]),
+                &categories,
+            ));
+        }
+        items.extend(performance_insights(case.file("aws_performance_insights")));
+        Self { items }
+    }
+}
+
+/// Performance Insights: DB load against its start, the top SQL and the top waits.
+fn performance_insights(pi: &Value) -> Option<EvidenceItem> {
+    let id = pi["db_instance_identifier"].as_str()?;
+    let load: Vec<f64> = pi["db_load"]["values"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    let (first, max) = (
+        *load.first()?,
+        load.iter().copied().fold(f64::MIN, f64::max),
+    );
+    let top_sql: Vec<String> = pi["top_sql"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .take(3)
+        .map(|s| {
+            let waits: Vec<String> = s["wait_events"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .take(2)
+                .map(|w| {
+                    format!(
+                        "{} {:.1}",
+                        w["name"].as_str().unwrap_or("?"),
+                        w["db_load_avg"].as_f64().unwrap_or(0.0)
+                    )
+                })
+                .collect();
+            format!(
+                "\"{}\" load {:.1} (waits: {})",
+                s["statement"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .chars()
+                    .take(120)
+                    .collect::<String>(),
+                s["db_load_avg"].as_f64().unwrap_or(0.0),
+                waits.join(", ")
+            )
+        })
+        .collect();
+    let growth = if first > 0.0 { max / first } else { 1.0 };
+    Some(EvidenceItem {
+        id: format!("aws.rds.{id}.performance_insights"),
+        source: "aws".into(),
+        kind: "performance_insights".into(),
+        at: None,
+        summary: format!(
+            "{id} DB load (Performance Insights): {first:.1} → max {max:.1} average active sessions; top SQL: {}",
+            top_sql.join("; ")
+        ),
+        anomaly: ((growth - 1.0) / 3.0).clamp(0.1, 0.8),
+        data: json!({"db_load": pi["db_load"], "top_sql": pi["top_sql"], "top_waits": pi["top_wait_events"]}),
+    })
+}
+
+#[async_trait]
+impl Collector for AwsFiles {
+    fn name(&self) -> &'static str {
+        "aws"
+    }
+
+    async fn collect(&self, _: &Targets, _: &Window) -> Result<Collected, CollectError> {
+        Ok(Collected {
+            items: self.items.clone(),
+            warnings: Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_label_category_maps_to_ours() {
+        for theirs in [
+            "resource_exhaustion",
+            "configuration_error",
+            "infrastructure",
+            "dependency_failure",
+            "data_quality",
+            "healthy",
+        ] {
+            assert!(!mapped(theirs).contains(&Category::Unknown), "{theirs}");
+        }
+        assert_eq!(mapped("healthy"), &[Category::NoFault]);
+    }
+
+    #[test]
+    fn a_pod_is_owned_by_its_replica_set() {
+        assert_eq!(
+            replica_set_of("payments-api-7f9dd8b6c4-x7gr9"),
+            Some("payments-api-7f9dd8b6c4")
+        );
+        let pod = json!({"name": "payments-api-7f9dd8b6c4-x7gr9", "phase": "Running",
+            "containers": [{"name": "payments-api", "ready": false, "restart_count": 8,
+                "state": {"waiting": true, "reason": "CrashLoopBackOff",
+                    "message": "back-off; last terminated: reason=OOMKilled, exit_code=137", "exit_code": 137}}]});
+        let object = pod_object(&pod, "payments");
+        let status = &object["status"]["containerStatuses"][0];
+        assert_eq!(status["state"]["waiting"]["reason"], "CrashLoopBackOff");
+        assert_eq!(status["lastState"]["terminated"]["reason"], "OOMKilled");
+        assert_eq!(status["lastState"]["terminated"]["exitCode"], 137);
+        // It deserialises as the typed client reads it.
+        let _: k8s_openapi::api::core::v1::Pod = serde_json::from_value(object).unwrap();
+    }
+}
