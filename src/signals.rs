@@ -42,6 +42,44 @@ pub struct Signal {
     pub entity: String,
 }
 
+/// What a Kubernetes warning event says on its own, for the textbook failure signatures:
+/// pods that cannot be scheduled for lack of CPU or memory, a namespace quota refusing pods, a
+/// rollout past its progress deadline, liveness probes killing containers.
+fn kube_event(item: &EvidenceItem) -> Option<(SignalKind, &'static str, f64, Category)> {
+    let reason = item.data["reason"].as_str().unwrap_or_default();
+    let message = item.data["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    match reason {
+        "FailedScheduling" if message.contains("insufficient") => Some((
+            SignalKind::Saturation,
+            "Pods cannot be scheduled: the cluster lacks the resources they request",
+            0.75,
+            Category::ResourceSaturation,
+        )),
+        "FailedCreate" if message.contains("exceeded quota") => Some((
+            SignalKind::Saturation,
+            "Pods refused by the namespace's resource quota",
+            0.75,
+            Category::ResourceSaturation,
+        )),
+        "ProgressDeadlineExceeded" => Some((
+            SignalKind::RolloutBeforeOnset,
+            "A rollout did not progress before its deadline",
+            0.7,
+            Category::DeployRegression,
+        )),
+        "Unhealthy" | "Killing" if message.contains("liveness probe") => Some((
+            SignalKind::ConfigChange,
+            "Liveness probes are failing and the kubelet restarts the containers",
+            0.6,
+            Category::ConfigChange,
+        )),
+        _ => None,
+    }
+}
+
 /// Past incidents at least this similar become a signal.
 pub const PAST_INCIDENT_THRESHOLD: f64 = 0.6;
 
@@ -151,7 +189,11 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                     );
                 }
             }
-            "rds_event" if item.summary.to_lowercase().contains("parameter") => {
+            // A parameter change long before the onset, or after it, did not start it.
+            "rds_event"
+                if item.summary.to_lowercase().contains("parameter")
+                    && minutes_before.is_none_or(|m| (0..=120).contains(&m)) =>
+            {
                 let entity = rds_entity(&item.id);
                 push(
                     SignalKind::ConfigChange,
@@ -211,6 +253,25 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                         Category::ResourceSaturation,
                         workload_entity(),
                     );
+                } else if item.data["waiting"].as_array().is_some_and(|w| {
+                    w.iter().any(|w| {
+                        w.as_str().is_some_and(|w| {
+                            w.contains("ImagePull")
+                                || w == "ErrImagePull"
+                                || w == "InvalidImageName"
+                        })
+                    })
+                }) {
+                    // The pod spec names an image the node cannot pull: a wrong tag or
+                    // registry credentials in the workload's configuration.
+                    push(
+                        SignalKind::ConfigChange,
+                        item,
+                        format!("Image cannot be pulled: {}", item.summary),
+                        0.75,
+                        Category::ConfigChange,
+                        workload_entity(),
+                    );
                 } else if item.data["waiting"]
                     .as_array()
                     .is_some_and(|w| w.iter().any(|w| w == "CrashLoopBackOff"))
@@ -221,6 +282,32 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                         format!("Crash loop: {}", item.summary),
                         0.5,
                         Category::DeployRegression,
+                        workload_entity(),
+                    );
+                }
+            }
+            "event" if kube_event(item).is_some() => {
+                if let Some((kind, statement, strength, category)) = kube_event(item) {
+                    // Events outlive their fault: with every pod of the workload ready now,
+                    // the event is history and says little about the present.
+                    let recovered = bundle
+                        .items
+                        .iter()
+                        .any(|i| i.kind == "workload" && i.anomaly <= 0.2);
+                    let (strength, statement) = if recovered {
+                        (
+                            0.45,
+                            format!("{statement} (earlier; every pod is ready now)"),
+                        )
+                    } else {
+                        (strength, statement.to_string())
+                    };
+                    push(
+                        kind,
+                        item,
+                        format!("{statement}: {}", item.summary),
+                        strength,
+                        category,
                         workload_entity(),
                     );
                 }

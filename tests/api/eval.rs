@@ -450,7 +450,10 @@ fn opensre_scenarios_run_through_the_collectors_and_are_scored_against_their_lab
     assert_eq!(oom["category"], "resource_saturation", "{oom}");
     assert!(oom["hit"].as_bool().unwrap());
     assert!(
-        oom["signals"][0].as_str().unwrap().contains("OOMKilled (exit 137)"),
+        oom["signals"][0]
+            .as_str()
+            .unwrap()
+            .contains("OOMKilled (exit 137)"),
         "{oom}"
     );
     assert!(oom["keywords_found"].as_u64().unwrap() >= 1, "{oom}");
