@@ -26,6 +26,8 @@ pub enum SignalKind {
     NodeUnhealthy,
     HpaAtMax,
     CertificateFailure,
+    /// A fault the events recorded whose target is healthy now.
+    Recovered,
     PastIncident,
 }
 
@@ -288,28 +290,34 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
             }
             "event" if kube_event(item).is_some() => {
                 if let Some((kind, statement, strength, category)) = kube_event(item) {
-                    // Events outlive their fault: with every pod of the workload ready now,
-                    // the event is history and says little about the present.
+                    // Events outlive their fault: with every replica of the workload ready
+                    // now, the event is history — a fault that already recovered.
                     let recovered = bundle
                         .items
                         .iter()
                         .any(|i| i.kind == "workload" && i.anomaly <= 0.2);
-                    let (strength, statement) = if recovered {
-                        (
+                    if recovered {
+                        push(
+                            SignalKind::Recovered,
+                            item,
+                            format!(
+                                "{statement} earlier, but every replica is ready now: {}",
+                                item.summary
+                            ),
                             0.45,
-                            format!("{statement} (earlier; every pod is ready now)"),
-                        )
+                            Category::NoFault,
+                            workload_entity(),
+                        );
                     } else {
-                        (strength, statement.to_string())
-                    };
-                    push(
-                        kind,
-                        item,
-                        format!("{statement}: {}", item.summary),
-                        strength,
-                        category,
-                        workload_entity(),
-                    );
+                        push(
+                            kind,
+                            item,
+                            format!("{statement}: {}", item.summary),
+                            strength,
+                            category,
+                            workload_entity(),
+                        );
+                    }
                 }
             }
             "event" if item.data["reason"] == "OOMKilling" => {

@@ -244,55 +244,64 @@ pub(super) fn pod_health(namespace: &str, pods: &[&Value]) -> Vec<EvidenceItem> 
     items
 }
 
-/// One item per target workload: pods ready of pods found, and restarts, now. Healthy
-/// workloads are reported too (low anomaly): that the target is healthy now is what tells a
-/// recovered or noisy alert from an ongoing fault.
+/// One item per target workload: replicas ready of replicas wanted (from its ReplicaSets;
+/// from its pods when there are none), and restarts, now. Healthy workloads are reported too
+/// (low anomaly): that the target is healthy now is what tells a recovered or noisy alert
+/// from an ongoing fault.
 pub(super) fn workload_state(
     namespace: &str,
     workloads: &BTreeSet<String>,
+    replicasets: &[Value],
     pods: &[&Value],
 ) -> Vec<EvidenceItem> {
     workloads
         .iter()
         .filter_map(|workload| {
+            let only = BTreeSet::from([workload.clone()]);
+            let sets: Vec<&Value> = replicasets
+                .iter()
+                .filter(|rs| owned_by(rs, "Deployment", &only).is_some())
+                .collect();
+            let set_names: BTreeSet<String> =
+                sets.iter().map(|rs| name(rs).to_string()).collect();
             let mine: Vec<&&Value> = pods
                 .iter()
-                .filter(|p| name(p).starts_with(&format!("{workload}-")))
+                .filter(|p| owned_by(p, "ReplicaSet", &set_names).is_some())
                 .collect();
-            if mine.is_empty() {
+            if mine.is_empty() && sets.is_empty() {
                 return None;
             }
-            let ready = mine
-                .iter()
-                .filter(|p| {
-                    p["status"]["conditions"].as_array().is_some_and(|c| {
-                        c.iter()
-                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                    })
+            let pod_ready = |p: &Value| {
+                p["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
                 })
-                .count();
+            };
+            let (wanted, ready) = if sets.is_empty() {
+                (mine.len() as i64, mine.iter().filter(|p| pod_ready(p)).count() as i64)
+            } else {
+                (
+                    sets.iter().filter_map(|rs| rs["spec"]["replicas"].as_i64()).sum(),
+                    sets.iter().filter_map(|rs| rs["status"]["readyReplicas"].as_i64()).sum(),
+                )
+            };
             let restarts: i64 = mine
                 .iter()
-                .flat_map(|p| {
-                    p["status"]["containerStatuses"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                })
+                .flat_map(|p| p["status"]["containerStatuses"].as_array().cloned().unwrap_or_default())
                 .filter_map(|s| s["restartCount"].as_i64())
                 .sum();
-            let healthy = ready == mine.len();
+            // Both views must agree: the ReplicaSets' counts and every pod found ready.
+            let healthy = ready >= wanted && wanted > 0 && mine.iter().all(|p| pod_ready(p));
             Some(EvidenceItem {
                 id: format!("k8s.workload.{namespace}/{workload}"),
                 source: "kubernetes".into(),
                 kind: "workload".into(),
                 at: None,
                 summary: format!(
-                    "{workload}: {ready} of {} pods ready now, {restarts} restarts in total",
-                    mine.len()
+                    "{workload}: {ready} of {wanted} replicas ready now, {restarts} restarts in total"
                 ),
-                anomaly: if healthy { 0.1 } else { 0.5 },
-                data: json!({"ready": ready, "pods": mine.len(), "restarts": restarts}),
+                anomaly: if healthy { 0.1 } else { 0.6 },
+                data: json!({"ready": ready, "wanted": wanted, "pods": mine.len(), "restarts": restarts}),
             })
         })
         .collect()

@@ -151,9 +151,12 @@ impl Collector for KubernetesCollector {
             .collect();
         let pod_items = pod_health(namespace, &target_pods);
         // How the target workloads stand now, healthy or not: "3 of 3 pods ready" is evidence.
-        collected
-            .items
-            .extend(workload_state(namespace, &workloads, &target_pods));
+        collected.items.extend(workload_state(
+            namespace,
+            &workloads,
+            &replicasets,
+            &target_pods,
+        ));
 
         let related = |object: &str| {
             (workloads.is_empty() && targets.pods.is_empty())
