@@ -82,6 +82,46 @@ fn kube_event(item: &EvidenceItem) -> Option<(SignalKind, &'static str, f64, Cat
     }
 }
 
+/// What an RDS event says on its own: the instance out of storage, connection slots used up,
+/// a Multi-AZ failover. A failover is a discrete, usually completed event, so it is weaker
+/// than a fault a metric still measures.
+fn rds_event(item: &EvidenceItem) -> Option<(SignalKind, &'static str, f64, Category)> {
+    let message = item.data["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    if message.contains("parameter") {
+        // A parameter change (even of max_connections) is a configuration change.
+        None
+    } else if message.contains("out of storage")
+        || message.contains("storage space is critically low")
+        || message.contains("storage is critically low")
+    {
+        Some((
+            SignalKind::Saturation,
+            "The database is out of storage",
+            0.75,
+            Category::DataGrowth,
+        ))
+    } else if message.contains("max_connections") || message.contains("connection slots") {
+        Some((
+            SignalKind::Saturation,
+            "Connections at the instance's limit",
+            0.7,
+            Category::ResourceSaturation,
+        ))
+    } else if message.contains("failover") {
+        Some((
+            SignalKind::NodeUnhealthy,
+            "The database failed over",
+            0.65,
+            Category::InfrastructureFailure,
+        ))
+    } else {
+        None
+    }
+}
+
 /// Past incidents at least this similar become a signal.
 pub const PAST_INCIDENT_THRESHOLD: f64 = 0.6;
 
@@ -188,6 +228,54 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                         strength,
                         Category::DeployRegression,
                         workload_entity(),
+                    );
+                }
+            }
+            "rds_event" if rds_event(item).is_some() && minutes_before.is_none_or(|m| m <= 120) => {
+                if let Some((kind, statement, strength, category)) = rds_event(item) {
+                    push(
+                        kind,
+                        item,
+                        format!("{statement}: {}", item.summary),
+                        strength,
+                        category,
+                        rds_entity(&item.id),
+                    );
+                }
+            }
+            "metric" if item.data["metric"] == "ReplicaLag" => {
+                let series = &item.data["series"];
+                let (max, last) = (
+                    series["max"].as_f64().unwrap_or(0.0),
+                    series["last"].as_f64().unwrap_or(0.0),
+                );
+                // A replica minutes behind, and still behind at the end of the window.
+                if max >= 60.0 && last >= 0.5 * max {
+                    push(
+                        SignalKind::Saturation,
+                        item,
+                        format!("Replica cannot keep up with the primary: {}", item.summary),
+                        0.75,
+                        Category::ResourceSaturation,
+                        rds_entity(&item.id),
+                    );
+                }
+            }
+            "metric" if item.data["metric"] == "FreeStorageSpace" => {
+                let series = &item.data["series"];
+                let (max, last) = (
+                    series["max"].as_f64().unwrap_or(0.0),
+                    series["last"].as_f64().unwrap_or(0.0),
+                );
+                // Free space down to a tenth of what it was, and not given back.
+                if max > 0.0 && last <= 0.1 * max {
+                    push(
+                        SignalKind::Saturation,
+                        item,
+                        format!("Storage nearly full: {}", item.summary),
+                        0.75,
+                        Category::DataGrowth,
+                        rds_entity(&item.id),
                     );
                 }
             }
