@@ -74,11 +74,11 @@ pub struct BenchArgs {
     /// Near-limit (~1000 KiB) webhooks per pass of the retained-memory run (two passes).
     #[arg(long, default_value_t = 300)]
     pub large_bodies: usize,
-    /// Which parts to run: any of intake, fanout, e2e, storm, retrieval.
+    /// Which parts to run: any of parse, intake, fanout, e2e, storm, retrieval.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "intake,fanout,e2e,storm,retrieval"
+        default_value = "parse,intake,fanout,e2e,storm,retrieval"
     )]
     pub only: Vec<String>,
     /// Also run against this PostgreSQL database.
@@ -144,6 +144,48 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         storm: None,
         retrieval: Vec::new(),
     };
+
+    if wants("parse") {
+        println!("\n[parse] the door's CPU cost per delivery, in process (5,000 each)");
+        for (name, source, file) in [
+            (
+                "datadog",
+                crate::domain::AlertSource::Datadog,
+                "datadog_triggered.json",
+            ),
+            (
+                "alertmanager",
+                crate::domain::AlertSource::Alertmanager,
+                "alertmanager_group.json",
+            ),
+            (
+                "pagerduty",
+                crate::domain::AlertSource::Pagerduty,
+                "pagerduty_incident_triggered.json",
+            ),
+        ] {
+            let path = std::path::Path::new("config/samples").join(file);
+            let Ok(body) = std::fs::read(&path) else {
+                println!(
+                    "{name}: {} not found (run from the repository root)",
+                    path.display()
+                );
+                continue;
+            };
+            let (redacted, raw) = (
+                parse_cost(source, &body, false),
+                parse_cost(source, &body, true),
+            );
+            println!(
+                "{name:<13} {} bytes: parse + redaction + stored body p50 {:.1} µs, p99 {:.1} µs; \
+                 with intake.keep_raw (stored body not redacted) p50 {:.1} µs",
+                body.len(),
+                redacted.0,
+                redacted.1,
+                raw.0
+            );
+        }
+    }
 
     if wants("intake") {
         report
@@ -389,6 +431,30 @@ async fn post(client: &reqwest::Client, base: &str, body: String) -> Result<Dura
     } else {
         Err(())
     }
+}
+
+/// Microseconds (p50, p99) to parse, sanitize and make the stored body of one delivery.
+fn parse_cost(source: crate::domain::AlertSource, body: &[u8], keep_raw: bool) -> (f64, f64) {
+    let mut times = Vec::with_capacity(5000);
+    for _ in 0..5000 {
+        let started = Instant::now();
+        let parsed = crate::intake::parse(
+            source,
+            &crate::intake::Delivery {
+                body,
+                header_delivery_id: Some("bench"),
+                received_at: chrono::Utc::now(),
+                keep_raw,
+            },
+        );
+        std::hint::black_box(parsed.ok());
+        times.push(started.elapsed());
+    }
+    times.sort();
+    (
+        percentile(&times, 0.5) * 1000.0,
+        percentile(&times, 0.99) * 1000.0,
+    )
 }
 
 pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
