@@ -12,7 +12,7 @@ mod score;
 
 pub use canned::CannedModel;
 pub use score::{CalibrationRow, Scorecard, check_baseline, percent, write_json};
-use score::{score, scorecard};
+use score::{score, scorecard, strongest_signals};
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -26,7 +26,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AnalystMode, EvalOptions, ScenarioResult, Scorecard, analyst_for, scorecard};
+use super::{
+    AnalystMode, EvalOptions, ScenarioResult, Scorecard, analyst_for, scorecard, strongest_signals,
+};
 use crate::catalog::{ServiceCatalog, Targets};
 use crate::collectors::{
     self, CollectError, Collected, Collector, Deadlines, Registered, aws, datadog, kubernetes,
@@ -356,20 +358,7 @@ async fn run_one(
         citations_invalid: brief.validation.dropped_ids.len(),
         stage_ms,
         headline: brief.headline(),
-        signals: brief
-            .signals
-            .iter()
-            .take(4)
-            .map(|s| {
-                format!(
-                    "{:.2} {} {}: {}",
-                    s.strength,
-                    s.category.as_str(),
-                    s.entity,
-                    s.statement
-                )
-            })
-            .collect(),
+        signals: strongest_signals(&brief),
         keywords_expected: case.label.required_keywords.len(),
         keywords_found: found(&case.label.required_keywords),
         forbidden,

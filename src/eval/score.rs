@@ -81,6 +81,24 @@ fn cited(triage: &Triage) -> BTreeSet<String> {
     ids
 }
 
+/// The strongest deterministic signals of a brief, one line each, for reading a miss.
+pub(super) fn strongest_signals(brief: &Brief) -> Vec<String> {
+    brief
+        .signals
+        .iter()
+        .take(4)
+        .map(|s| {
+            format!(
+                "{:.2} {} {}: {}",
+                s.strength,
+                s.category.as_str(),
+                s.entity,
+                s.statement
+            )
+        })
+        .collect()
+}
+
 pub(super) fn score(
     scenario: &Scenario,
     brief: &Brief,
@@ -134,20 +152,7 @@ pub(super) fn score(
                 .sum::<usize>(),
         stage_ms,
         headline: brief.headline(),
-        signals: brief
-            .signals
-            .iter()
-            .take(4)
-            .map(|s| {
-                format!(
-                    "{:.2} {} {}: {}",
-                    s.strength,
-                    s.category.as_str(),
-                    s.entity,
-                    s.statement
-                )
-            })
-            .collect(),
+        signals: strongest_signals(brief),
         keywords_expected: 0,
         keywords_found: 0,
         forbidden: false,
