@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde_json::Value;
 
-use super::scenario::{Expected, OneOrMany, ScenarioFile};
+use super::scenario::{Categories, Expected, OneOrMany, ScenarioFile};
 use crate::analysis::Brief;
 use crate::domain::Alert;
 use crate::domain::Category;
@@ -61,7 +61,7 @@ pub async fn export(store: &dyn Store, out: &Path, limit: i64) -> anyhow::Result
             alert: "alert.json".into(),
             needs_review: !all_correct || brief.is_none(),
             expected: Expected {
-                category,
+                category: Categories::One(category),
                 entity: OneOrMany::One(entity),
                 evidence,
                 knowledge: cited_knowledge

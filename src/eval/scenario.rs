@@ -33,7 +33,9 @@ fn default_alert_file() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expected {
-    pub category: Category,
+    /// The root-cause category; a list where two are defensible (a database out of storage is
+    /// data growth or resource saturation).
+    pub category: Categories,
     /// The entity at fault; several spellings may be accepted.
     pub entity: OneOrMany,
     /// Evidence ids a good brief cites.
@@ -62,6 +64,36 @@ impl OneOrMany {
     pub fn matches(&self, entity: &str) -> bool {
         let entity = entity.trim().to_lowercase();
         self.all().iter().any(|e| e.trim().to_lowercase() == entity)
+    }
+}
+
+/// One category, or every category accepted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Categories {
+    One(Category),
+    Many(Vec<Category>),
+}
+
+impl Categories {
+    pub fn all(&self) -> Vec<Category> {
+        match self {
+            Self::One(one) => vec![*one],
+            Self::Many(many) => many.clone(),
+        }
+    }
+
+    pub fn matches(&self, category: Category) -> bool {
+        self.all().contains(&category)
+    }
+
+    /// `data_growth|resource_saturation`.
+    pub fn label(&self) -> String {
+        self.all()
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join("|")
     }
 }
 

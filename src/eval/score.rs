@@ -107,14 +107,14 @@ pub(super) fn score(
 ) -> ScenarioResult {
     let expected = &scenario.file.expected;
     let rc = &brief.triage.root_cause;
-    let category_hit = rc.category == expected.category;
+    let category_hit = expected.category.matches(rc.category);
     let entity_hit = expected.entity.matches(&rc.entity);
     let retrieved: Vec<String> = knowledge.iter().map(|k| k.id.clone()).collect();
     let cited = cited(&brief.triage);
     ScenarioResult {
         name: scenario.name.clone(),
         description: scenario.file.description.clone(),
-        expected_category: expected.category.as_str().into(),
+        expected_category: expected.category.label(),
         expected_entity: expected
             .entity
             .all()

@@ -218,7 +218,7 @@ async fn incidents_with_feedback_export_as_scenarios_and_replay_on_their_stored_
     let scenario = Scenario::load(&written[0]).unwrap();
     assert!(!scenario.file.needs_review);
     assert_eq!(
-        serde_json::to_value(scenario.file.expected.category).unwrap(),
+        serde_json::to_value(&scenario.file.expected.category).unwrap(),
         category
     );
     let scorecard = run(AnalystMode::Rules, out.path()).await;
