@@ -37,6 +37,7 @@ pub mod telemetry;
 
 pub mod analysis;
 pub mod collectors;
+pub mod diagnosis;
 pub mod intake;
 pub mod knowledge;
 pub mod signals;

@@ -22,6 +22,8 @@ pub enum SignalKind {
     CacheHitDrop,
     ErrorBurst,
     DependencyInErrors,
+    /// Name lookups failing at the resolver.
+    ResolverFailure,
     OverdueJob,
     NodeUnhealthy,
     HpaAtMax,
@@ -96,12 +98,13 @@ fn rds_event(item: &EvidenceItem) -> Option<(SignalKind, &'static str, f64, Cate
     } else if message.contains("out of storage")
         || message.contains("storage space is critically low")
         || message.contains("storage is critically low")
+        || (message.contains("free storage capacity") && message.contains(" low"))
     {
         Some((
             SignalKind::Saturation,
             "The database is out of storage",
             0.75,
-            Category::DataGrowth,
+            Category::ResourceSaturation,
         ))
     } else if message.contains("max_connections") || message.contains("connection slots") {
         Some((
@@ -192,6 +195,20 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
             }
             "change" if minutes_before.is_some_and(|m| (0..=60).contains(&m)) => {
                 let lower = item.summary.to_lowercase();
+                // Where the change ran: its `service:` tag when that is not the alerting
+                // service (whose workload entity is used), so a change elsewhere stays apart.
+                let changed = crate::diagnosis::tagged_service(item)
+                    .filter(|s| {
+                        let s = s.to_lowercase();
+                        bundle.targets.service.as_deref().map(str::to_lowercase) != Some(s.clone())
+                            && !bundle
+                                .targets
+                                .kube_workloads
+                                .iter()
+                                .any(|w| w.to_lowercase() == s)
+                    })
+                    .map(|s| format!("service/{s}"));
+                let workload_entity = || changed.clone().unwrap_or_else(workload_entity);
                 let edge_rule = lower.contains("waf") || lower.contains("firewall");
                 if let (true, Some(zone)) = (edge_rule, &bundle.targets.cloudflare_zone) {
                     push(
@@ -274,7 +291,7 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                         item,
                         format!("Storage nearly full: {}", item.summary),
                         0.75,
-                        Category::DataGrowth,
+                        Category::ResourceSaturation,
                         rds_entity(&item.id),
                     );
                 }
@@ -466,7 +483,33 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                         .iter()
                         .any(|t| t.to_lowercase().contains(&dep.to_lowercase()))
                 });
-                if texts.iter().any(|t| certificate_failure(t)) {
+                let fact = texts.iter().find_map(|t| log_fact(t));
+                if let Some((kind, statement, strength, category, on)) = fact {
+                    let entity = match on {
+                        FactEntity::Resolver => "deployment/kube-system/coredns".to_string(),
+                        // The database the message names, else the service's only one.
+                        FactEntity::Database => {
+                            let named = bundle
+                                .targets
+                                .rds_instances
+                                .iter()
+                                .chain(&bundle.targets.dependencies)
+                                .find(|d| texts.iter().any(|t| t.contains(d.as_str())));
+                            match (named, bundle.targets.rds_instances.as_slice()) {
+                                (Some(name), _) | (None, [name]) => name.clone(),
+                                _ => workload_entity(),
+                            }
+                        }
+                    };
+                    push(
+                        kind,
+                        item,
+                        format!("{statement}: {}", item.summary),
+                        strength,
+                        category,
+                        entity,
+                    );
+                } else if texts.iter().any(|t| certificate_failure(t)) {
                     let entity = dependency.cloned().unwrap_or_else(workload_entity);
                     push(
                         SignalKind::CertificateFailure,
@@ -492,6 +535,35 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                         format!("Error-log burst: {}", item.summary),
                         0.4,
                         Category::Unknown,
+                        workload_entity(),
+                    );
+                }
+            }
+            "alert" => {
+                let text = item.data["text"].as_str().unwrap_or_default();
+                if certificate_failure(text) {
+                    let entity = item.data["host"]
+                        .as_str()
+                        .map(|h| format!("certificate/{h}"))
+                        .unwrap_or_else(workload_entity);
+                    push(
+                        SignalKind::CertificateFailure,
+                        item,
+                        format!(
+                            "The alert says a certificate expired or fails: {}",
+                            item.summary
+                        ),
+                        0.8,
+                        Category::CertificateOrAuth,
+                        entity,
+                    );
+                } else if let Some((kind, statement, strength, category, _)) = log_fact(text) {
+                    push(
+                        kind,
+                        item,
+                        format!("The alert says so: {statement}"),
+                        strength - 0.1,
+                        category,
                         workload_entity(),
                     );
                 }
@@ -616,6 +688,102 @@ fn concerns_targets(k: &KnowledgeMatch, targets: &crate::domain::Targets) -> boo
         .any(|s| names.contains(&s))
 }
 
+/// What a decisive log fact is about.
+enum FactEntity {
+    /// The cluster's DNS resolver.
+    Resolver,
+    /// The service's database.
+    Database,
+}
+
+/// Facts an error message states outright: name lookups timing out or failing (the resolver,
+/// not the names looked up), a disk out of space, connection slots used up.
+fn log_fact(text: &str) -> Option<(SignalKind, &'static str, f64, Category, FactEntity)> {
+    let lower = text.to_lowercase();
+    if lower.contains("lookup ")
+        && (lower.contains("i/o timeout")
+            || lower.contains("no such host")
+            || lower.contains("server misbehaving")
+            || lower.contains("temporary failure in name resolution"))
+    {
+        Some((
+            SignalKind::ResolverFailure,
+            "Name lookups fail at the resolver",
+            0.8,
+            Category::Network,
+            FactEntity::Resolver,
+        ))
+    } else if lower.contains("no space left on device") || lower.contains("disk full") {
+        Some((
+            SignalKind::Saturation,
+            "Writes fail for lack of disk space",
+            0.75,
+            Category::ResourceSaturation,
+            FactEntity::Database,
+        ))
+    } else if lower.contains("remaining connection slots")
+        || lower.contains("too many connections")
+        || lower.contains("too many clients")
+    {
+        Some((
+            SignalKind::Saturation,
+            "The database refuses new connections",
+            0.7,
+            Category::ResourceSaturation,
+            FactEntity::Database,
+        ))
+    } else {
+        None
+    }
+}
+
+/// The alert's own text as evidence, when it states a decisive fact (a certificate expired, a
+/// disk full, name lookups failing, connection slots used up), so the fact can be cited.
+pub fn alert_evidence(alert: &crate::domain::Alert) -> Option<EvidenceItem> {
+    let text: String = format!(
+        "{}\n{}",
+        alert.title,
+        alert.message.as_deref().unwrap_or_default()
+    )
+    .chars()
+    .take(2000)
+    .collect();
+    if !certificate_failure(&text) && log_fact(&text).is_none() {
+        return None;
+    }
+    let line = text
+        .lines()
+        .find(|l| certificate_failure(l) || log_fact(l).is_some())
+        .unwrap_or(&alert.title);
+    Some(EvidenceItem {
+        id: ALERT_EVIDENCE_ID.into(),
+        source: "alert".into(),
+        kind: "alert".into(),
+        at: Some(alert.fired_at),
+        summary: line.trim().chars().take(240).collect(),
+        anomaly: 0.6,
+        data: serde_json::json!({ "text": text, "host": host_in(line) }),
+    })
+}
+
+/// The id of the alert's own text as evidence.
+pub const ALERT_EVIDENCE_ID: &str = "alert.text";
+
+/// The first host name in a line (`portal.example.com`), not a date or a number.
+fn host_in(line: &str) -> Option<String> {
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        .map(|t| t.trim_matches('.'))
+        .find(|t| {
+            let labels: Vec<&str> = t.split('.').collect();
+            labels.len() >= 2
+                && labels.iter().all(|l| !l.is_empty())
+                && labels.last().is_some_and(|tld| {
+                    tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic())
+                })
+        })
+        .map(str::to_lowercase)
+}
+
 /// Whether a log line says a TLS certificate is expired or cannot be verified.
 fn certificate_failure(text: &str) -> bool {
     let lower = text.to_lowercase();
@@ -624,6 +792,7 @@ fn certificate_failure(text: &str) -> bool {
         || lower.contains("x509:")
         || lower.contains("certificate verify failed")
         || lower.contains("pkix path validation failed")
+        || (lower.contains("certificate") && lower.contains(" expired"))
 }
 
 /// A post-mortem's summary chunk (not one of its sections) close enough to count.
@@ -688,5 +857,28 @@ mod tests {
             rds_entity("aws.rds.prod-postgres-primary.event.1795227000"),
             "rds/prod-postgres-primary"
         );
+    }
+
+    #[test]
+    fn decisive_facts_in_messages() {
+        let dns = "dial tcp: lookup cache.ns.svc.cluster.local on 10.0.0.10:53: read udp 10.1.2.3:5353->10.0.0.10:53: i/o timeout";
+        assert_eq!(log_fact(dns).map(|f| f.3), Some(Category::Network));
+        let disk = "could not extend file \"base/1/2\": No space left on device";
+        assert_eq!(
+            log_fact(disk).map(|f| f.3),
+            Some(Category::ResourceSaturation)
+        );
+        let slots = "FATAL: remaining connection slots are reserved for superuser connections";
+        assert_eq!(
+            log_fact(slots).map(|f| f.3),
+            Some(Category::ResourceSaturation)
+        );
+        assert!(log_fact("request failed: upstream returned 502").is_none());
+        assert_eq!(
+            host_in("SSL certificate for shop.example.net expired on 2026-11-24 06:52 UTC")
+                .as_deref(),
+            Some("shop.example.net")
+        );
+        assert_eq!(host_in("expired on 2026-11-24 at 06.52"), None);
     }
 }

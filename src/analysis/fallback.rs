@@ -6,28 +6,30 @@ use super::schema::{
     Action, ActionKind, Alternative, Check, DataGap, Risk, RootCause, StatusPageDraft,
     StatusPageStatus, Triage,
 };
+use crate::diagnosis::{Hypothesis, UNKNOWN_BELOW};
 use crate::domain::{Alert, EvidenceBundle, KnowledgeMatch, SourceStatus};
 use crate::domain::{Category, Confidence, Severity};
 use crate::signals::{Signal, SignalKind};
 
-/// Builds a brief from signals alone.
+/// Builds a brief from the signals and the tested hypotheses alone: the best hypothesis, when
+/// its checks leave it standing, is the root cause at the confidence the checks give it.
 pub fn analyse(
     alert: &Alert,
     bundle: &EvidenceBundle,
     knowledge: &[KnowledgeMatch],
     signals: &[Signal],
+    hypotheses: &[Hypothesis],
 ) -> Triage {
-    let lead = signals.iter().find(|s| s.category != Category::Unknown);
-    let supporting: Vec<&Signal> = lead
-        .map(|lead| {
-            signals
-                .iter()
-                .filter(|s| {
-                    s.id != lead.id && (s.entity == lead.entity || s.category == lead.category)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let top = hypotheses
+        .first()
+        .filter(|h| h.category != Category::Unknown && h.score >= UNKNOWN_BELOW);
+    // The strongest signal behind the chosen hypothesis decides the actions.
+    let lead = top.and_then(|h| {
+        signals
+            .iter()
+            .filter(|s| h.signal_ids.contains(&s.id))
+            .max_by(|a, b| a.strength.total_cmp(&b.strength))
+    });
     let runbooks: Vec<&KnowledgeMatch> = knowledge
         .iter()
         .filter(|k| k.corpus == "runbooks")
@@ -44,43 +46,31 @@ pub fn analyse(
         .clone()
         .or_else(|| alert.service.clone())
         .unwrap_or_else(|| "the affected service".into());
-    let root_cause = match lead {
-        Some(lead) => {
-            let independent = supporting
-                .iter()
-                .flat_map(|s| &s.evidence_ids)
-                .filter_map(|id| bundle.item(id))
-                .any(|item| {
-                    lead.evidence_ids
-                        .iter()
-                        .filter_map(|id| bundle.item(id))
-                        .all(|l| l.source != item.source)
-                });
-            let confidence = if lead.strength >= 0.8 && independent {
-                Confidence::High
-            } else if lead.strength >= 0.6 {
-                Confidence::Medium
-            } else {
-                Confidence::Low
-            };
-            let mut evidence_ids = lead.evidence_ids.clone();
-            for s in &supporting {
-                for id in &s.evidence_ids {
-                    if !evidence_ids.contains(id) {
-                        evidence_ids.push(id.clone());
-                    }
-                }
-            }
-            RootCause {
-                statement: lead.statement.clone(),
-                category: lead.category,
-                entity: lead.entity.clone(),
-                confidence,
-                score: lead.strength,
-                evidence_ids,
-                knowledge_ids: past.map(|p| vec![p.id.clone()]).unwrap_or_default(),
-            }
-        }
+    let ruled_out: Vec<String> = hypotheses
+        .iter()
+        .take(3)
+        .map(|h| {
+            format!(
+                "{} {} ({})",
+                h.category.as_str(),
+                h.entity,
+                h.against()
+                    .map(|c| c.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })
+        .collect();
+    let root_cause = match top {
+        Some(top) => RootCause {
+            statement: top.statement.clone(),
+            category: top.category,
+            entity: top.entity.clone(),
+            confidence: top.confidence,
+            score: top.score,
+            evidence_ids: top.evidence_ids.clone(),
+            knowledge_ids: top.knowledge_ids.clone(),
+        },
         None if let Some(healthy) = healthy_now(bundle) => RootCause {
             statement: format!(
                 "Nothing is abnormal now: {} sources answered and none of their {} readings is \
@@ -98,10 +88,18 @@ pub fn analyse(
             knowledge_ids: Vec::new(),
         },
         None => RootCause {
-            statement: format!(
-                "No deterministic signal explains \"{}\"; the evidence does not point at a cause.",
-                alert.title
-            ),
+            statement: if ruled_out.is_empty() {
+                format!(
+                    "No deterministic signal explains \"{}\"; the evidence does not point at a cause.",
+                    alert.title
+                )
+            } else {
+                format!(
+                    "No candidate cause of \"{}\" survives its checks: {}.",
+                    alert.title,
+                    ruled_out.join("; ")
+                )
+            },
             category: Category::Unknown,
             entity: format!("service/{service}"),
             confidence: Confidence::Low,
@@ -163,35 +161,50 @@ pub fn analyse(
     }
     actions.sort_by_key(|a| a.kind);
 
-    let alternatives = signals
+    let alternatives = hypotheses
         .iter()
-        .filter(|s| {
-            lead.is_some_and(|l| s.category != l.category && s.category != Category::Unknown)
+        .filter(|h| {
+            h.category != Category::Unknown
+                && top.is_none_or(|t| h.category != t.category || h.entity != t.entity)
         })
         .take(3)
-        .map(|s| Alternative {
-            statement: s.statement.clone(),
-            category: s.category,
-            entity: s.entity.clone(),
-            why_less_likely: format!(
-                "weaker signal ({:.2} against {:.2})",
-                s.strength,
-                lead.map_or(0.0, |l| l.strength)
-            ),
-            evidence_ids: s.evidence_ids.clone(),
-            knowledge_ids: s.knowledge_ids.clone(),
+        .map(|h| Alternative {
+            statement: h.statement.clone(),
+            category: h.category,
+            entity: h.entity.clone(),
+            why_less_likely: match top {
+                Some(top) => h.why_not(top),
+                None => h
+                    .against()
+                    .map(|c| c.reason.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            },
+            evidence_ids: h.evidence_ids.clone(),
+            knowledge_ids: h.knowledge_ids.clone(),
         })
         .collect();
 
-    let confidence_breakdown = signals
-        .iter()
-        .take(6)
-        .map(|s| Check {
-            check: s.statement.clone(),
-            holds: true,
-            evidence_ids: s.evidence_ids.clone(),
-        })
-        .collect();
+    let confidence_breakdown = match top {
+        Some(top) => top
+            .checks
+            .iter()
+            .map(|c| Check {
+                check: format!("{}: {}", c.kind.as_str(), c.reason),
+                holds: c.supports,
+                evidence_ids: c.evidence_ids.clone(),
+            })
+            .collect(),
+        None => signals
+            .iter()
+            .take(6)
+            .map(|s| Check {
+                check: s.statement.clone(),
+                holds: true,
+                evidence_ids: s.evidence_ids.clone(),
+            })
+            .collect(),
+    };
 
     let data_gaps = bundle
         .reports
@@ -347,6 +360,13 @@ fn actions_for(lead: &Signal) -> Vec<Action> {
             None,
             Risk::Low,
             "callers recover once the dependency answers",
+        )],
+        (SignalKind::ResolverFailure, _) => vec![action(
+            "Check the cluster DNS: the resolver pods, their restarts, memory and request latency".into(),
+            ActionKind::Investigate,
+            Some("kubectl -n kube-system get pods -l k8s-app=kube-dns -o wide".into()),
+            Risk::Low,
+            "lookups answer again once the resolver is healthy or scaled",
         )],
         (SignalKind::Ddos | SignalKind::WafSpike, _) => vec![action(
             "Tighten edge protection: rate-limit or challenge the attacking sources".into(),

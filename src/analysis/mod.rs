@@ -15,6 +15,7 @@ use self::schema::Triage;
 use self::validate::ValidationReport;
 use crate::catalog::ServiceCatalog;
 use crate::config::{Secrets, Settings};
+use crate::diagnosis::{self, Hypothesis};
 use crate::domain::Confidence;
 use crate::domain::{Alert, EvidenceBundle, KnowledgeMatch};
 use crate::signals::Signal;
@@ -35,6 +36,9 @@ pub struct Brief {
     /// Model answers that were not good enough to become the brief, and why.
     #[serde(default)]
     pub set_aside: Vec<SetAside>,
+    /// Every candidate cause and the checks for and against it, best first.
+    #[serde(default)]
+    pub hypotheses: Vec<Hypothesis>,
 }
 
 /// A model answer that did not replace the rules brief.
@@ -131,6 +135,27 @@ impl Brief {
                 ));
             }
         }
+        if !self.hypotheses.is_empty() {
+            out.push_str("\nHYPOTHESES\n");
+            for h in self.hypotheses.iter().take(6) {
+                out.push_str(&format!(
+                    "  {} {:.2} {} {} → {}\n",
+                    h.id,
+                    h.score,
+                    h.confidence.as_str(),
+                    h.category.as_str(),
+                    h.entity
+                ));
+                for c in &h.checks {
+                    out.push_str(&format!(
+                        "      {} {}: {}\n",
+                        if c.supports { "✓" } else { "✗" },
+                        c.kind.as_str(),
+                        c.reason
+                    ));
+                }
+            }
+        }
         if !t.alternatives.is_empty() {
             out.push_str("\nALTERNATIVES\n");
             for alternative in &t.alternatives {
@@ -212,12 +237,14 @@ impl Analyst {
         knowledge: &[KnowledgeMatch],
         signals: Vec<Signal>,
     ) -> Brief {
-        let prompt = prompt::build(
+        let hypotheses = diagnosis::diagnose(alert.service.as_deref(), bundle, knowledge, &signals);
+        let prompt = prompt::build_with(
             &self.catalog,
             alert,
             bundle,
             knowledge,
             &signals,
+            &hypotheses,
             self.budget_tokens,
             Utc::now(),
         );
@@ -236,7 +263,13 @@ impl Analyst {
                     Ok(answer) => {
                         usage.push(answer.usage);
                         let mut triage = answer.triage;
-                        let report = validate::validate(&mut triage, bundle, knowledge, &signals);
+                        let report = validate::validate_with(
+                            &mut triage,
+                            bundle,
+                            knowledge,
+                            &signals,
+                            &hypotheses,
+                        );
                         if let Some(why) = set_aside(&triage, &report) {
                             tracing::warn!(model = model.as_str(), why, "model answer set aside");
                             failures.push(format!("{model}: answer set aside ({why})"));
@@ -286,9 +319,10 @@ impl Analyst {
                 prompt_tokens_estimate: prompt.estimated_tokens(),
                 created_at,
                 set_aside: rejected,
+                hypotheses,
             },
             None => {
-                let mut triage = fallback::analyse(alert, bundle, knowledge, &signals);
+                let mut triage = fallback::analyse(alert, bundle, knowledge, &signals, &hypotheses);
                 if self.llm.is_some() {
                     // A configured model that did not answer is a gap in the analysis, named
                     // where the reader looks for what is missing.
@@ -302,7 +336,8 @@ impl Analyst {
                             .into(),
                     });
                 }
-                let validation = validate::validate(&mut triage, bundle, knowledge, &signals);
+                let validation =
+                    validate::validate_with(&mut triage, bundle, knowledge, &signals, &hypotheses);
                 Brief {
                     triage,
                     analyst: "rules".into(),
@@ -313,6 +348,7 @@ impl Analyst {
                     prompt_tokens_estimate: prompt.estimated_tokens(),
                     created_at,
                     set_aside: rejected,
+                    hypotheses,
                 }
             }
         }

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::schema::Triage;
+use crate::diagnosis::Hypothesis;
 use crate::domain::{Category, Confidence};
 use crate::domain::{EvidenceBundle, KnowledgeMatch};
 use crate::signals::{Signal, SignalKind};
@@ -27,6 +28,44 @@ pub fn validate(
     bundle: &EvidenceBundle,
     knowledge: &[KnowledgeMatch],
     signals: &[Signal],
+) -> ValidationReport {
+    validate_with(triage, bundle, knowledge, signals, &[])
+}
+
+/// The check against the root cause's own hypothesis that the answer leaves unanswered: it
+/// cites no evidence beyond what the hypothesis and that check already weighed.
+fn unanswered_check<'a>(triage: &Triage, hypotheses: &'a [Hypothesis]) -> Option<&'a str> {
+    let rc = &triage.root_cause;
+    let same = |h: &&Hypothesis| {
+        h.category == rc.category
+            && (h.entity.eq_ignore_ascii_case(rc.entity.trim())
+                || h.entity
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(rc.entity.trim())))
+    };
+    let h = hypotheses.iter().find(same)?;
+    let against = h.against().next()?;
+    let weighed: BTreeSet<&str> = h
+        .evidence_ids
+        .iter()
+        .chain(h.checks.iter().flat_map(|c| &c.evidence_ids))
+        .map(String::as_str)
+        .collect();
+    let answered = rc
+        .evidence_ids
+        .iter()
+        .any(|id| !weighed.contains(id.as_str()));
+    (!answered).then_some(against.reason.as_str())
+}
+
+/// [`validate`], also capping a root cause that one of the diagnosis's checks contradicts.
+pub fn validate_with(
+    triage: &mut Triage,
+    bundle: &EvidenceBundle,
+    knowledge: &[KnowledgeMatch],
+    signals: &[Signal],
+    hypotheses: &[Hypothesis],
 ) -> ValidationReport {
     let evidence: BTreeSet<&str> = bundle.items.iter().map(|i| i.id.as_str()).collect();
     let known_knowledge: BTreeSet<&str> = knowledge.iter().map(|k| k.id.as_str()).collect();
@@ -125,6 +164,11 @@ pub fn validate(
                 "the root cause contradicts the signals: {}",
                 report.contradictions.join("; ")
             ),
+        ))
+    } else if let Some(reason) = unanswered_check(triage, hypotheses) {
+        Some((
+            Confidence::Low,
+            format!("a check contradicts the root cause: {reason}"),
         ))
     } else if triage.root_cause.confidence == Confidence::High
         && sources.len() < 2

@@ -81,8 +81,31 @@ fn cited(triage: &Triage) -> BTreeSet<String> {
     ids
 }
 
-/// The strongest deterministic signals of a brief, one line each, for reading a miss.
+/// The best hypotheses of a brief with the verdict of each check (or, without hypotheses,
+/// the strongest signals), one line each, for reading a miss.
 pub(super) fn strongest_signals(brief: &Brief) -> Vec<String> {
+    if !brief.hypotheses.is_empty() {
+        return brief
+            .hypotheses
+            .iter()
+            .take(4)
+            .map(|h| {
+                let checks: Vec<String> = h
+                    .checks
+                    .iter()
+                    .map(|c| format!("{}{}", if c.supports { "✓" } else { "✗" }, c.kind.as_str()))
+                    .collect();
+                format!(
+                    "{:.2} {} {} [{}]: {}",
+                    h.score,
+                    h.category.as_str(),
+                    h.entity,
+                    checks.join(" "),
+                    h.statement
+                )
+            })
+            .collect();
+    }
     brief
         .signals
         .iter()

@@ -267,6 +267,35 @@ pub fn render_brief(view: &BriefView<'_>) -> SlackMessage {
         }
         blocks.push(section(&alternatives));
     }
+    if !brief.hypotheses.is_empty() {
+        let mut table = String::from("*HYPOTHESES TESTED*\n");
+        for h in brief.hypotheses.iter().take(4) {
+            let against: Vec<&str> = h.against().map(|c| c.reason.as_str()).collect();
+            let kinds: Vec<&str> = h
+                .checks
+                .iter()
+                .filter(|c| c.supports)
+                .map(|c| c.kind.as_str())
+                .collect();
+            table.push_str(&format!(
+                "`{:.2}` {} `{}`{}{}\n",
+                h.score,
+                escape(&h.entity),
+                h.category.as_str(),
+                if kinds.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — ✓ {}", kinds.join(", "))
+                },
+                if against.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — ✗ {}", escape(&against.join("; ")))
+                }
+            ));
+        }
+        blocks.push(section(&table));
+    }
     if !triage.data_gaps.is_empty() {
         let mut gaps = String::from("*DATA GAPS*\n");
         for g in &triage.data_gaps {

@@ -56,16 +56,16 @@ impl EvidenceGatherer {
             .unwrap_or(latest.fired_at);
         let targets = Targets::resolve(latest, &self.catalog);
         let window = window(onset, self.lookback, Utc::now());
-        Some(
-            collect_with_deadline(
-                &self.collectors,
-                &targets,
-                &window,
-                self.deadlines,
-                self.budget_chars,
-            )
-            .await,
+        let mut bundle = collect_with_deadline(
+            &self.collectors,
+            &targets,
+            &window,
+            self.deadlines,
+            self.budget_chars,
         )
+        .await;
+        add_alert_evidence(&mut bundle, latest);
+        Some(bundle)
     }
 }
 
@@ -75,6 +75,16 @@ impl EvidenceGatherer {
 pub fn complete_targets(bundle: &mut EvidenceBundle, alert: &Alert, catalog: &ServiceCatalog) {
     if bundle.targets == Targets::default() {
         bundle.targets = Targets::resolve(alert, catalog);
+    }
+    add_alert_evidence(bundle, alert);
+}
+
+/// The alert's own text joins the evidence when it states a decisive fact, once.
+pub fn add_alert_evidence(bundle: &mut EvidenceBundle, alert: &Alert) {
+    if bundle.item(signals::ALERT_EVIDENCE_ID).is_none()
+        && let Some(item) = signals::alert_evidence(alert)
+    {
+        bundle.items.push(item);
     }
 }
 

@@ -351,6 +351,19 @@ fn render_incident(detail: &IncidentDetail, tally: (i64, i64, i64)) -> Markup {
                         h3 { "Alternatives" }
                         ul { @for a in &t.alternatives { li { (a.statement) " (" code { (a.category.as_str()) } ") — " span.dim { (a.why_less_likely) } " " (cite(&a.evidence_ids)) } } }
                     }
+                    @if !brief.hypotheses.is_empty() {
+                        h3 { "Hypotheses tested" }
+                        table {
+                            tr { th { "score" } th { "cause" } th { "checks for (✓) and against (✗)" } }
+                            @for h in &brief.hypotheses {
+                                tr {
+                                    td { (format!("{:.2}", h.score)) br; span.dim { (h.confidence.as_str()) } }
+                                    td { code { (h.category.as_str()) } br; (h.entity) }
+                                    td { ul { @for c in &h.checks { li { (if c.supports { "✓ " } else { "✗ " }) b { (c.kind.as_str()) } ": " (c.reason) " " (cite(&c.evidence_ids)) (cite(&c.knowledge_ids)) } } } }
+                                }
+                            }
+                        }
+                    }
                     @if !t.data_gaps.is_empty() {
                         h3 { "Data gaps" }
                         ul { @for g in &t.data_gaps { li { b { (g.source) } ": " (g.reason) " — " (g.next_step) } } }

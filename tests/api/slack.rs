@@ -93,6 +93,7 @@ fn brief(analyst: &str, statement: &str, actions: Vec<Action>) -> Brief {
         prompt_tokens_estimate: 4200,
         created_at: 0,
         set_aside: vec![],
+        hypotheses: vec![],
     }
 }
 

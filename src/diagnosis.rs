@@ -1,0 +1,914 @@
+//! Diagnosis: every signal (and so every change in the window, every matched past incident and
+//! every fact in the alert's own text) proposes a hypothesis — a category and an entity. Each
+//! hypothesis is tested by named, deterministic checks, each citing evidence and each for or
+//! against it: time order, content, locality, baseline, corroboration, knowledge, alert text.
+//! Its score and confidence come from those checks, never from the order of the bundle.
+//!
+//! The weights below were set by hand and checked on the visible scenario suite
+//! (`tests/scenarios`) only; the held-out set and the external benchmark are never used to
+//! choose them.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::{Category, Confidence, EvidenceBundle, EvidenceItem, KnowledgeMatch};
+use crate::signals::{Signal, SignalKind};
+
+/// Which test a check applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// The cause precedes the symptom's own onset, read from the series.
+    TimeOrder,
+    /// What the change changed, and whether that can produce this symptom.
+    Content,
+    /// The entity is on the failing path.
+    Locality,
+    /// The reading differs from its usual level.
+    Baseline,
+    /// Independent sources agree.
+    Corroboration,
+    /// A past incident with the same mechanism.
+    Knowledge,
+    /// A fact stated in the alert itself.
+    AlertText,
+}
+
+impl CheckKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TimeOrder => "time order",
+            Self::Content => "content",
+            Self::Locality => "locality",
+            Self::Baseline => "baseline",
+            Self::Corroboration => "corroboration",
+            Self::Knowledge => "knowledge",
+            Self::AlertText => "alert text",
+        }
+    }
+}
+
+/// One named test of a hypothesis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HypothesisCheck {
+    pub kind: CheckKind,
+    /// For (true) or against (false) the hypothesis.
+    pub supports: bool,
+    pub reason: String,
+    pub evidence_ids: Vec<String>,
+    #[serde(default)]
+    pub knowledge_ids: Vec<String>,
+    /// What it adds to the score (negative when against).
+    pub weight: f64,
+}
+
+/// A candidate cause and how it fared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hypothesis {
+    pub id: String,
+    pub category: Category,
+    pub entity: String,
+    pub statement: String,
+    /// The signals that proposed it.
+    pub signal_ids: Vec<String>,
+    /// The strongest proposing signal's strength, before the checks.
+    pub prior: f64,
+    pub checks: Vec<HypothesisCheck>,
+    pub score: f64,
+    pub confidence: Confidence,
+    pub evidence_ids: Vec<String>,
+    pub knowledge_ids: Vec<String>,
+    /// Distinct evidence sources behind it.
+    pub sources: usize,
+}
+
+impl Hypothesis {
+    pub fn against(&self) -> impl Iterator<Item = &HypothesisCheck> {
+        self.checks.iter().filter(|c| !c.supports)
+    }
+
+    /// Why it lost to `top`: its checks against it, or the lower score.
+    pub fn why_not(&self, top: &Hypothesis) -> String {
+        let against: Vec<&str> = self.against().map(|c| c.reason.as_str()).collect();
+        if against.is_empty() {
+            format!(
+                "less support ({:.2} against {:.2} for {} {})",
+                self.score,
+                top.score,
+                top.category.as_str(),
+                top.entity
+            )
+        } else {
+            against.join("; ")
+        }
+    }
+
+    /// One line for a table: `✓ time order: …  ✗ locality: …`.
+    pub fn checks_line(&self) -> String {
+        self.checks
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}: {}",
+                    if c.supports { "✓" } else { "✗" },
+                    c.kind.as_str(),
+                    c.reason
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Check weights. Against-checks weigh far more than for-checks: one decisive fact against a
+/// cause (it came after the symptom, it changed nothing that serves requests, it is off the
+/// failing path) outweighs any coincidence in its favour.
+mod weight {
+    pub const TIME_BEFORE: f64 = 0.05;
+    pub const TIME_AFTER: f64 = -0.4;
+    pub const CONTENT_FOR: f64 = 0.05;
+    pub const CONTENT_AGAINST: f64 = -0.4;
+    pub const LOCAL: f64 = 0.05;
+    pub const OFF_PATH: f64 = -0.45;
+    pub const BASELINE_FOR: f64 = 0.15;
+    pub const BASELINE_AGAINST: f64 = -0.35;
+    pub const CORROBORATED: f64 = 0.1;
+    pub const KNOWLEDGE: f64 = 0.05;
+    pub const KNOWLEDGE_ONLY: f64 = -0.2;
+    pub const ALERT_TEXT: f64 = 0.1;
+}
+
+/// Below this the best hypothesis is not worth stating: the cause is unknown.
+pub const UNKNOWN_BELOW: f64 = 0.3;
+/// A change this long after the symptom's onset did not start it (sampling slack).
+const AFTER_SLACK_MINS: i64 = 3;
+/// Past incidents at least this similar count as knowledge for a hypothesis.
+const KNOWLEDGE_SCORE: f64 = 0.5;
+
+/// Environment variables that only change what a service logs or reports.
+fn telemetry_only(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    n.contains("LOG")
+        || n.starts_with("OTEL_")
+        || n.starts_with("DD_")
+        || n.starts_with("SENTRY_")
+        || n.contains("TRACE")
+        || n.contains("DEBUG")
+        || n.contains("VERBOSE")
+        || n.contains("METRICS")
+}
+
+/// When the symptom itself began: the earliest sustained departure from its own early level
+/// among the metric series that are anomalous or that a fault signal reads. `None` without
+/// such a series.
+pub fn symptom_onset<'a>(
+    bundle: &'a EvidenceBundle,
+    signals: &[Signal],
+) -> Option<(DateTime<Utc>, &'a EvidenceItem)> {
+    let read_as_fault = |item: &EvidenceItem| {
+        signals
+            .iter()
+            .any(|s| s.evidence_ids.first() == Some(&item.id) && s.kind == SignalKind::Saturation)
+    };
+    bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == "metric" && (i.anomaly >= 0.5 || read_as_fault(i)))
+        .filter_map(|i| departure(&i.data["series"]["points"]).map(|t| (t, i)))
+        .min_by_key(|(t, i)| (*t, i.id.clone()))
+}
+
+/// The first of two consecutive points more than a third of the way from the early level to
+/// the extreme.
+fn departure(points: &Value) -> Option<DateTime<Utc>> {
+    let points: Vec<(i64, f64)> = points
+        .as_array()?
+        .iter()
+        .filter_map(|p| Some((p[0].as_i64()?, p[1].as_f64()?)))
+        .collect();
+    if points.len() < 8 {
+        return None;
+    }
+    let mut early: Vec<f64> = points[..points.len() / 8].iter().map(|p| p.1).collect();
+    early.sort_by(f64::total_cmp);
+    let level = early[early.len() / 2];
+    let extreme = points
+        .iter()
+        .map(|p| p.1)
+        .max_by(|a, b| (a - level).abs().total_cmp(&(b - level).abs()))?;
+    let delta = extreme - level;
+    if delta.abs() <= 0.1 * level.abs().max(1e-9) {
+        return None;
+    }
+    let beyond = |v: f64| (v - level) * delta.signum() > delta.abs() / 3.0;
+    let index = points
+        .windows(2)
+        .position(|w| beyond(w[0].1) && beyond(w[1].1))?;
+    Utc.timestamp_millis_opt(points[index].0).single()
+}
+
+/// One spelling per entity (`kind/…`, lowercase): a bare name becomes `rds/<name>` when it is
+/// a database the evidence reads, `deployment/<ns>/<name>` when it is a target workload;
+/// anything else keeps its spelling.
+pub fn canonical_entity(entity: &str, bundle: &EvidenceBundle) -> String {
+    let entity = entity.trim();
+    if entity.contains('/') {
+        return entity.to_lowercase();
+    }
+    let name = entity.to_lowercase();
+    let t = &bundle.targets;
+    let database = t
+        .rds_instances
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(&name))
+        || bundle
+            .items
+            .iter()
+            .any(|i| i.id.starts_with(&format!("aws.rds.{name}.")));
+    if database {
+        format!("rds/{name}")
+    } else if let (Some(ns), true) = (
+        &t.kube_namespace,
+        t.kube_workloads
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(&name)),
+    ) {
+        format!("deployment/{ns}/{name}")
+    } else {
+        name
+    }
+}
+
+/// Names on the failing path: the alerting service, its workloads, databases, zone and
+/// dependencies, lowercased.
+fn on_path(bundle: &EvidenceBundle, alert_service: Option<&str>) -> BTreeSet<String> {
+    let t = &bundle.targets;
+    t.service
+        .iter()
+        .chain(&t.datadog_service)
+        .chain(&t.kube_workloads)
+        .chain(&t.rds_instances)
+        .chain(&t.dependencies)
+        .chain(&t.cloudflare_zone)
+        .map(String::as_str)
+        .chain(alert_service)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// The last segment of an entity: `deployment/ns/name` → `name`.
+fn entity_name(entity: &str) -> &str {
+    entity.rsplit('/').next().unwrap_or(entity)
+}
+
+fn hhmm(t: DateTime<Utc>) -> String {
+    t.format("%H:%M").to_string()
+}
+
+/// Builds, tests and ranks the hypotheses, best first, ids `hypothesis.1…`.
+pub fn diagnose(
+    alert_service: Option<&str>,
+    bundle: &EvidenceBundle,
+    knowledge: &[KnowledgeMatch],
+    signals: &[Signal],
+) -> Vec<Hypothesis> {
+    let mut hypotheses: Vec<Hypothesis> = Vec::new();
+    for signal in signals.iter().filter(|s| s.category != Category::Unknown) {
+        let entity = canonical_entity(&signal.entity, bundle);
+        match hypotheses
+            .iter_mut()
+            .find(|h| h.category == signal.category && h.entity == entity)
+        {
+            Some(h) => {
+                h.signal_ids.push(signal.id.clone());
+                extend(&mut h.evidence_ids, &signal.evidence_ids);
+                extend(&mut h.knowledge_ids, &signal.knowledge_ids);
+                h.prior = h.prior.max(signal.strength);
+            }
+            None => hypotheses.push(Hypothesis {
+                id: String::new(),
+                category: signal.category,
+                entity,
+                statement: signal.statement.clone(),
+                signal_ids: vec![signal.id.clone()],
+                prior: signal.strength,
+                checks: Vec::new(),
+                score: 0.0,
+                confidence: Confidence::Low,
+                evidence_ids: signal.evidence_ids.clone(),
+                knowledge_ids: signal.knowledge_ids.clone(),
+                sources: 0,
+            }),
+        }
+    }
+    let path = on_path(bundle, alert_service);
+    let onset = symptom_onset(bundle, signals);
+    let has_series = bundle.items.iter().any(|i| {
+        i.kind == "metric"
+            && i.data["series"]["points"]
+                .as_array()
+                .is_some_and(|p| p.len() >= 8)
+    });
+    for h in &mut hypotheses {
+        let proposing: Vec<&Signal> = signals
+            .iter()
+            .filter(|s| h.signal_ids.contains(&s.id))
+            .collect();
+        let mut checks = Vec::new();
+        for item in proposing
+            .iter()
+            .flat_map(|s| s.evidence_ids.first())
+            .filter_map(|id| bundle.item(id))
+            .filter(|i| is_change(i))
+        {
+            time_order(&mut checks, item, onset, bundle);
+            content(&mut checks, item);
+            if onset.is_none() && has_series {
+                checks.push(check(
+                    CheckKind::Baseline,
+                    weight::BASELINE_AGAINST,
+                    format!("no metric moved from its level around {}", what(item)),
+                    vec![item.id.clone()],
+                ));
+            }
+        }
+        locality(&mut checks, h, &proposing, bundle, &path);
+        baseline(&mut checks, h, &proposing, bundle);
+        corroboration(&mut checks, h, signals, bundle);
+        knowledge_check(&mut checks, h, knowledge);
+        alert_text(&mut checks, h, signals, bundle);
+        // One verdict per check kind and item: keep the first of duplicates.
+        let mut seen = BTreeSet::new();
+        checks.retain(|c: &HypothesisCheck| seen.insert((c.kind.as_str(), c.reason.clone())));
+        for c in checks.iter().filter(|c| c.supports) {
+            extend(&mut h.evidence_ids, &c.evidence_ids);
+            extend(&mut h.knowledge_ids, &c.knowledge_ids);
+        }
+        // Two decimals: equal support is a tie, broken below by the evidence, not by float noise.
+        let score = (h.prior + checks.iter().map(|c| c.weight).sum::<f64>()).clamp(0.02, 0.97);
+        h.score = (score * 100.0).round() / 100.0;
+        h.checks = checks;
+        h.sources = bundle
+            .items
+            .iter()
+            .filter(|i| h.evidence_ids.contains(&i.id))
+            .map(|i| i.source.as_str())
+            .collect::<BTreeSet<_>>()
+            .len();
+    }
+    hypotheses.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.sources.cmp(&a.sources))
+            .then(b.prior.total_cmp(&a.prior))
+            .then(a.category.as_str().cmp(b.category.as_str()))
+            .then(a.entity.cmp(&b.entity))
+    });
+    let scores: Vec<f64> = hypotheses.iter().map(|h| h.score).collect();
+    for (index, h) in hypotheses.iter_mut().enumerate() {
+        h.id = format!("hypothesis.{}", index + 1);
+        let best_other = scores
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .map(|(_, s)| *s)
+            .fold(0.0, f64::max);
+        h.confidence = confidence(h, h.score - best_other);
+    }
+    hypotheses
+}
+
+/// HIGH only with support from two independent sources, nothing against and a clear margin
+/// over the runner-up; MEDIUM with a fair score and some margin; otherwise LOW.
+fn confidence(h: &Hypothesis, margin: f64) -> Confidence {
+    let against = h.against().next().is_some();
+    if h.score >= 0.8 && h.sources >= 2 && !against && margin >= 0.15 {
+        Confidence::High
+    } else if h.score >= 0.55 && margin >= 0.05 {
+        Confidence::Medium
+    } else {
+        Confidence::Low
+    }
+}
+
+fn extend(into: &mut Vec<String>, ids: &[String]) {
+    for id in ids {
+        if !into.contains(id) {
+            into.push(id.clone());
+        }
+    }
+}
+
+fn check(
+    kind: CheckKind,
+    weight: f64,
+    reason: String,
+    evidence_ids: Vec<String>,
+) -> HypothesisCheck {
+    HypothesisCheck {
+        kind,
+        supports: weight >= 0.0,
+        reason,
+        evidence_ids,
+        knowledge_ids: Vec::new(),
+        weight,
+    }
+}
+
+/// A rollout, a change event, a parameter change or a job: something that happened at a time.
+fn is_change(item: &EvidenceItem) -> bool {
+    matches!(item.kind.as_str(), "rollout" | "change" | "job")
+        || (item.kind == "rds_event" && item.summary.to_lowercase().contains("parameter"))
+}
+
+fn what(item: &EvidenceItem) -> String {
+    match item.kind.as_str() {
+        "rollout" => format!(
+            "the {} rollout",
+            item.data["deployment"].as_str().unwrap_or("workload")
+        ),
+        "job" => format!(
+            "job {}",
+            item.data["cronjob"].as_str().unwrap_or("the scheduled job")
+        ),
+        "change" => format!(
+            "\"{}\"",
+            item.data["title"].as_str().unwrap_or(&item.summary)
+        ),
+        _ => "the change".into(),
+    }
+}
+
+fn time_order(
+    checks: &mut Vec<HypothesisCheck>,
+    item: &EvidenceItem,
+    onset: Option<(DateTime<Utc>, &EvidenceItem)>,
+    bundle: &EvidenceBundle,
+) {
+    let Some(at) = item.at else { return };
+    let (symptom_at, symptom) = match onset {
+        Some((t, series)) => (t, format!("{} began departing", metric_name(series))),
+        None => (bundle.window.onset, "the alert fired".to_string()),
+    };
+    let mut ids = vec![item.id.clone()];
+    if let Some((_, series)) = onset {
+        ids.push(series.id.clone());
+    }
+    let after = (at - symptom_at).num_minutes();
+    if after > AFTER_SLACK_MINS {
+        checks.push(check(
+            CheckKind::TimeOrder,
+            weight::TIME_AFTER,
+            format!(
+                "{} at {} came after {symptom} at {}",
+                what(item),
+                hhmm(at),
+                hhmm(symptom_at)
+            ),
+            ids,
+        ));
+    } else {
+        checks.push(check(
+            CheckKind::TimeOrder,
+            weight::TIME_BEFORE,
+            format!(
+                "{} at {} preceded the symptom ({symptom} at {})",
+                what(item),
+                hhmm(at),
+                hhmm(symptom_at)
+            ),
+            ids,
+        ));
+    }
+}
+
+fn metric_name(item: &EvidenceItem) -> String {
+    item.data["metric"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| {
+            item.data["query"]
+                .as_str()
+                .map(|q| q.trim_start_matches("avg:").to_string())
+        })
+        .unwrap_or_else(|| item.id.clone())
+}
+
+fn content(checks: &mut Vec<HypothesisCheck>, item: &EvidenceItem) {
+    let ids = vec![item.id.clone()];
+    match item.kind.as_str() {
+        "rollout" => {
+            let env: Vec<&str> = item.data["env_changed"]
+                .as_array()
+                .map(|e| e.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if let Some(previous) = item.data["previous_images"]
+                .as_str()
+                .filter(|p| !p.is_empty())
+            {
+                checks.push(check(
+                    CheckKind::Content,
+                    weight::CONTENT_FOR,
+                    format!("new code: an image replacing {previous}"),
+                    ids,
+                ));
+            } else if !env.is_empty() && env.iter().all(|e| telemetry_only(e)) {
+                checks.push(check(
+                    CheckKind::Content,
+                    weight::CONTENT_AGAINST,
+                    format!(
+                        "it changed only {} (logging or telemetry), which does not change how requests are served",
+                        env.join(", ")
+                    ),
+                    ids,
+                ));
+            } else if !env.is_empty() {
+                checks.push(check(
+                    CheckKind::Content,
+                    weight::CONTENT_FOR,
+                    format!(
+                        "it changed settings the service runs with: {}",
+                        env.join(", ")
+                    ),
+                    ids,
+                ));
+            }
+        }
+        "rds_event" => {
+            let message = item.data["message"]
+                .as_str()
+                .unwrap_or(&item.summary)
+                .to_lowercase();
+            if message.contains("reboot")
+                && (message.contains("take effect") || message.contains("pending"))
+            {
+                checks.push(check(
+                    CheckKind::Content,
+                    weight::CONTENT_AGAINST,
+                    "the parameter change has not taken effect: the instance needs a reboot first"
+                        .into(),
+                    ids,
+                ));
+            }
+        }
+        "change" => {
+            let text = format!(
+                "{} {}",
+                item.data["title"].as_str().unwrap_or(&item.summary),
+                item.data["tags"]
+                    .as_array()
+                    .map(|t| t
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" "))
+                    .unwrap_or_default()
+            )
+            .to_lowercase();
+            const SYSTEM_CHANGE: [&str; 20] = [
+                "deploy",
+                "release",
+                "rollout",
+                "rolled out",
+                "roll out",
+                "rollback",
+                "upgrade",
+                "migration",
+                "flag",
+                "launchdarkly",
+                "toggle",
+                "config",
+                "parameter",
+                "setting",
+                "terraform",
+                "rule",
+                "waf",
+                "firewall",
+                "scaled",
+                "argocd",
+            ];
+            if !SYSTEM_CHANGE.iter().any(|w| text.contains(w)) {
+                checks.push(check(
+                    CheckKind::Content,
+                    weight::CONTENT_AGAINST,
+                    format!(
+                        "{} names no deploy, flag or configuration of a running system",
+                        what(item)
+                    ),
+                    ids,
+                ));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The `service:` tag of a change event.
+pub fn tagged_service(item: &EvidenceItem) -> Option<&str> {
+    item.data["tags"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|t| t.strip_prefix("service:"))
+}
+
+fn locality(
+    checks: &mut Vec<HypothesisCheck>,
+    h: &Hypothesis,
+    proposing: &[&Signal],
+    bundle: &EvidenceBundle,
+    path: &BTreeSet<String>,
+) {
+    let items: Vec<&EvidenceItem> = proposing
+        .iter()
+        .flat_map(|s| s.evidence_ids.first())
+        .filter_map(|id| bundle.item(id))
+        .collect();
+    // A change event says where it ran.
+    if let Some(item) = items.iter().find(|i| i.kind == "change")
+        && let Some(service) = tagged_service(item)
+    {
+        if path.contains(&service.to_lowercase()) {
+            checks.push(check(
+                CheckKind::Locality,
+                weight::LOCAL,
+                format!("{service} is the alerting service or on its path"),
+                vec![item.id.clone()],
+            ));
+        } else {
+            checks.push(check(
+                CheckKind::Locality,
+                weight::OFF_PATH,
+                format!("{service} is neither the alerting service nor one of its dependencies"),
+                vec![item.id.clone()],
+            ));
+        }
+        return;
+    }
+    let name = entity_name(&h.entity).to_lowercase();
+    if h.entity.starts_with("node/") {
+        let hosted: Vec<String> = bundle
+            .items
+            .iter()
+            .filter(|i| i.kind == "pod" && i.data["node"].as_str() == Some(entity_name(&h.entity)))
+            .map(|i| i.id.clone())
+            .collect();
+        if !hosted.is_empty() {
+            checks.push(check(
+                CheckKind::Locality,
+                weight::LOCAL,
+                format!("{} unhealthy pods of the workload run on it", hosted.len()),
+                hosted,
+            ));
+        }
+    } else if let Some(primary) = h
+        .entity
+        .strip_prefix("rds/")
+        .and_then(|id| bundle.item(&format!("aws.rds.{id}.instance")))
+        .and_then(|i| i.data["replica_of"].as_str())
+        .map(|p| entity_name(p).to_lowercase())
+        .filter(|p| path.contains(p))
+    {
+        checks.push(check(
+            CheckKind::Locality,
+            weight::LOCAL,
+            format!("{name} is a replica of {primary}, on the alerting service's path"),
+            vec![format!("aws.rds.{name}.instance")],
+        ));
+    } else if path.contains(&name) {
+        checks.push(check(
+            CheckKind::Locality,
+            weight::LOCAL,
+            format!("{name} is on the alerting service's path"),
+            items
+                .first()
+                .map(|i| vec![i.id.clone()])
+                .unwrap_or_default(),
+        ));
+    }
+}
+
+fn baseline(
+    checks: &mut Vec<HypothesisCheck>,
+    h: &Hypothesis,
+    proposing: &[&Signal],
+    bundle: &EvidenceBundle,
+) {
+    match h.category {
+        Category::TrafficSpike => {
+            let rates: Vec<(&EvidenceItem, f64, f64)> = bundle
+                .items
+                .iter()
+                .filter(|i| i.kind == "metric" && is_request_rate(i))
+                .filter_map(|i| {
+                    let last = i.data["series"]["last"].as_f64()?;
+                    let before = i.data["week_ago_mean"]
+                        .as_f64()
+                        .or_else(|| i.data["series"]["points"][0][1].as_f64())?;
+                    (before > 0.0).then_some((i, last, before))
+                })
+                .collect();
+            if let Some((item, last, before)) = rates
+                .iter()
+                .max_by(|a, b| (a.1 / a.2).total_cmp(&(b.1 / b.2)))
+            {
+                let ratio = last / before;
+                if ratio >= 1.5 {
+                    let tiers = rates.iter().filter(|(_, l, b)| l / b >= 1.5).count();
+                    checks.push(check(
+                        CheckKind::Baseline,
+                        weight::BASELINE_FOR,
+                        format!(
+                            "requests at {ratio:.1}× their usual level{}",
+                            if tiers > 1 {
+                                format!(" on {tiers} tiers")
+                            } else {
+                                String::new()
+                            }
+                        ),
+                        vec![item.id.clone()],
+                    ));
+                } else if ratio <= 1.2 {
+                    checks.push(check(
+                        CheckKind::Baseline,
+                        weight::BASELINE_AGAINST,
+                        format!("request rate at its usual level ({ratio:.2}×)"),
+                        vec![item.id.clone()],
+                    ));
+                }
+            }
+        }
+        Category::DdosOrAbuse if proposing.iter().all(|s| s.kind == SignalKind::WafSpike) => {
+            let edge_total = bundle
+                .items
+                .iter()
+                .find(|i| i.kind == "edge_status")
+                .and_then(|i| i.data["total"].as_f64().map(|t| (i, t)));
+            let firewall = proposing
+                .iter()
+                .flat_map(|s| s.evidence_ids.first())
+                .filter_map(|id| bundle.item(id))
+                .find(|i| i.kind == "edge_firewall");
+            if let (Some((edge, total)), Some(fw)) = (edge_total, firewall)
+                && let Some(blocked) = fw.data["blocked"].as_f64()
+                && total > 0.0
+                && blocked / total < 0.01
+            {
+                checks.push(check(
+                    CheckKind::Baseline,
+                    weight::BASELINE_AGAINST,
+                    format!(
+                        "{blocked:.0} challenged or blocked of {total:.0} requests ({:.2}%), a background level",
+                        blocked / total * 100.0
+                    ),
+                    vec![fw.id.clone(), edge.id.clone()],
+                ));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_request_rate(item: &EvidenceItem) -> bool {
+    let name = format!(
+        "{} {}",
+        item.data["query"].as_str().unwrap_or_default(),
+        item.data["metric"].as_str().unwrap_or_default()
+    )
+    .to_lowercase();
+    name.contains(".hits") || name.contains("requests") || name.contains("request_count")
+}
+
+fn corroboration(
+    checks: &mut Vec<HypothesisCheck>,
+    h: &Hypothesis,
+    signals: &[Signal],
+    bundle: &EvidenceBundle,
+) {
+    let own_sources: BTreeSet<&str> = bundle
+        .items
+        .iter()
+        .filter(|i| h.evidence_ids.contains(&i.id))
+        .map(|i| i.source.as_str())
+        .collect();
+    let mut added = BTreeSet::new();
+    // A job or a surge of demand shows itself as saturation on the path: that effect
+    // corroborates it.
+    let effect = |s: &Signal| {
+        matches!(h.category, Category::ScheduledJob | Category::TrafficSpike)
+            && matches!(s.kind, SignalKind::Saturation | SignalKind::HpaAtMax)
+    };
+    for s in signals.iter().filter(|s| {
+        !h.signal_ids.contains(&s.id)
+            && s.kind != SignalKind::PastIncident
+            && s.category != Category::Unknown
+            && (s.entity == h.entity
+                || (s.category == h.category && h.category != Category::NoFault)
+                || effect(s))
+    }) {
+        for item in s.evidence_ids.iter().filter_map(|id| bundle.item(id)) {
+            if own_sources.contains(item.source.as_str()) || !added.insert(item.source.clone()) {
+                continue;
+            }
+            if added.len() > 2 {
+                return;
+            }
+            checks.push(check(
+                CheckKind::Corroboration,
+                weight::CORROBORATED,
+                format!("{} agrees independently: {}", item.source, s.statement),
+                vec![item.id.clone()],
+            ));
+        }
+    }
+}
+
+fn knowledge_check(
+    checks: &mut Vec<HypothesisCheck>,
+    h: &Hypothesis,
+    knowledge: &[KnowledgeMatch],
+) {
+    if h.evidence_ids.is_empty() {
+        checks.push(HypothesisCheck {
+            kind: CheckKind::Corroboration,
+            supports: false,
+            reason: "only a past incident suggests it; no collected evidence shows it now".into(),
+            evidence_ids: Vec::new(),
+            knowledge_ids: h.knowledge_ids.clone(),
+            weight: weight::KNOWLEDGE_ONLY,
+        });
+        return;
+    }
+    let Some(past) = knowledge.iter().find(|k| {
+        !h.knowledge_ids.contains(&k.id)
+            && k.corpus == "postmortems"
+            && !k.id.contains('#')
+            && k.score >= KNOWLEDGE_SCORE
+            && k.meta["category"].as_str() == Some(h.category.as_str())
+    }) else {
+        return;
+    };
+    checks.push(HypothesisCheck {
+        kind: CheckKind::Knowledge,
+        supports: true,
+        reason: format!(
+            "past incident {} had the same mechanism: {}",
+            past.id, past.title
+        ),
+        evidence_ids: Vec::new(),
+        knowledge_ids: vec![past.id.clone()],
+        weight: weight::KNOWLEDGE,
+    });
+}
+
+fn alert_text(
+    checks: &mut Vec<HypothesisCheck>,
+    h: &Hypothesis,
+    signals: &[Signal],
+    bundle: &EvidenceBundle,
+) {
+    for s in signals.iter().filter(|s| s.category == h.category) {
+        if let Some(item) = s
+            .evidence_ids
+            .iter()
+            .filter_map(|id| bundle.item(id))
+            .find(|i| i.kind == "alert")
+        {
+            checks.push(check(
+                CheckKind::AlertText,
+                weight::ALERT_TEXT,
+                format!("the alert itself says so: {}", item.summary),
+                vec![item.id.clone()],
+            ));
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_departure_is_read_from_the_series_not_the_alert() {
+        let points: Vec<Value> = (0..40)
+            .map(|i| json!([i * 60_000, if i < 20 { 10.0 } else { 50.0 }]))
+            .collect();
+        let at = departure(&Value::Array(points)).unwrap();
+        assert_eq!(at.timestamp_millis(), 20 * 60_000);
+        let flat: Vec<Value> = (0..40).map(|i| json!([i * 60_000, 10.0])).collect();
+        assert!(departure(&Value::Array(flat)).is_none());
+    }
+
+    #[test]
+    fn telemetry_settings_are_recognised() {
+        assert!(telemetry_only("LOG_LEVEL"));
+        assert!(telemetry_only("OTEL_EXPORTER_OTLP_ENDPOINT"));
+        assert!(!telemetry_only("DB_POOL_MAX"));
+        assert!(!telemetry_only("PAYMENTS_URL"));
+    }
+}
