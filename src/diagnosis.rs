@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::{Category, Confidence, EvidenceBundle, EvidenceItem, KnowledgeMatch};
-use crate::signals::{Signal, SignalKind};
+use crate::signals::{Signal, SignalKind, tagged_service};
 
 /// Which test a check applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,9 +181,20 @@ pub fn symptom_onset<'a>(
         .min_by_key(|(t, i)| (*t, i.id.clone()))
 }
 
+/// A series' departure from its early level: when it began, and whether the last reading is
+/// back near that level.
+struct Departure {
+    at: DateTime<Utc>,
+    back_at_level: bool,
+}
+
 /// The first of two consecutive points more than a third of the way from the early level to
 /// the extreme.
 fn departure(points: &Value) -> Option<DateTime<Utc>> {
+    departure_of(points).map(|d| d.at)
+}
+
+fn departure_of(points: &Value) -> Option<Departure> {
     let points: Vec<(i64, f64)> = points
         .as_array()?
         .iter()
@@ -207,7 +218,31 @@ fn departure(points: &Value) -> Option<DateTime<Utc>> {
     let index = points
         .windows(2)
         .position(|w| beyond(w[0].1) && beyond(w[1].1))?;
-    Utc.timestamp_millis_opt(points[index].0).single()
+    let last = points.last().map_or(level, |p| p.1);
+    Some(Departure {
+        at: Utc.timestamp_millis_opt(points[index].0).single()?,
+        // Back, or past the level on the healthy side (storage given back and more).
+        back_at_level: (last - level) * delta.signum() <= delta.abs() / 4.0,
+    })
+}
+
+/// The metrics that departed from their level and are all back at it by the end of the
+/// window, with no workload short of ready: a fault that already recovered. `None` when
+/// nothing departed or something has not come back.
+pub fn recovered(bundle: &EvidenceBundle) -> Option<Vec<String>> {
+    let departed: Vec<(&EvidenceItem, Departure)> = bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == "metric")
+        .filter_map(|i| departure_of(&i.data["series"]["points"]).map(|d| (i, d)))
+        .collect();
+    let workloads_ready = bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == "workload")
+        .all(|i| i.anomaly <= 0.2);
+    (!departed.is_empty() && workloads_ready && departed.iter().all(|(_, d)| d.back_at_level))
+        .then(|| departed.iter().map(|(i, _)| i.id.clone()).take(3).collect())
 }
 
 /// One spelling per entity (`kind/…`, lowercase): a bare name becomes `rds/<name>` when it is
@@ -604,15 +639,6 @@ fn content(checks: &mut Vec<HypothesisCheck>, item: &EvidenceItem) {
         }
         _ => {}
     }
-}
-
-/// The `service:` tag of a change event.
-pub fn tagged_service(item: &EvidenceItem) -> Option<&str> {
-    item.data["tags"]
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_str)
-        .find_map(|t| t.strip_prefix("service:"))
 }
 
 fn locality(

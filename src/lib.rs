@@ -13,6 +13,7 @@
 //!    `store`      — durable alerts, incidents, job queue, artifacts, Slack outbox (SQLite/PostgreSQL)
 //! 3. `intake`     — webhook authentication and parsing per sender (bytes in, `Alert` out)
 //!    `signals`    — deterministic findings in an evidence bundle (a rollout before the onset, …)
+//!    `diagnosis`  — hypotheses proposed by the signals, tested for and against by named checks
 //!    `knowledge`  — five corpora chunked, indexed (Qdrant Edge or server; BM25 + optional
 //!    dense, RRF) and retrieved
 //!    `collectors` — live read-only context (Datadog, Kubernetes, AWS, Cloudflare) under deadlines

@@ -197,7 +197,7 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                 let lower = item.summary.to_lowercase();
                 // Where the change ran: its `service:` tag when that is not the alerting
                 // service (whose workload entity is used), so a change elsewhere stays apart.
-                let changed = crate::diagnosis::tagged_service(item)
+                let changed = tagged_service(item)
                     .filter(|s| {
                         let s = s.to_lowercase();
                         bundle.targets.service.as_deref().map(str::to_lowercase) != Some(s.clone())
@@ -793,6 +793,15 @@ fn certificate_failure(text: &str) -> bool {
         || lower.contains("certificate verify failed")
         || lower.contains("pkix path validation failed")
         || (lower.contains("certificate") && lower.contains(" expired"))
+}
+
+/// The `service:` tag of a change event.
+pub fn tagged_service(item: &EvidenceItem) -> Option<&str> {
+    item.data["tags"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|t| t.strip_prefix("service:"))
 }
 
 /// A post-mortem's summary chunk (not one of its sections) close enough to count.

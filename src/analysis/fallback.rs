@@ -87,6 +87,22 @@ pub fn analyse(
             evidence_ids: healthy.evidence_ids,
             knowledge_ids: Vec::new(),
         },
+        None if let Some(ids) = crate::diagnosis::recovered(bundle) => RootCause {
+            statement: format!(
+                "Already recovered: {} departed from {} level and {} back at it by the end of \
+                 the window, and no candidate cause holds; \"{}\" needs no fix now.",
+                ids.join(", "),
+                if ids.len() > 1 { "their" } else { "its" },
+                if ids.len() > 1 { "are" } else { "is" },
+                alert.title
+            ),
+            category: Category::NoFault,
+            entity: format!("service/{service}"),
+            confidence: Confidence::Low,
+            score: 0.4,
+            evidence_ids: ids,
+            knowledge_ids: Vec::new(),
+        },
         None => RootCause {
             statement: if ruled_out.is_empty() {
                 format!(

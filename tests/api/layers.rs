@@ -15,6 +15,7 @@ const LAYERS: &[&str] = &[
     "store",
     "intake",
     "signals",
+    "diagnosis",
     "knowledge",
     "collectors",
     "analysis",
