@@ -14,6 +14,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::entity::name as entity_name;
 use crate::domain::{Category, Confidence, EvidenceBundle, EvidenceItem, KnowledgeMatch};
 use crate::signals::{Signal, SignalKind, tagged_service};
 
@@ -206,43 +207,59 @@ fn departure_of(points: &Value) -> Option<Departure> {
     let mut early: Vec<f64> = points[..points.len() / 8].iter().map(|p| p.1).collect();
     early.sort_by(f64::total_cmp);
     let level = early[early.len() / 2];
-    let extreme = points
-        .iter()
-        .map(|p| p.1)
-        .max_by(|a, b| (a - level).abs().total_cmp(&(b - level).abs()))?;
-    let delta = extreme - level;
-    if delta.abs() <= 0.1 * level.abs().max(1e-9) {
-        return None;
-    }
-    let beyond = |v: f64| (v - level) * delta.signum() > delta.abs() / 3.0;
-    let index = points
-        .windows(2)
-        .position(|w| beyond(w[0].1) && beyond(w[1].1))?;
+    let values = points.iter().map(|p| p.1);
+    let high = values.clone().fold(f64::NEG_INFINITY, f64::max);
+    let low = values.fold(f64::INFINITY, f64::min);
+    // Each direction the series left its level in, far enough to count; the earlier of the
+    // two is the symptom (storage that fell, then jumped far above once it was grown, fell).
+    let candidates = [high - level, low - level].into_iter().filter_map(|delta| {
+        // Within 30% of its level a reading is noise for almost any operational metric.
+        if delta.abs() <= 0.3 * level.abs().max(1e-9) {
+            return None;
+        }
+        let beyond = move |v: f64| (v - level) * delta.signum() > delta.abs() / 3.0;
+        let index = points
+            .windows(2)
+            .position(|w| beyond(w[0].1) && beyond(w[1].1))?;
+        Some((index, beyond))
+    });
+    let (index, beyond) = candidates.min_by_key(|(index, _)| *index)?;
     let last = points.last().map_or(level, |p| p.1);
     Some(Departure {
         at: Utc.timestamp_millis_opt(points[index].0).single()?,
-        // Back, or past the level on the healthy side (storage given back and more).
-        back_at_level: (last - level) * delta.signum() <= delta.abs() / 4.0,
+        // By the criterion that made it a departure; the healthy side counts as back.
+        back_at_level: !beyond(last),
     })
 }
 
 /// The metrics that departed from their level and are all back at it by the end of the
 /// window, with no workload short of ready: a fault that already recovered. `None` when
-/// nothing departed or something has not come back.
+/// something has not come back, or when nothing (no series, no workload) shows it.
 pub fn recovered(bundle: &EvidenceBundle) -> Option<Vec<String>> {
+    // The readings that were anomalous; a noisy series nobody flagged proves nothing.
     let departed: Vec<(&EvidenceItem, Departure)> = bundle
         .items
         .iter()
-        .filter(|i| i.kind == "metric")
+        .filter(|i| i.kind == "metric" && i.anomaly >= 0.5)
         .filter_map(|i| departure_of(&i.data["series"]["points"]).map(|d| (i, d)))
         .collect();
-    let workloads_ready = bundle
+    let workloads: Vec<&EvidenceItem> = bundle
         .items
         .iter()
         .filter(|i| i.kind == "workload")
-        .all(|i| i.anomaly <= 0.2);
-    (!departed.is_empty() && workloads_ready && departed.iter().all(|(_, d)| d.back_at_level))
-        .then(|| departed.iter().map(|(i, _)| i.id.clone()).take(3).collect())
+        .collect();
+    let workloads_ready = workloads.iter().all(|i| i.anomaly <= 0.2);
+    // Something to show the recovery: a series that came back, or workloads all ready.
+    let shown = !departed.is_empty() || !workloads.is_empty();
+    (shown && workloads_ready && departed.iter().all(|(_, d)| d.back_at_level)).then(|| {
+        departed
+            .iter()
+            .map(|(i, _)| *i)
+            .chain(workloads.iter().copied())
+            .map(|i| i.id.clone())
+            .take(3)
+            .collect()
+    })
 }
 
 /// One spelling per entity (`kind/…`, lowercase): a bare name becomes `rds/<name>` when it is
@@ -251,7 +268,7 @@ pub fn recovered(bundle: &EvidenceBundle) -> Option<Vec<String>> {
 pub fn canonical_entity(entity: &str, bundle: &EvidenceBundle) -> String {
     let entity = entity.trim();
     if entity.contains('/') {
-        return entity.to_lowercase();
+        return crate::domain::entity::canonical(entity);
     }
     let name = entity.to_lowercase();
     let t = &bundle.targets;
@@ -292,11 +309,6 @@ fn on_path(bundle: &EvidenceBundle, alert_service: Option<&str>) -> BTreeSet<Str
         .chain(alert_service)
         .map(str::to_lowercase)
         .collect()
-}
-
-/// The last segment of an entity: `deployment/ns/name` → `name`.
-fn entity_name(entity: &str) -> &str {
-    entity.rsplit('/').next().unwrap_or(entity)
 }
 
 fn hhmm(t: DateTime<Utc>) -> String {
@@ -417,10 +429,13 @@ pub fn diagnose(
 }
 
 /// HIGH only with support from two independent sources, nothing against and a clear margin
-/// over the runner-up; MEDIUM with a fair score and some margin; otherwise LOW.
+/// over the runner-up; MEDIUM with a fair score, some margin and nothing against; otherwise
+/// LOW. A check against a cause is decisive enough that it is never more than LOW.
 fn confidence(h: &Hypothesis, margin: f64) -> Confidence {
     let against = h.against().next().is_some();
-    if h.score >= 0.8 && h.sources >= 2 && !against && margin >= 0.15 {
+    if against {
+        Confidence::Low
+    } else if h.score >= 0.8 && h.sources >= 2 && margin >= 0.15 {
         Confidence::High
     } else if h.score >= 0.55 && margin >= 0.05 {
         Confidence::Medium
@@ -723,6 +738,27 @@ fn baseline(
     proposing: &[&Signal],
     bundle: &EvidenceBundle,
 ) {
+    // A saturation read from a series that is back at its level by the end of the window is
+    // history, not the fault now.
+    for item in proposing
+        .iter()
+        .filter(|s| s.kind == SignalKind::Saturation)
+        .flat_map(|s| s.evidence_ids.first())
+        .filter_map(|id| bundle.item(id))
+        .filter(|i| i.kind == "metric")
+    {
+        if departure_of(&item.data["series"]["points"]).is_some_and(|d| d.back_at_level) {
+            checks.push(check(
+                CheckKind::Baseline,
+                weight::BASELINE_AGAINST,
+                format!(
+                    "{} is back at its level by the end of the window",
+                    metric_name(item)
+                ),
+                vec![item.id.clone()],
+            ));
+        }
+    }
     match h.category {
         Category::TrafficSpike => {
             let rates: Vec<(&EvidenceItem, f64, f64)> = bundle
@@ -831,7 +867,7 @@ fn corroboration(
         !h.signal_ids.contains(&s.id)
             && s.kind != SignalKind::PastIncident
             && s.category != Category::Unknown
-            && (s.entity == h.entity
+            && (canonical_entity(&s.entity, bundle) == h.entity
                 || (s.category == h.category && h.category != Category::NoFault)
                 || effect(s))
     }) {
@@ -928,6 +964,228 @@ mod tests {
         assert_eq!(at.timestamp_millis(), 20 * 60_000);
         let flat: Vec<Value> = (0..40).map(|i| json!([i * 60_000, 10.0])).collect();
         assert!(departure(&Value::Array(flat)).is_none());
+    }
+
+    /// A bundle around an onset at 10:00 with the given items, for service `api` in
+    /// namespace `prod` that depends on `orders-db`.
+    fn bundle(items: Vec<Value>) -> EvidenceBundle {
+        let mut bundle: EvidenceBundle = serde_json::from_value(json!({
+            "window": {"start": "2026-11-30T09:00:00Z", "onset": "2026-11-30T10:00:00Z", "end": "2026-11-30T10:15:00Z"},
+            "items": items,
+            "reports": [],
+        }))
+        .unwrap();
+        bundle.targets = crate::domain::Targets {
+            service: Some("api".into()),
+            kube_namespace: Some("prod".into()),
+            kube_workloads: vec!["api".into()],
+            rds_instances: vec!["orders-db".into()],
+            dependencies: vec!["orders-db".into()],
+            ..Default::default()
+        };
+        bundle
+    }
+
+    /// A metric of 60 points a minute apart from 09:00, flat, then at `to` from `from_min`.
+    fn metric(id: &str, metric: &str, from_min: i64, to: f64, anomaly: f64) -> Value {
+        let start = chrono::DateTime::parse_from_rfc3339("2026-11-30T09:00:00Z")
+            .unwrap()
+            .timestamp_millis();
+        let points: Vec<Value> = (0..60)
+            .map(|m| json!([start + m * 60_000, if m < from_min { 30.0 } else { to }]))
+            .collect();
+        json!({"id": id, "source": "aws", "kind": "metric", "summary": metric, "anomaly": anomaly,
+               "data": {"metric": metric, "series": {"points": points, "min": 30.0, "max": to, "last": to}}})
+    }
+
+    fn rollout(at: &str, previous: Option<&str>, env: &[&str]) -> Value {
+        json!({"id": "k8s.rollout.prod/api.rev9", "source": "kubernetes", "kind": "rollout", "at": at,
+               "summary": "api rolled out", "anomaly": 0.9,
+               "data": {"deployment": "api", "previous_images": previous, "env_changed": env}})
+    }
+
+    fn run(items: Vec<Value>) -> Vec<Hypothesis> {
+        let bundle = bundle(items);
+        let signals = crate::signals::derive(&bundle, &[]);
+        diagnose(Some("api"), &bundle, &[], &signals)
+    }
+
+    fn find(hypotheses: &[Hypothesis], category: Category) -> &Hypothesis {
+        hypotheses
+            .iter()
+            .find(|h| h.category == category)
+            .unwrap_or_else(|| panic!("no {category:?} hypothesis in {hypotheses:#?}"))
+    }
+
+    #[test]
+    fn a_rollout_after_the_symptom_began_is_ruled_out_by_time_order() {
+        let hypotheses = run(vec![
+            rollout("2026-11-30T09:55:00Z", Some("api:1.0"), &[]),
+            metric("aws.rds.orders-db.cpu", "CPUUtilization", 30, 97.0, 0.9),
+            json!({"id": "k8s.job.prod/export-1", "source": "kubernetes", "kind": "job",
+                   "at": "2026-11-30T09:20:00Z", "summary": "job export-1 running for 60 min (previous runs took 20 min)",
+                   "anomaly": 0.85, "data": {"cronjob": "export"}}),
+        ]);
+        assert_eq!(
+            hypotheses[0].category,
+            Category::ScheduledJob,
+            "{hypotheses:#?}"
+        );
+        let deploy = find(&hypotheses, Category::DeployRegression);
+        let against = deploy.against().next().expect("a check against the deploy");
+        assert_eq!(against.kind, CheckKind::TimeOrder);
+        assert!(
+            against.reason.contains("09:55") && against.reason.contains("09:30"),
+            "{against:?}"
+        );
+        assert!(deploy.confidence < Confidence::Medium);
+    }
+
+    #[test]
+    fn a_rollout_that_only_changed_logging_is_ruled_out_by_content() {
+        let hypotheses = run(vec![
+            rollout("2026-11-30T09:53:00Z", None, &["LOG_LEVEL"]),
+            metric("datadog.metric.latency", "latency", 55, 9.0, 0.9),
+        ]);
+        let change = find(&hypotheses, Category::ConfigChange);
+        assert!(
+            change.against().any(|c| c.kind == CheckKind::Content),
+            "{change:#?}"
+        );
+        assert_eq!(change.confidence, Confidence::Low, "{change:#?}");
+        // The same rollout changing a setting requests depend on stands.
+        let hypotheses = run(vec![
+            rollout("2026-11-30T09:53:00Z", None, &["DB_POOL_MAX"]),
+            metric("datadog.metric.latency", "latency", 55, 9.0, 0.9),
+        ]);
+        let change = find(&hypotheses, Category::ConfigChange);
+        assert!(change.against().next().is_none(), "{change:#?}");
+        assert!(change.score >= 0.8);
+    }
+
+    #[test]
+    fn a_change_on_another_service_is_off_the_failing_path() {
+        let change = json!({"id": "datadog.event.1", "source": "datadog", "kind": "change",
+            "at": "2026-11-30T09:53:00Z", "summary": "Deployed billing v2", "anomaly": 0.5,
+            "data": {"title": "Deployed billing v2", "tags": ["service:billing"]}});
+        let hypotheses = run(vec![
+            change,
+            metric("datadog.metric.errors", "errors", 55, 90.0, 0.9),
+        ]);
+        let deploy = find(&hypotheses, Category::DeployRegression);
+        assert_eq!(deploy.entity, "service/billing");
+        let off = deploy
+            .against()
+            .find(|c| c.kind == CheckKind::Locality)
+            .expect("off the path");
+        assert!(off.reason.contains("billing"), "{off:?}");
+    }
+
+    #[test]
+    fn high_needs_two_sources_nothing_against_and_a_margin() {
+        // Connections at the limit (aws) and the errors saying so (datadog): two sources.
+        let mut connections = metric(
+            "aws.rds.orders-db.connections",
+            "DatabaseConnections",
+            30,
+            500.0,
+            0.9,
+        );
+        connections["data"]["max_connections"] = json!(500);
+        let logs = json!({"id": "datadog.logs.api.errors", "source": "datadog", "kind": "logs",
+            "summary": "errors", "anomaly": 0.9, "data": {"after_onset": 300, "groups": [
+                {"count": 300, "example": "FATAL: remaining connection slots are reserved for superuser connections"}]}});
+        let hypotheses = run(vec![connections.clone(), logs]);
+        assert_eq!(hypotheses[0].category, Category::ResourceSaturation);
+        assert_eq!(hypotheses[0].entity, "rds/orders-db");
+        assert_eq!(hypotheses[0].sources, 2);
+        assert_eq!(
+            hypotheses[0].confidence,
+            Confidence::High,
+            "{hypotheses:#?}"
+        );
+        // One source alone is not HIGH.
+        let alone = run(vec![connections]);
+        assert!(alone[0].confidence < Confidence::High, "{alone:#?}");
+    }
+
+    #[test]
+    fn equal_support_is_a_tie_that_bundle_order_does_not_settle() {
+        let node = |name: &str| {
+            json!({"id": format!("k8s.node.{name}"), "source": "kubernetes", "kind": "node",
+                   "summary": "node not ready", "anomaly": 0.85, "data": {}})
+        };
+        let forward = run(vec![node("a"), node("b")]);
+        let backward = run(vec![node("b"), node("a")]);
+        assert_eq!(
+            forward[0].entity, backward[0].entity,
+            "order decides nothing"
+        );
+        assert_eq!(
+            forward[0].confidence,
+            Confidence::Low,
+            "a tie is not a finding"
+        );
+    }
+
+    #[test]
+    fn a_fault_that_came_back_is_recovered_and_one_still_out_is_not() {
+        let spike = |last: f64| {
+            let start = chrono::DateTime::parse_from_rfc3339("2026-11-30T09:00:00Z")
+                .unwrap()
+                .timestamp_millis();
+            let points: Vec<Value> = (0..60)
+                .map(|m| {
+                    let v = match m {
+                        0..40 => 10.0,
+                        40..50 => 80.0,
+                        _ => last,
+                    };
+                    json!([start + m * 60_000, v])
+                })
+                .collect();
+            json!({"id": "datadog.metric.lag", "source": "datadog", "kind": "metric", "summary": "lag",
+                   "anomaly": 0.8, "data": {"metric": "lag", "series": {"points": points}}})
+        };
+        let ready = json!({"id": "k8s.workload.prod/api", "source": "kubernetes", "kind": "workload",
+                           "summary": "3 of 3 ready", "anomaly": 0.1, "data": {}});
+        let back = bundle(vec![spike(11.0), ready.clone()]);
+        assert_eq!(
+            recovered(&back),
+            Some(vec![
+                "datadog.metric.lag".to_string(),
+                "k8s.workload.prod/api".to_string()
+            ])
+        );
+        assert!(recovered(&bundle(vec![spike(75.0), ready.clone()])).is_none());
+        // A workload short of ready is not recovered, whatever the series say.
+        let mut short = ready;
+        short["anomaly"] = json!(0.6);
+        assert!(recovered(&bundle(vec![spike(11.0), short])).is_none());
+        // Nothing that shows a recovery: no verdict.
+        assert!(recovered(&bundle(vec![])).is_none());
+    }
+
+    #[test]
+    fn storage_that_fell_and_was_then_grown_came_back() {
+        let start = chrono::DateTime::parse_from_rfc3339("2026-11-30T09:00:00Z")
+            .unwrap()
+            .timestamp_millis();
+        let points: Vec<Value> = (0..20)
+            .map(|m| {
+                json!([
+                    start + m * 60_000,
+                    if m < 17 { 30.0 - m as f64 * 1.6 } else { 200.0 }
+                ])
+            })
+            .collect();
+        let d = departure_of(&Value::Array(points)).unwrap();
+        assert!(d.back_at_level, "grown far past its level is back");
+        assert_eq!(
+            (d.at.timestamp_millis() - start) / 60_000,
+            6,
+            "the fall, not the growth"
+        );
     }
 
     #[test]

@@ -217,7 +217,7 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                         format!("Edge rule change before onset: {}", item.summary),
                         0.7,
                         Category::ConfigChange,
-                        format!("cloudflare_zone/{zone}"),
+                        format!("zone/{zone}"),
                     );
                 } else if lower.contains("config")
                     || lower.contains("flag")
@@ -830,7 +830,7 @@ fn zone_entity(item: &EvidenceItem) -> String {
         .strip_prefix("cloudflare.")
         .and_then(|rest| rest.split('.').next())
         .unwrap_or("zone");
-    format!("cloudflare_zone/{zone}")
+    format!("zone/{zone}")
 }
 
 fn log_texts(item: &EvidenceItem) -> Vec<String> {

@@ -20,9 +20,10 @@ pub fn analyse(
     signals: &[Signal],
     hypotheses: &[Hypothesis],
 ) -> Triage {
-    let top = hypotheses
-        .first()
-        .filter(|h| h.category != Category::Unknown && h.score >= UNKNOWN_BELOW);
+    // The best hypothesis no check speaks against; a ruled-out cause is not stated as one.
+    let top = hypotheses.iter().find(|h| {
+        h.category != Category::Unknown && h.score >= UNKNOWN_BELOW && h.against().next().is_none()
+    });
     // The strongest signal behind the chosen hypothesis decides the actions.
     let lead = top.and_then(|h| {
         signals
@@ -89,11 +90,10 @@ pub fn analyse(
         },
         None if let Some(ids) = crate::diagnosis::recovered(bundle) => RootCause {
             statement: format!(
-                "Already recovered: {} departed from {} level and {} back at it by the end of \
-                 the window, and no candidate cause holds; \"{}\" needs no fix now.",
+                "Already recovered: every reading that departed from its level is back at it and \
+                 every workload is ready ({}), and no candidate cause holds; \"{}\" needs no fix \
+                 now.",
                 ids.join(", "),
-                if ids.len() > 1 { "their" } else { "its" },
-                if ids.len() > 1 { "are" } else { "is" },
                 alert.title
             ),
             category: Category::NoFault,

@@ -134,7 +134,7 @@ ROOT-CAUSE CATEGORIES\n"
     for (name, meaning) in TAXONOMY {
         out.push_str(&format!("- {name}: {meaning}\n"));
     }
-    out.push_str("\nENTITY FORMAT\ndeployment/<namespace>/<name>, statefulset/<namespace>/<name>, cronjob/<namespace>/<name>, pod/<namespace>/<name>, node/<name>, az/<name>, rds/<instance>, elasticache/<id>, cloudflare_zone/<zone>, certificate/<host>, external/<name>, service/<name>, or the dependency's name.\n");
+    out.push_str("\nENTITY FORMAT\ndeployment/<namespace>/<name>, statefulset/<namespace>/<name>, cronjob/<namespace>/<name>, pod/<namespace>/<name>, node/<name>, az/<name>, rds/<instance>, elasticache/<id>, zone/<cloudflare zone id>, certificate/<host>, external/<name>, service/<name>, or the dependency's name.\n");
     if !catalog.services.is_empty() {
         out.push_str("\nSERVICE CATALOGUE\n");
         for (name, entry) in &catalog.services {

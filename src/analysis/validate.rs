@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::schema::Triage;
 use crate::diagnosis::Hypothesis;
+use crate::domain::entity;
 use crate::domain::{Category, Confidence};
 use crate::domain::{EvidenceBundle, KnowledgeMatch};
 use crate::signals::{Signal, SignalKind};
@@ -36,13 +37,11 @@ pub fn validate(
 /// cites no evidence beyond what the hypothesis and that check already weighed.
 fn unanswered_check<'a>(triage: &Triage, hypotheses: &'a [Hypothesis]) -> Option<&'a str> {
     let rc = &triage.root_cause;
+    // The model may name the entity bare (`orders-db`) where the hypothesis has its kind.
     let same = |h: &&Hypothesis| {
         h.category == rc.category
-            && (h.entity.eq_ignore_ascii_case(rc.entity.trim())
-                || h.entity
-                    .rsplit('/')
-                    .next()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(rc.entity.trim())))
+            && (entity::same(&h.entity, &rc.entity)
+                || entity::name(&h.entity).eq_ignore_ascii_case(rc.entity.trim()))
     };
     let h = hypotheses.iter().find(same)?;
     let against = h.against().next()?;

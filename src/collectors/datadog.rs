@@ -2,7 +2,6 @@
 //! grouped by message, and deploy/change events. Read-only API calls with `DD-API-KEY` and
 //! `DD-APPLICATION-KEY`.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::http::send_json;
+use super::templates;
 use super::{CollectError, Collected, Collector, Registered};
 use crate::catalog::Targets;
 use crate::config::{Secrets, Settings};
@@ -214,25 +214,20 @@ impl DatadogCollector {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let mut groups: BTreeMap<String, LogGroup> = BTreeMap::new();
-        for event in &events {
-            let attributes = &event["attributes"];
-            let message = attributes["message"].as_str().unwrap_or("").trim();
-            let at = attributes["timestamp"].as_str().and_then(parse_time);
-            // Events arrive newest first, so the first of a group is its latest.
-            let group = groups
-                .entry(normalise_message(message))
-                .or_insert_with(|| LogGroup {
-                    count: 0,
-                    after_onset: 0,
-                    example: message.chars().take(300).collect(),
-                    last_seen: at,
-                });
-            group.count += 1;
-            group.after_onset += usize::from(at.is_some_and(|t| t >= window.onset));
+        // Events arrive newest first, so the first of a template is its latest.
+        let ranked = templates::group(
+            events.iter().map(|event| {
+                let attributes = &event["attributes"];
+                (
+                    attributes["message"].as_str().unwrap_or(""),
+                    attributes["timestamp"].as_str().and_then(parse_time),
+                )
+            }),
+            Some(window.onset),
+        );
+        if ranked.is_empty() {
+            return Ok(Vec::new());
         }
-        let mut ranked: Vec<LogGroup> = groups.into_values().collect();
-        ranked.sort_by_key(|g| std::cmp::Reverse(g.count));
         let after_onset: usize = ranked.iter().map(|g| g.after_onset).sum();
         let top = &ranked[0];
         let capped = events.len() >= self.max_log_events;
@@ -325,15 +320,6 @@ impl DatadogCollector {
     }
 }
 
-/// Error logs that differ only in numbers and ids.
-#[derive(Debug, serde::Serialize)]
-struct LogGroup {
-    count: usize,
-    after_onset: usize,
-    example: String,
-    last_seen: Option<DateTime<Utc>>,
-}
-
 const CHANGE_WORDS: [&str; 8] = [
     "deploy",
     "release",
@@ -423,20 +409,6 @@ fn pointlist(series: &Value) -> Vec<(i64, f64)> {
         .unwrap_or_default()
 }
 
-/// Messages that differ only in numbers, ids or hex are one group.
-pub fn normalise_message(message: &str) -> String {
-    static VARIABLE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}|0x[0-9a-fA-F]+|\b[0-9a-f]{12,}\b|\d+(\.\d+)?")
-            .expect("valid")
-    });
-    let first_line = message.lines().next().unwrap_or("");
-    VARIABLE
-        .replace_all(first_line, "#")
-        .chars()
-        .take(200)
-        .collect()
-}
-
 fn slug(text: &str, index: usize) -> String {
     let cleaned: String = text
         .chars()
@@ -488,8 +460,8 @@ mod tests {
     #[test]
     fn messages_group_regardless_of_numbers_and_ids() {
         assert_eq!(
-            normalise_message("timeout after 5000 ms acquiring connection 17"),
-            normalise_message("timeout after 3000 ms acquiring connection 4")
+            templates::template("timeout after 5000 ms acquiring connection 17"),
+            templates::template("timeout after 3000 ms acquiring connection 4")
         );
     }
 }

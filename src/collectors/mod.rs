@@ -12,6 +12,7 @@ pub mod datadog;
 pub mod http;
 pub mod kubernetes;
 pub mod recorded;
+pub mod templates;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,6 +1,7 @@
 //! Plain domain types shared by every layer. No I/O lives here.
 
 mod alert;
+pub mod entity;
 mod evidence;
 mod incident;
 mod knowledge;

@@ -292,7 +292,7 @@ async fn run_one(
     let started = Instant::now();
     let fakes = Fakes::start(case).await?;
     let collectors = fakes.collectors(case, settings, &window).await;
-    let bundle = collectors::collect_with_deadline(
+    let mut bundle = collectors::collect_with_deadline(
         &collectors,
         &targets,
         &window,
@@ -300,6 +300,8 @@ async fn run_one(
         settings.collectors.bundle_budget_chars,
     )
     .await;
+    // As the live gather does: a decisive fact in the alert's text is evidence too.
+    stages::add_alert_evidence(&mut bundle, alert);
     timed("collect", started);
 
     let started = Instant::now();

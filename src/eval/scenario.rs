@@ -61,9 +61,12 @@ impl OneOrMany {
         }
     }
 
+    /// Any accepted spelling, compared in the canonical entity grammar
+    /// ([`crate::domain::entity`]): `paygate`, `service/paygate` and ` Service/PayGate ` are one.
     pub fn matches(&self, entity: &str) -> bool {
-        let entity = entity.trim().to_lowercase();
-        self.all().iter().any(|e| e.trim().to_lowercase() == entity)
+        self.all()
+            .iter()
+            .any(|e| crate::domain::entity::same(e, entity))
     }
 }
 

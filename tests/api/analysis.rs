@@ -351,7 +351,7 @@ async fn the_rules_analyst_gets_the_classic_shapes_right() {
             "DDoS",
             ddos(),
             Category::DdosOrAbuse,
-            "cloudflare_zone/023e105f4ecef8ad9ca31a8372d0c353",
+            "zone/023e105f4ecef8ad9ca31a8372d0c353",
         ),
     ];
     let analyst = rules_analyst();

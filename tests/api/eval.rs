@@ -320,6 +320,31 @@ fn verdict(brief: &Value) -> (String, String, Vec<String>) {
     )
 }
 
+/// The hypothesis table of a brief: each candidate with its score and every check's verdict.
+fn hypothesis_table(brief: &Value) -> Vec<String> {
+    brief["hypotheses"]
+        .as_array()
+        .expect("the brief carries its hypotheses")
+        .iter()
+        .map(|h| {
+            let checks: Vec<String> = h["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| format!("{}:{}:{}", c["kind"], c["supports"], c["reason"]))
+                .collect();
+            format!(
+                "{} {} {} {} [{}]",
+                h["score"],
+                h["confidence"],
+                h["category"],
+                h["entity"],
+                checks.join(" | ")
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn eval_the_triage_verb_and_the_daemon_give_one_scenario_the_same_root_cause() {
     // A scenario whose answer rests on a retrieved post-mortem: a path that skipped
@@ -402,6 +427,31 @@ async fn eval_the_triage_verb_and_the_daemon_give_one_scenario_the_same_root_cau
         .await;
     let (category, entity, _) = verdict(detail.brief.as_ref().unwrap());
     assert_eq!((category, entity), from_eval, "daemon vs eval");
+
+    // The same hypotheses, checks and scores everywhere; the eval reads the job as the cause
+    // and the earlier deploy as an alternative it tested.
+    let table = hypothesis_table(&from_cli);
+    assert!(table.len() >= 2, "{table:#?}");
+    assert_eq!(
+        hypothesis_table(detail.brief.as_ref().unwrap()),
+        table,
+        "daemon vs triage verb"
+    );
+    let top = &from_cli["hypotheses"][0];
+    assert!(
+        result.signals[0].starts_with(&format!(
+            "{:.2} {} {}",
+            top["score"].as_f64().unwrap(),
+            top["category"].as_str().unwrap(),
+            top["entity"].as_str().unwrap()
+        )),
+        "eval vs triage verb: {:?} / {top}",
+        result.signals
+    );
+    assert!(
+        table.iter().any(|h| h.contains("deploy_regression")),
+        "the deploy was tested too: {table:#?}"
+    );
     app.stop().await;
 }
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{CollectError, Collected, Collector, Registered};
+use super::{CollectError, Collected, Collector, Registered, templates};
 use crate::catalog::Targets;
 use crate::config::Settings;
 use crate::domain::{EvidenceItem, Window};
@@ -227,7 +227,14 @@ impl Collector for KubernetesCollector {
                                 .collect::<String>()
                         ),
                         anomaly: 0.7,
-                        data: json!({ "tail": tail }),
+                        // The tail's lines by template, newest example first.
+                        data: json!({
+                            "tail": tail,
+                            "groups": templates::group(tail.lines().rev().map(|l| (l, None)), None)
+                                .into_iter()
+                                .take(10)
+                                .collect::<Vec<_>>(),
+                        }),
                     });
                 }
                 Ok(_) => {}
