@@ -4,9 +4,9 @@
 //! against it: time order, content, locality, baseline, corroboration, knowledge, alert text.
 //! Its score and confidence come from those checks, never from the order of the bundle.
 //!
-//! The weights below were set by hand and checked on the visible scenario suite
-//! (`tests/scenarios`) only; the held-out set and the external benchmark are never used to
-//! choose them.
+//! The weights are `[diagnosis]` settings ([`DiagnosisSettings`]); the defaults were chosen on
+//! the visible scenario suite (`tests/scenarios`) only, never on the held-out set or the
+//! external benchmark.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +14,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::config::DiagnosisSettings;
 use crate::domain::entity::name as entity_name;
 use crate::domain::{Category, Confidence, EvidenceBundle, EvidenceItem, KnowledgeMatch};
 use crate::signals::{Signal, SignalKind, tagged_service};
@@ -122,24 +123,6 @@ impl Hypothesis {
             .collect::<Vec<_>>()
             .join("; ")
     }
-}
-
-/// Check weights. Against-checks weigh far more than for-checks: one decisive fact against a
-/// cause (it came after the symptom, it changed nothing that serves requests, it is off the
-/// failing path) outweighs any coincidence in its favour.
-mod weight {
-    pub const TIME_BEFORE: f64 = 0.05;
-    pub const TIME_AFTER: f64 = -0.4;
-    pub const CONTENT_FOR: f64 = 0.05;
-    pub const CONTENT_AGAINST: f64 = -0.4;
-    pub const LOCAL: f64 = 0.05;
-    pub const OFF_PATH: f64 = -0.45;
-    pub const BASELINE_FOR: f64 = 0.15;
-    pub const BASELINE_AGAINST: f64 = -0.35;
-    pub const CORROBORATED: f64 = 0.1;
-    pub const KNOWLEDGE: f64 = 0.05;
-    pub const KNOWLEDGE_ONLY: f64 = -0.2;
-    pub const ALERT_TEXT: f64 = 0.1;
 }
 
 /// Below this the best hypothesis is not worth stating: the cause is unknown.
@@ -315,12 +298,30 @@ fn hhmm(t: DateTime<Utc>) -> String {
     t.format("%H:%M").to_string()
 }
 
-/// Builds, tests and ranks the hypotheses, best first, ids `hypothesis.1…`.
+/// Builds, tests and ranks the hypotheses with the default weights, best first, ids
+/// `hypothesis.1…`.
 pub fn diagnose(
     alert_service: Option<&str>,
     bundle: &EvidenceBundle,
     knowledge: &[KnowledgeMatch],
     signals: &[Signal],
+) -> Vec<Hypothesis> {
+    diagnose_with(
+        alert_service,
+        bundle,
+        knowledge,
+        signals,
+        &DiagnosisSettings::default(),
+    )
+}
+
+/// [`diagnose`] with the configured check weights.
+pub fn diagnose_with(
+    alert_service: Option<&str>,
+    bundle: &EvidenceBundle,
+    knowledge: &[KnowledgeMatch],
+    signals: &[Signal],
+    weight: &DiagnosisSettings,
 ) -> Vec<Hypothesis> {
     let mut hypotheses: Vec<Hypothesis> = Vec::new();
     for signal in signals.iter().filter(|s| s.category != Category::Unknown) {
@@ -371,22 +372,22 @@ pub fn diagnose(
             .filter_map(|id| bundle.item(id))
             .filter(|i| is_change(i))
         {
-            time_order(&mut checks, item, onset, bundle);
-            content(&mut checks, item);
+            time_order(&mut checks, item, onset, bundle, weight);
+            content(&mut checks, item, weight);
             if onset.is_none() && has_series {
                 checks.push(check(
                     CheckKind::Baseline,
-                    weight::BASELINE_AGAINST,
+                    weight.baseline_against,
                     format!("no metric moved from its level around {}", what(item)),
                     vec![item.id.clone()],
                 ));
             }
         }
-        locality(&mut checks, h, &proposing, bundle, &path);
-        baseline(&mut checks, h, &proposing, bundle);
-        corroboration(&mut checks, h, signals, bundle);
-        knowledge_check(&mut checks, h, knowledge);
-        alert_text(&mut checks, h, signals, bundle);
+        locality(&mut checks, h, &proposing, bundle, &path, weight);
+        baseline(&mut checks, h, &proposing, bundle, weight);
+        corroboration(&mut checks, h, signals, bundle, weight);
+        knowledge_check(&mut checks, h, knowledge, weight);
+        alert_text(&mut checks, h, signals, bundle, weight);
         // One verdict per check kind and item: keep the first of duplicates.
         let mut seen = BTreeSet::new();
         checks.retain(|c: &HypothesisCheck| seen.insert((c.kind.as_str(), c.reason.clone())));
@@ -497,6 +498,7 @@ fn time_order(
     item: &EvidenceItem,
     onset: Option<(DateTime<Utc>, &EvidenceItem)>,
     bundle: &EvidenceBundle,
+    weight: &DiagnosisSettings,
 ) {
     let Some(at) = item.at else { return };
     let (symptom_at, symptom) = match onset {
@@ -511,7 +513,7 @@ fn time_order(
     if after > AFTER_SLACK_MINS {
         checks.push(check(
             CheckKind::TimeOrder,
-            weight::TIME_AFTER,
+            weight.time_after,
             format!(
                 "{} at {} came after {symptom} at {}",
                 what(item),
@@ -523,7 +525,7 @@ fn time_order(
     } else {
         checks.push(check(
             CheckKind::TimeOrder,
-            weight::TIME_BEFORE,
+            weight.time_before,
             format!(
                 "{} at {} preceded the symptom ({symptom} at {})",
                 what(item),
@@ -547,7 +549,7 @@ fn metric_name(item: &EvidenceItem) -> String {
         .unwrap_or_else(|| item.id.clone())
 }
 
-fn content(checks: &mut Vec<HypothesisCheck>, item: &EvidenceItem) {
+fn content(checks: &mut Vec<HypothesisCheck>, item: &EvidenceItem, weight: &DiagnosisSettings) {
     let ids = vec![item.id.clone()];
     match item.kind.as_str() {
         "rollout" => {
@@ -561,14 +563,14 @@ fn content(checks: &mut Vec<HypothesisCheck>, item: &EvidenceItem) {
             {
                 checks.push(check(
                     CheckKind::Content,
-                    weight::CONTENT_FOR,
+                    weight.content_for,
                     format!("new code: an image replacing {previous}"),
                     ids,
                 ));
             } else if !env.is_empty() && env.iter().all(|e| telemetry_only(e)) {
                 checks.push(check(
                     CheckKind::Content,
-                    weight::CONTENT_AGAINST,
+                    weight.content_against,
                     format!(
                         "it changed only {} (logging or telemetry), which does not change how requests are served",
                         env.join(", ")
@@ -578,7 +580,7 @@ fn content(checks: &mut Vec<HypothesisCheck>, item: &EvidenceItem) {
             } else if !env.is_empty() {
                 checks.push(check(
                     CheckKind::Content,
-                    weight::CONTENT_FOR,
+                    weight.content_for,
                     format!(
                         "it changed settings the service runs with: {}",
                         env.join(", ")
@@ -597,7 +599,7 @@ fn content(checks: &mut Vec<HypothesisCheck>, item: &EvidenceItem) {
             {
                 checks.push(check(
                     CheckKind::Content,
-                    weight::CONTENT_AGAINST,
+                    weight.content_against,
                     "the parameter change has not taken effect: the instance needs a reboot first"
                         .into(),
                     ids,
@@ -643,7 +645,7 @@ fn content(checks: &mut Vec<HypothesisCheck>, item: &EvidenceItem) {
             if !SYSTEM_CHANGE.iter().any(|w| text.contains(w)) {
                 checks.push(check(
                     CheckKind::Content,
-                    weight::CONTENT_AGAINST,
+                    weight.content_against,
                     format!(
                         "{} names no deploy, flag or configuration of a running system",
                         what(item)
@@ -662,6 +664,7 @@ fn locality(
     proposing: &[&Signal],
     bundle: &EvidenceBundle,
     path: &BTreeSet<String>,
+    weight: &DiagnosisSettings,
 ) {
     let items: Vec<&EvidenceItem> = proposing
         .iter()
@@ -675,14 +678,14 @@ fn locality(
         if path.contains(&service.to_lowercase()) {
             checks.push(check(
                 CheckKind::Locality,
-                weight::LOCAL,
+                weight.local,
                 format!("{service} is the alerting service or on its path"),
                 vec![item.id.clone()],
             ));
         } else {
             checks.push(check(
                 CheckKind::Locality,
-                weight::OFF_PATH,
+                weight.off_path,
                 format!("{service} is neither the alerting service nor one of its dependencies"),
                 vec![item.id.clone()],
             ));
@@ -700,7 +703,7 @@ fn locality(
         if !hosted.is_empty() {
             checks.push(check(
                 CheckKind::Locality,
-                weight::LOCAL,
+                weight.local,
                 format!("{} unhealthy pods of the workload run on it", hosted.len()),
                 hosted,
             ));
@@ -715,14 +718,14 @@ fn locality(
     {
         checks.push(check(
             CheckKind::Locality,
-            weight::LOCAL,
+            weight.local,
             format!("{name} is a replica of {primary}, on the alerting service's path"),
             vec![format!("aws.rds.{name}.instance")],
         ));
     } else if path.contains(&name) {
         checks.push(check(
             CheckKind::Locality,
-            weight::LOCAL,
+            weight.local,
             format!("{name} is on the alerting service's path"),
             items
                 .first()
@@ -737,6 +740,7 @@ fn baseline(
     h: &Hypothesis,
     proposing: &[&Signal],
     bundle: &EvidenceBundle,
+    weight: &DiagnosisSettings,
 ) {
     // A saturation read from a series that is back at its level by the end of the window is
     // history, not the fault now.
@@ -750,7 +754,7 @@ fn baseline(
         if departure_of(&item.data["series"]["points"]).is_some_and(|d| d.back_at_level) {
             checks.push(check(
                 CheckKind::Baseline,
-                weight::BASELINE_AGAINST,
+                weight.baseline_against,
                 format!(
                     "{} is back at its level by the end of the window",
                     metric_name(item)
@@ -782,7 +786,7 @@ fn baseline(
                     let tiers = rates.iter().filter(|(_, l, b)| l / b >= 1.5).count();
                     checks.push(check(
                         CheckKind::Baseline,
-                        weight::BASELINE_FOR,
+                        weight.baseline_for,
                         format!(
                             "requests at {ratio:.1}× their usual level{}",
                             if tiers > 1 {
@@ -796,7 +800,7 @@ fn baseline(
                 } else if ratio <= 1.2 {
                     checks.push(check(
                         CheckKind::Baseline,
-                        weight::BASELINE_AGAINST,
+                        weight.baseline_against,
                         format!("request rate at its usual level ({ratio:.2}×)"),
                         vec![item.id.clone()],
                     ));
@@ -821,7 +825,7 @@ fn baseline(
             {
                 checks.push(check(
                     CheckKind::Baseline,
-                    weight::BASELINE_AGAINST,
+                    weight.baseline_against,
                     format!(
                         "{blocked:.0} challenged or blocked of {total:.0} requests ({:.2}%), a background level",
                         blocked / total * 100.0
@@ -849,6 +853,7 @@ fn corroboration(
     h: &Hypothesis,
     signals: &[Signal],
     bundle: &EvidenceBundle,
+    weight: &DiagnosisSettings,
 ) {
     let own_sources: BTreeSet<&str> = bundle
         .items
@@ -857,6 +862,22 @@ fn corroboration(
         .map(|i| i.source.as_str())
         .collect();
     let mut added = BTreeSet::new();
+    // Its own signals from a second source: the first source proposed it, the others agree.
+    let mut seen_first = None;
+    for s in signals.iter().filter(|s| h.signal_ids.contains(&s.id)) {
+        for item in s.evidence_ids.iter().filter_map(|id| bundle.item(id)) {
+            let first = *seen_first.get_or_insert(item.source.as_str());
+            if item.source == first || !added.insert(item.source.clone()) || added.len() > 2 {
+                continue;
+            }
+            checks.push(check(
+                CheckKind::Corroboration,
+                weight.corroborated,
+                format!("{} agrees independently: {}", item.source, s.statement),
+                vec![item.id.clone()],
+            ));
+        }
+    }
     // A job or a surge of demand shows itself as saturation on the path: that effect
     // corroborates it.
     let effect = |s: &Signal| {
@@ -880,7 +901,7 @@ fn corroboration(
             }
             checks.push(check(
                 CheckKind::Corroboration,
-                weight::CORROBORATED,
+                weight.corroborated,
                 format!("{} agrees independently: {}", item.source, s.statement),
                 vec![item.id.clone()],
             ));
@@ -892,6 +913,7 @@ fn knowledge_check(
     checks: &mut Vec<HypothesisCheck>,
     h: &Hypothesis,
     knowledge: &[KnowledgeMatch],
+    weight: &DiagnosisSettings,
 ) {
     if h.evidence_ids.is_empty() {
         checks.push(HypothesisCheck {
@@ -900,7 +922,7 @@ fn knowledge_check(
             reason: "only a past incident suggests it; no collected evidence shows it now".into(),
             evidence_ids: Vec::new(),
             knowledge_ids: h.knowledge_ids.clone(),
-            weight: weight::KNOWLEDGE_ONLY,
+            weight: weight.knowledge_only,
         });
         return;
     }
@@ -922,7 +944,7 @@ fn knowledge_check(
         ),
         evidence_ids: Vec::new(),
         knowledge_ids: vec![past.id.clone()],
-        weight: weight::KNOWLEDGE,
+        weight: weight.knowledge,
     });
 }
 
@@ -931,6 +953,7 @@ fn alert_text(
     h: &Hypothesis,
     signals: &[Signal],
     bundle: &EvidenceBundle,
+    weight: &DiagnosisSettings,
 ) {
     for s in signals.iter().filter(|s| s.category == h.category) {
         if let Some(item) = s
@@ -941,7 +964,7 @@ fn alert_text(
         {
             checks.push(check(
                 CheckKind::AlertText,
-                weight::ALERT_TEXT,
+                weight.alert_text,
                 format!("the alert itself says so: {}", item.summary),
                 vec![item.id.clone()],
             ));

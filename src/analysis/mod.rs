@@ -207,6 +207,7 @@ pub struct Analyst {
     strong_model: String,
     escalate_at_or_below: Option<Confidence>,
     budget_tokens: usize,
+    diagnosis: crate::config::DiagnosisSettings,
 }
 
 impl Analyst {
@@ -223,6 +224,7 @@ impl Analyst {
                 llm.context_tokens,
                 llm.max_output_tokens as usize,
             ),
+            diagnosis: settings.diagnosis,
         }
     }
 
@@ -237,7 +239,13 @@ impl Analyst {
         knowledge: &[KnowledgeMatch],
         signals: Vec<Signal>,
     ) -> Brief {
-        let hypotheses = diagnosis::diagnose(alert.service.as_deref(), bundle, knowledge, &signals);
+        let hypotheses = diagnosis::diagnose_with(
+            alert.service.as_deref(),
+            bundle,
+            knowledge,
+            &signals,
+            &self.diagnosis,
+        );
         let prompt = prompt::build_with(
             &self.catalog,
             alert,

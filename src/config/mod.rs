@@ -38,6 +38,7 @@ pub struct Settings {
     pub llm: LlmSettings,
     pub slack: SlackSettings,
     pub knowledge: KnowledgeSettings,
+    pub diagnosis: DiagnosisSettings,
 }
 
 impl Default for Settings {
@@ -137,6 +138,7 @@ impl Default for Settings {
                 },
                 index_on_start: true,
             },
+            diagnosis: DiagnosisSettings::default(),
             slack: SlackSettings {
                 api_base: "https://slack.com/api".into(),
                 default_channel: String::new(),

@@ -378,3 +378,57 @@ impl Default for CloudflareSettings {
         Settings::default().cloudflare
     }
 }
+
+/// What each diagnosis check adds to a hypothesis's score (negative when it speaks against).
+/// Against-checks weigh far more than for-checks: one decisive fact against a cause outweighs
+/// any coincidence in its favour. `triaged eval` with `TRIAGED__DIAGNOSIS__*` overrides is how
+/// they are fitted and how a change to them is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiagnosisSettings {
+    /// The cause preceded the symptom's own onset.
+    pub time_before: f64,
+    /// The cause came after the symptom began.
+    pub time_after: f64,
+    /// What the change changed can produce the symptom.
+    pub content_for: f64,
+    /// It cannot (logging only, a calendar entry, a parameter not yet applied).
+    pub content_against: f64,
+    /// On the failing path.
+    pub local: f64,
+    /// Neither the alerting service nor one of its dependencies.
+    pub off_path: f64,
+    /// Away from its usual level (requests against a week earlier).
+    pub baseline_for: f64,
+    /// At its usual level, or back at it.
+    pub baseline_against: f64,
+    /// Per independent source agreeing (at most two).
+    pub corroborated: f64,
+    /// A past incident with the same mechanism.
+    pub knowledge: f64,
+    /// Only a past incident suggests it.
+    pub knowledge_only: f64,
+    /// The alert's own text states it.
+    pub alert_text: f64,
+}
+
+impl Default for DiagnosisSettings {
+    fn default() -> Self {
+        Self {
+            time_before: 0.05,
+            time_after: -0.4,
+            content_for: 0.05,
+            content_against: -0.4,
+            // Fitted on the visible suite: on the path is expected of a cause, not evidence
+            // for it (0.05 → 0: same hit@1, Brier 0.078 → 0.039).
+            local: 0.0,
+            off_path: -0.45,
+            baseline_for: 0.15,
+            baseline_against: -0.35,
+            corroborated: 0.1,
+            knowledge: 0.05,
+            knowledge_only: -0.2,
+            alert_text: 0.1,
+        }
+    }
+}
