@@ -777,6 +777,64 @@ async fn blaming_a_deploy_that_did_not_happen_is_set_aside_for_the_rules_brief()
 }
 
 #[tokio::test]
+async fn a_model_cause_that_a_check_contradicts_is_lowered_unless_it_answers_the_check() {
+    // The database's CPU left its level 20 minutes before the onset; the rollout came 16
+    // minutes later, so time order speaks against blaming it.
+    let (alert, mut bundle) = deploy_regression();
+    let start = (onset() - Duration::minutes(30)).timestamp_millis();
+    let points: Vec<Value> = (0..36)
+        .map(|m| json!([start + m * 60_000, if m < 10 { 30.0 } else { 97.0 }]))
+        .collect();
+    let cpu = bundle
+        .items
+        .iter_mut()
+        .find(|i| i.id == "aws.rds.prod-postgres-primary.cpu")
+        .unwrap();
+    cpu.data["series"]["points"] = Value::Array(points);
+    let logs = "k8s.logs.production/checkout-api-6f7d9c-2kq9z";
+    let answering = [DEPLOY_EVIDENCE[0], DEPLOY_EVIDENCE[1], logs];
+    for (evidence, lowered) in [(&DEPLOY_EVIDENCE[..], true), (&answering[..], false)] {
+        let server = MockServer::start().await;
+        let args = triage_args(
+            "deploy_regression",
+            "deployment/production/checkout-api",
+            "HIGH",
+            evidence,
+        )
+        .to_string();
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(completion(
+                &args,
+                "tool_calls",
+                "gpt-4.1-mini",
+            )))
+            .mount(&server)
+            .await;
+        let brief = stages::analyse(&model_analyst(&server, |_| {}), &alert, &bundle, &[]).await;
+        assert_eq!(brief.analyst, "gpt-4.1-mini");
+        let deploy = brief
+            .hypotheses
+            .iter()
+            .find(|h| h.category == Category::DeployRegression)
+            .expect("the deploy is a hypothesis");
+        let against = deploy
+            .against()
+            .find(|c| c.kind == triaged::diagnosis::CheckKind::TimeOrder)
+            .expect("time order speaks against it");
+        assert!(against.reason.contains("came after"), "{against:?}");
+        let reason = brief.validation.capped.clone().unwrap_or_default();
+        if lowered {
+            assert_eq!(brief.triage.root_cause.confidence, Confidence::Low);
+            assert!(reason.contains("a check contradicts"), "{reason}");
+        } else {
+            // It cites evidence the check did not weigh: its answer stands on its own.
+            assert!(!reason.contains("a check contradicts"), "{reason}");
+            assert_eq!(brief.triage.root_cause.confidence, Confidence::High);
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_medium_answer_is_escalated_to_the_strong_model() {
     let server = MockServer::start().await;
     let medium = triage_args(

@@ -150,6 +150,22 @@ async fn hostile_alert_text_is_escaped_in_the_pages() {
         "citations link to them"
     );
     assert!(html.contains("<svg class=\"spark\""), "series are drawn");
+    // The hypotheses tested, each check with its verdict and its citations.
+    assert!(
+        html.contains("Hypotheses tested"),
+        "the table is on the page"
+    );
+    assert!(html.contains("deploy_regression"), "{html}");
+    assert!(html.contains("time order"), "the checks are named");
+    let (_, api) = get_text(&app, &format!("/api/incidents/{id}")).await;
+    let detail: Value = serde_json::from_str(&api).unwrap();
+    assert!(
+        detail["brief"]["hypotheses"][0]["checks"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty()),
+        "the API carries the table: {}",
+        detail["brief"]["hypotheses"]
+    );
     let (_, html) = get_text(&app, "/knowledge?q=<b>cpu</b>").await;
     assert!(html.contains("&lt;b&gt;cpu&lt;/b&gt;"));
 }
