@@ -183,7 +183,16 @@ pub async fn run(
         .with_context(|| format!("scenario {}", scenario.name))?;
         results.push(result);
     }
-    Ok(scorecard(options.analyst, k, skipped, results))
+    let mut card = scorecard(options.analyst, k, skipped, results);
+    // The suite is its directory (`scenarios`, `held-out`), so each is shown on its own.
+    if let Some(name) = root
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+    {
+        card.suite = name;
+    }
+    Ok(card)
 }
 
 pub(crate) fn analyst_for(

@@ -280,6 +280,8 @@ pub trait Feedback: Send + Sync {
     ) -> Result<(), StoreError>;
     /// The newest evaluation scorecard.
     async fn latest_eval_run(&self) -> Result<Option<serde_json::Value>, StoreError>;
+    /// The newest evaluation scorecards, newest first.
+    async fn recent_eval_runs(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError>;
 }
 
 /// Incidents as the API and the pages read them.

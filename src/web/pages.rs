@@ -486,9 +486,19 @@ pub async fn eval(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     if let Some(response) = denied(&state, &headers) {
         return Ok(response);
     }
-    let latest = state.store.latest_eval_run().await?;
-    let scorecard = latest.and_then(|json| serde_json::from_value::<Scorecard>(json).ok());
-    let Some(card) = scorecard else {
+    // The newest scorecard of each suite and analyst, each on its own: the project's own
+    // scenarios, the sealed held-out set and the external benchmark are never averaged.
+    let mut cards: Vec<Scorecard> = Vec::new();
+    for json in state.store.recent_eval_runs(200).await? {
+        if let Ok(card) = serde_json::from_value::<Scorecard>(json)
+            && !cards
+                .iter()
+                .any(|c| c.suite == card.suite && c.analyst == card.analyst)
+        {
+            cards.push(card);
+        }
+    }
+    if cards.is_empty() {
         return Ok(page(
             "Evaluation",
             html! {
@@ -501,14 +511,26 @@ pub async fn eval(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     };
     let pct = crate::eval::percent;
     let mark = |ok: bool| if ok { "✓" } else { "✗" };
+    // The newest section keeps the plain ids; the others are suffixed so ids stay unique.
+    let id = |base: &str, n: usize| {
+        if n == 0 {
+            base.to_string()
+        } else {
+            format!("{base}-{n}")
+        }
+    };
     Ok(page(
         "Evaluation",
         html! {
             h1 { "Evaluation" }
+            p.dim { "Each suite is scored on its own: "
+                @for card in &cards { b { (card.suite) } " (" (card.analyst.as_str()) ") " } }
+            @for (n, card) in cards.iter().enumerate() {
+            h2 { "Suite " (card.suite) }
             p.dim { "Latest scorecard: analyst " b { (card.analyst.as_str()) } ", "
                 (card.scenarios) " scenarios, " (card.created_at.format("%Y-%m-%d %H:%M UTC")) }
             div.card {
-                table id="summary" {
+                table id=(id("summary", n)) {
                     tr { th { "root-cause hit@1" } td.hit1 { (pct(Some(card.hit_at_1))) } }
                     tr { th { "category hit" } td { (pct(Some(card.category_hit))) } }
                     tr { th { "entity hit" } td { (pct(Some(card.entity_hit))) } }
@@ -520,7 +542,7 @@ pub async fn eval(State(state): State<AppState>, headers: HeaderMap) -> Result<R
                     }
                 }
             }
-            h2 { "Calibration" }
+            h3 { "Calibration" }
             div.card {
                 table {
                     tr { th { "stated confidence" } th { "briefs" } th { "right" } th { "accuracy" } th { "mean score" } }
@@ -535,9 +557,9 @@ pub async fn eval(State(state): State<AppState>, headers: HeaderMap) -> Result<R
                     }
                 }
             }
-            h2 { "Scenarios" }
+            h3 { "Scenarios" }
             div.card {
-                table id="scenarios" {
+                table id=(id("scenarios", n)) {
                     tr { th { "" } th { "scenario" } th { "expected" } th { "got" } th.hide-sm { "confidence" } th.hide-sm { "knowledge" } }
                     @for r in &card.results {
                         tr {
@@ -556,6 +578,7 @@ pub async fn eval(State(state): State<AppState>, headers: HeaderMap) -> Result<R
             }
             p.dim { "Stage medians (ms): "
                 @for (stage, ms) in &card.stage_p50_ms { (stage) " " (format!("{ms:.1}")) " · " } }
+            }
         },
     )
     .into_response())

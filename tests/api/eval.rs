@@ -283,6 +283,27 @@ async fn the_eval_page_shows_the_latest_recorded_scorecard() {
     assert!(html.contains(">50%<"), "{html}");
     assert!(!html.contains("<script>alert(1)</script>"));
     assert!(html.contains("&lt;script&gt;"));
+    assert_eq!(scorecard.suite, "scenarios", "the suite is its directory");
+
+    // Another suite recorded later is shown beside it, never merged into it.
+    let mut other = scorecard.clone();
+    other.suite = "held-out".into();
+    other.results.truncate(1);
+    other.scenarios = 1;
+    app.store
+        .save_eval_run(
+            "rules",
+            scorecard.created_at.timestamp_millis() + 1,
+            &serde_json::to_value(&other).unwrap(),
+        )
+        .await
+        .unwrap();
+    let html = get("/eval").await;
+    assert!(
+        html.contains("Suite held-out") && html.contains("Suite scenarios"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"summary\"") && html.contains("id=\"summary-1\""));
 }
 
 /// The scenario platform as the demo configures it: its catalog and knowledge base, no live

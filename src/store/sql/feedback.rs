@@ -95,6 +95,16 @@ impl Feedback for SqlStore {
         Ok(())
     }
 
+    async fn recent_eval_runs(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
+        sqlx::query("SELECT scorecard FROM eval_runs ORDER BY created_at DESC, id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|row| json_column(row, 0))
+            .collect()
+    }
+
     async fn latest_eval_run(&self) -> Result<Option<serde_json::Value>, StoreError> {
         sqlx::query("SELECT scorecard FROM eval_runs ORDER BY created_at DESC, id DESC LIMIT 1")
             .fetch_optional(&self.read)
