@@ -81,6 +81,11 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     {
         println!("baseline hit@1 {floor:.3}: kept");
     }
+    anyhow::ensure!(
+        scorecard.broken.is_empty(),
+        "{} scenario(s) could not be read or run (listed above as BROKEN); the others were scored",
+        scorecard.broken.len()
+    );
     Ok(())
 }
 

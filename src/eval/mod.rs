@@ -152,8 +152,17 @@ pub async fn run(
 
     let mut results = Vec::new();
     let mut skipped = Vec::new();
+    let mut broken = Vec::new();
+    let mut warnings = Vec::new();
     for dir in dirs {
-        let scenario = Scenario::load(&dir).map_err(anyhow::Error::msg)?;
+        // One unreadable scenario is reported and the rest are still scored.
+        let scenario = match Scenario::load(&dir) {
+            Ok(scenario) => scenario,
+            Err(e) => {
+                broken.push(format!("{}: {e}", dir.display()));
+                continue;
+            }
+        };
         if !options.only.is_empty() && !options.only.iter().any(|o| scenario.name.contains(o)) {
             continue;
         }
@@ -170,7 +179,7 @@ pub async fn run(
                 }
             }
         }
-        let result = run_one(
+        match run_one(
             &scenario,
             &base,
             &shared,
@@ -180,10 +189,17 @@ pub async fn run(
             k,
         )
         .await
-        .with_context(|| format!("scenario {}", scenario.name))?;
-        results.push(result);
+        {
+            Ok((result, warning)) => {
+                results.push(result);
+                warnings.extend(warning);
+            }
+            Err(e) => broken.push(format!("{}: {e:#}", dir.display())),
+        }
     }
     let mut card = scorecard(options.analyst, k, skipped, results);
+    card.broken = broken;
+    card.warnings = warnings;
     // The suite is its directory (`scenarios`, `held-out`), so each is shown on its own.
     if let Some(name) = root
         .canonicalize()
@@ -263,7 +279,7 @@ async fn run_one(
     analyst: &Analyst,
     embedder: Option<crate::knowledge::Embedder>,
     k: usize,
-) -> anyhow::Result<ScenarioResult> {
+) -> anyhow::Result<(ScenarioResult, Option<String>)> {
     let mut stage_ms = BTreeMap::new();
     let mut timed = |stage: &str, started: Instant| {
         stage_ms.insert(stage.to_string(), started.elapsed().as_secs_f64() * 1000.0);
@@ -283,6 +299,7 @@ async fn run_one(
     .map_err(|e| anyhow::anyhow!("{}: {e}", scenario.file.alert))?;
     let alert = Alert::current(&alerts).context("the payload carries no alert")?;
     timed("parse", started);
+    let warning = window_mismatch(&scenario.name, alert, &bundle.window);
 
     let started = Instant::now();
     stages::complete_targets(&mut bundle, alert, catalog);
@@ -310,5 +327,22 @@ async fn run_one(
     stages::render(alert, &brief, &bundle, &knowledge)?;
     timed("render", started);
 
-    Ok(score(scenario, &brief, &knowledge, stage_ms))
+    Ok((score(scenario, &brief, &knowledge, stage_ms), warning))
+}
+
+/// Hours apart beyond which an alert and its evidence cannot be about the same incident.
+const WINDOW_MISMATCH_HOURS: i64 = 2;
+
+/// A warning naming the scenario when its alert fired hours away from the evidence window's
+/// onset: the time checks of the diagnosis would read a different incident.
+fn window_mismatch(name: &str, alert: &Alert, window: &crate::domain::Window) -> Option<String> {
+    let apart = (alert.fired_at - window.onset).num_minutes().abs();
+    (apart > WINDOW_MISMATCH_HOURS * 60).then(|| {
+        format!(
+            "{name}: the alert fired at {} but the evidence window's onset is {} ({:.1} h apart)",
+            alert.fired_at.format("%Y-%m-%d %H:%M UTC"),
+            window.onset.format("%Y-%m-%d %H:%M UTC"),
+            apart as f64 / 60.0
+        )
+    })
 }

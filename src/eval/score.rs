@@ -57,6 +57,13 @@ pub struct Scorecard {
     /// Which suite: `scenarios` (ours) or `opensre`.
     #[serde(default)]
     pub suite: String,
+    /// Scenarios that could not be read or run (`path: reason`): the rest are still scored,
+    /// and `triaged eval` exits non-zero at the end.
+    #[serde(default)]
+    pub broken: Vec<String>,
+    /// Scenarios that ran but look inconsistent (an alert hours away from its evidence).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     pub results: Vec<ScenarioResult>,
 }
 
@@ -265,6 +272,8 @@ pub(crate) fn scorecard(
             .then(|| share(&|r| r.forbidden)),
         ruling_out_recall: ratio(sum(&|r| r.ruled_out_found), sum(&|r| r.ruled_out_expected)),
         suite: "scenarios".into(),
+        broken: Vec::new(),
+        warnings: Vec::new(),
         results,
     }
 }
@@ -311,6 +320,12 @@ impl Scorecard {
         }
         for s in &self.skipped {
             out.push_str(&format!("{s:<34} skipped\n"));
+        }
+        for b in &self.broken {
+            out.push_str(&format!("BROKEN  {b}\n"));
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("WARNING {w}\n"));
         }
         out.push_str(&format!(
             "\nanalyst {} · {} scenarios\n\

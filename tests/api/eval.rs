@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use triaged::config::{Secrets, Settings};
 use triaged::domain::Confidence;
 use triaged::eval::{self, AnalystMode, EvalOptions, scenario::Scenario};
@@ -127,6 +127,66 @@ fn a_broken_scenario_is_refused_naming_its_file() {
     .unwrap();
     let error = Scenario::load(&scenario).unwrap_err();
     assert!(error.contains("broken/scenario.toml"), "{error}");
+}
+
+#[test]
+fn one_broken_scenario_is_reported_the_rest_scored_and_the_run_fails_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |name: &str, to: &str| {
+        let target = dir.path().join(to);
+        std::fs::create_dir_all(&target).unwrap();
+        for file in ["scenario.toml", "alert.json", "evidence.json"] {
+            std::fs::copy(scenarios().join(name).join(file), target.join(file)).unwrap();
+        }
+        target
+    };
+    copy("ddos-layer7", "good");
+    let broken = copy("ddos-layer7", "broken");
+    std::fs::write(
+        broken.join("scenario.toml"),
+        "description = \"x\"\nsource = \"datadog\"\n[expected]\ncategory = \"made_up\"\nentity = \"x\"\n",
+    )
+    .unwrap();
+    // An alert hours away from its evidence: scored, with a warning naming it.
+    let shifted = copy("ddos-layer7", "shifted");
+    let mut bundle: Value =
+        serde_json::from_slice(&std::fs::read(shifted.join("evidence.json")).unwrap()).unwrap();
+    for key in ["start", "onset", "end"] {
+        let at: chrono::DateTime<chrono::Utc> =
+            bundle["window"][key].as_str().unwrap().parse().unwrap();
+        bundle["window"][key] = json!((at + chrono::Duration::hours(5)).to_rfc3339());
+    }
+    std::fs::write(shifted.join("evidence.json"), bundle.to_string()).unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_triaged"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("eval")
+        .arg(dir.path())
+        .args(["--no-record", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a broken scenario fails the run");
+    assert!(
+        stdout.contains("BROKEN") && stdout.contains("broken"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("scenario.toml") && stdout.contains("line 4"),
+        "path and line: {stdout}"
+    );
+    assert!(stdout.contains("analyst rules · 2 scenarios"), "{stdout}");
+    assert!(
+        stdout.contains("WARNING shifted: the alert fired at") && stdout.contains("5.0 h apart"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("1 scenario(s) could not be read or run"),
+        "{stderr}"
+    );
 }
 
 #[test]
