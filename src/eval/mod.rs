@@ -82,6 +82,9 @@ pub struct ScenarioResult {
     /// Expected knowledge ids found in the retrieved top-k (per corpus).
     pub knowledge_expected: usize,
     pub knowledge_found: usize,
+    /// Expected ids whose document was retrieved, whichever section.
+    #[serde(default)]
+    pub knowledge_doc_found: usize,
     pub retrieved: Vec<String>,
     /// Expected evidence ids the brief cites.
     pub evidence_expected: usize,

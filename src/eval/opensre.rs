@@ -353,6 +353,7 @@ async fn run_one(
         hit: category_hit && !forbidden,
         knowledge_expected: 0,
         knowledge_found: 0,
+        knowledge_doc_found: 0,
         retrieved: Vec::new(),
         evidence_expected: 0,
         evidence_cited: 0,

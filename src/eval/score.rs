@@ -38,7 +38,11 @@ pub struct Scorecard {
     pub entity_hit: f64,
     /// Top-k per corpus.
     pub k: usize,
+    /// The headline: expected chunk ids (the exact section) among the retrieved top-k.
     pub knowledge_recall: Option<f64>,
+    /// Expected documents among the retrieved top-k, whichever section matched.
+    #[serde(default)]
+    pub knowledge_doc_recall: Option<f64>,
     pub evidence_recall: Option<f64>,
     pub citation_validity: Option<f64>,
     pub calibration: Vec<CalibrationRow>,
@@ -86,6 +90,11 @@ fn cited(triage: &Triage) -> BTreeSet<String> {
         ids.extend(c.evidence_ids.iter().cloned());
     }
     ids
+}
+
+/// The document a knowledge chunk id belongs to: `runbook.tls#renewal` → `runbook.tls`.
+fn document(id: &str) -> &str {
+    id.split('#').next().unwrap_or(id)
 }
 
 /// The best hypotheses of a brief with the verdict of each check (or, without hypotheses,
@@ -164,6 +173,12 @@ pub(super) fn score(
             .knowledge
             .iter()
             .filter(|id| retrieved.contains(id))
+            .count(),
+        // The right document, whichever of its sections was retrieved.
+        knowledge_doc_found: expected
+            .knowledge
+            .iter()
+            .filter(|id| retrieved.iter().any(|r| document(r) == document(id)))
             .count(),
         retrieved,
         evidence_expected: expected.evidence.len(),
@@ -257,6 +272,10 @@ pub(crate) fn scorecard(
         entity_hit: share(&|r| r.entity_hit),
         k,
         knowledge_recall: ratio(sum(&|r| r.knowledge_found), sum(&|r| r.knowledge_expected)),
+        knowledge_doc_recall: ratio(
+            sum(&|r| r.knowledge_doc_found),
+            sum(&|r| r.knowledge_expected),
+        ),
         evidence_recall: ratio(sum(&|r| r.evidence_cited), sum(&|r| r.evidence_expected)),
         citation_validity: ratio(
             sum(&|r| r.citations_valid),
@@ -332,7 +351,7 @@ impl Scorecard {
              root-cause hit@1   {}\n\
              category hit       {}\n\
              entity hit         {}\n\
-             knowledge recall@{} {}\n\
+             knowledge recall@{} {} (section; document {})\n\
              evidence cited     {}\n\
              citation validity  {}\n",
             self.analyst.as_str(),
@@ -342,6 +361,7 @@ impl Scorecard {
             pct(Some(self.entity_hit)),
             self.k,
             pct(self.knowledge_recall),
+            pct(self.knowledge_doc_recall),
             pct(self.evidence_recall),
             pct(self.citation_validity),
         ));

@@ -534,7 +534,8 @@ pub async fn eval(State(state): State<AppState>, headers: HeaderMap) -> Result<R
                     tr { th { "root-cause hit@1" } td.hit1 { (pct(Some(card.hit_at_1))) } }
                     tr { th { "category hit" } td { (pct(Some(card.category_hit))) } }
                     tr { th { "entity hit" } td { (pct(Some(card.entity_hit))) } }
-                    tr { th { "knowledge recall@" (card.k) } td { (pct(card.knowledge_recall)) } }
+                    tr { th { "knowledge recall@" (card.k) " (exact section)" } td { (pct(card.knowledge_recall)) } }
+                    tr { th { "knowledge recall@" (card.k) " (document)" } td { (pct(card.knowledge_doc_recall)) } }
                     tr { th { "expected evidence cited" } td { (pct(card.evidence_recall)) } }
                     tr { th { "citation validity" } td { (pct(card.citation_validity)) } }
                     @if let Some(brier) = card.brier {

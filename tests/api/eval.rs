@@ -40,6 +40,21 @@ async fn the_rules_analyst_keeps_the_recorded_baseline_on_the_scenario_suite() {
         "{}",
         scorecard.to_text()
     );
+    // A section of the right document is a document hit: never below the exact-section figure,
+    // and above it when a neighbouring section was retrieved instead.
+    assert!(
+        scorecard.knowledge_doc_recall.unwrap() >= scorecard.knowledge_recall.unwrap(),
+        "{}",
+        scorecard.to_text()
+    );
+    assert!(
+        scorecard
+            .results
+            .iter()
+            .any(|r| r.knowledge_doc_found > r.knowledge_found),
+        "some scenario retrieves another section of the expected document: {}",
+        scorecard.to_text()
+    );
     // Every stage ran for every scenario.
     for result in &scorecard.results {
         for stage in ["parse", "targets", "index", "retrieve", "analyse", "render"] {
