@@ -24,6 +24,11 @@ pub struct ServiceEntry {
     pub cloudflare_zone: Option<String>,
     pub runbooks: Vec<String>,
     pub dependencies: Vec<String>,
+    /// Other names senders use for it: a PagerDuty service name ("Checkout API
+    /// (Production)"), a Datadog `service:` tag, an Alertmanager `service` or `job` label.
+    pub aliases: Vec<String>,
+    /// PagerDuty service ids (`PXXXXXX`) of incidents that are about it.
+    pub pagerduty_service_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -40,6 +45,59 @@ impl ServiceCatalog {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(format!("{}: {e}", path.display())),
         }
+    }
+}
+
+impl ServiceCatalog {
+    /// The catalog entry an alert is about: its PagerDuty service id, else the first of its
+    /// names that is a catalog key, an alias or a `datadog_service` (case-insensitive).
+    pub fn find<'a>(
+        &'a self,
+        pagerduty_service_id: Option<&str>,
+        names: &[&str],
+    ) -> Option<(&'a String, &'a ServiceEntry)> {
+        if let Some(id) = pagerduty_service_id
+            && let Some(found) = self
+                .services
+                .iter()
+                .find(|(_, e)| e.pagerduty_service_ids.iter().any(|p| p == id))
+        {
+            return Some(found);
+        }
+        names.iter().find_map(|name| {
+            let name = name.trim();
+            self.services.iter().find(|(key, e)| {
+                key.eq_ignore_ascii_case(name)
+                    || e.aliases
+                        .iter()
+                        .any(|a| a.trim().eq_ignore_ascii_case(name))
+                    || e.datadog_service
+                        .as_deref()
+                        .is_some_and(|d| d.eq_ignore_ascii_case(name))
+            })
+        })
+    }
+
+    /// Names or PagerDuty ids that point at two services: each would resolve arbitrarily.
+    pub fn duplicate_aliases(&self) -> Vec<String> {
+        let mut owners: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for (key, entry) in &self.services {
+            let mut names: Vec<String> = std::iter::once(key)
+                .chain(&entry.aliases)
+                .chain(&entry.pagerduty_service_ids)
+                .map(|n| n.trim().to_lowercase())
+                .collect();
+            names.sort();
+            names.dedup();
+            for name in names {
+                owners.entry(name).or_default().push(key);
+            }
+        }
+        owners
+            .into_iter()
+            .filter(|(_, keys)| keys.len() > 1)
+            .map(|(name, keys)| format!("\"{name}\" names {}", keys.join(" and ")))
+            .collect()
     }
 }
 
@@ -100,12 +158,23 @@ impl Targets {
             targets.datadog_monitor_id = alert.monitor_id.clone();
             targets.monitor_query = alert.monitor_query.clone();
         }
-        let entry = targets
+        // The sender's name for the service may be an alias; the catalog key is the name
+        // the rest of the pipeline uses.
+        let names: Vec<&str> = targets
             .service
-            .as_ref()
-            .and_then(|s| catalog.services.get(s))
-            .cloned()
-            .unwrap_or_default();
+            .as_deref()
+            .into_iter()
+            .chain(
+                ["service", "job", "app"]
+                    .iter()
+                    .filter_map(|k| alert.tag(k)),
+            )
+            .collect();
+        let found = catalog.find(alert.tag("pagerduty_service_id"), &names);
+        if let Some((key, _)) = found {
+            targets.service = Some(key.clone());
+        }
+        let entry = found.map(|(_, e)| e.clone()).unwrap_or_default();
         targets.kube_namespace = targets.kube_namespace.or(entry.kube_namespace);
         for workload in &entry.kube_workloads {
             push_unique(&mut targets.kube_workloads, workload);
@@ -159,6 +228,81 @@ mod tests {
             fired_at: Utc::now(),
             raw: "{}".into(),
         }
+    }
+
+    fn aliased() -> ServiceCatalog {
+        toml_from_str(
+            r#"
+[services.checkout-api]
+kube_namespace = "shop"
+kube_workloads = ["checkout-api"]
+aliases = ["Checkout API (Production)", "checkout", "shop-checkout"]
+pagerduty_service_ids = ["PX7K2QZ"]
+"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn senders_names_and_pagerduty_ids_resolve_through_aliases() {
+        let catalog = aliased();
+        // PagerDuty: the service's display name, or its id whatever the name says.
+        for (name, id) in [
+            ("Checkout API (Production)", "PUNKNOWN"),
+            ("Renamed in PagerDuty", "PX7K2QZ"),
+        ] {
+            let a = alert(
+                AlertSource::Pagerduty,
+                Some(name),
+                &[("service", name), ("pagerduty_service_id", id)],
+            );
+            let t = Targets::resolve(&a, &catalog);
+            assert_eq!(t.service.as_deref(), Some("checkout-api"), "{name} {id}");
+            assert_eq!(t.kube_workloads, ["checkout-api"]);
+            assert_eq!(t.kube_namespace.as_deref(), Some("shop"));
+        }
+        // Datadog's service tag and Alertmanager's job label go through the same aliases.
+        let dd = alert(
+            AlertSource::Datadog,
+            Some("CHECKOUT"),
+            &[("service", "CHECKOUT")],
+        );
+        assert_eq!(
+            Targets::resolve(&dd, &catalog).service.as_deref(),
+            Some("checkout-api")
+        );
+        let am = alert(AlertSource::Alertmanager, None, &[("job", "shop-checkout")]);
+        assert_eq!(
+            Targets::resolve(&am, &catalog).kube_workloads,
+            ["checkout-api"]
+        );
+        // An unknown name stays as it was, with no catalog targets.
+        let other = alert(AlertSource::Pagerduty, Some("Billing"), &[]);
+        let t = Targets::resolve(&other, &catalog);
+        assert_eq!(t.service.as_deref(), Some("Billing"));
+        assert!(t.kube_workloads.is_empty());
+    }
+
+    #[test]
+    fn a_name_that_points_at_two_services_is_reported() {
+        let mut catalog = aliased();
+        assert!(catalog.duplicate_aliases().is_empty());
+        catalog.services.insert(
+            "payments-api".into(),
+            ServiceEntry {
+                aliases: vec!["Checkout".into()],
+                pagerduty_service_ids: vec!["PX7K2QZ".into()],
+                ..ServiceEntry::default()
+            },
+        );
+        let duplicates = catalog.duplicate_aliases();
+        assert_eq!(duplicates.len(), 2, "{duplicates:?}");
+        assert!(
+            duplicates
+                .iter()
+                .any(|d| d.contains("\"checkout\"") && d.contains("checkout-api and payments-api")),
+            "{duplicates:?}"
+        );
     }
 
     #[test]

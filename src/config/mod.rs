@@ -281,8 +281,15 @@ impl Settings {
         if c.lookback_mins <= 0 {
             problems.push("collectors.lookback_mins must be positive".into());
         }
-        if let Err(e) = crate::catalog::ServiceCatalog::load(&c.services_file) {
-            problems.push(format!("collectors.services_file: {e}"));
+        match crate::catalog::ServiceCatalog::load(&c.services_file) {
+            Err(e) => problems.push(format!("collectors.services_file: {e}")),
+            Ok(catalog) => {
+                for duplicate in catalog.duplicate_aliases() {
+                    problems.push(format!(
+                        "collectors.services_file: {duplicate}; each name must point at one service"
+                    ));
+                }
+            }
         }
         for (key, url) in [
             ("datadog.api_base", &self.datadog.api_base),

@@ -51,6 +51,29 @@ fn config_check_passes_on_the_shipped_config_with_secrets() {
 }
 
 #[test]
+fn config_check_reports_a_catalog_name_that_points_at_two_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("services.toml");
+    std::fs::write(
+        &catalog,
+        "[services.checkout-api]\naliases = [\"Checkout API (Production)\"]\n\
+         [services.payments-api]\naliases = [\"checkout api (production)\"]\n",
+    )
+    .unwrap();
+    let output = triaged()
+        .args(["config", "check", "--insecure-no-auth"])
+        .env("TRIAGED__COLLECTORS__SERVICES_FILE", &catalog)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("\"checkout api (production)\" names checkout-api and payments-api"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn unknown_keys_are_refused() {
     let output = triaged()
         .args(["config", "check", "--insecure-no-auth"])
