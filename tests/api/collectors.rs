@@ -1025,3 +1025,147 @@ async fn recorded_bundles_are_served_for_their_onset_only_and_named_in_the_repor
 fn report_of(bundle: &EvidenceBundle) -> &triaged::domain::SourceReport {
     report(bundle, "recorded")
 }
+
+// ------------------------------------------------- the scenario README's evidence example
+
+/// Series, groups and tails cut to a few entries: an example, not a dump.
+fn trimmed(mut bundle: Value) -> Value {
+    for item in bundle["items"].as_array_mut().unwrap() {
+        // `get_mut`, not indexing: indexing a JSON object for writing inserts the key.
+        let data = &mut item["data"];
+        if let Some(points) = data
+            .get_mut("series")
+            .and_then(|s| s.get_mut("points"))
+            .and_then(Value::as_array_mut)
+        {
+            points.truncate(3);
+        }
+        if let Some(groups) = data.get_mut("groups").and_then(Value::as_array_mut) {
+            groups.truncate(2);
+        }
+    }
+    bundle
+}
+
+/// What must not drift: each item's kind, source, id and summary with their variable parts
+/// masked, and the keys of its data.
+fn shape(bundle: &Value) -> Vec<String> {
+    let mask = triaged::collectors::templates::template;
+    let mut shape: Vec<String> = bundle["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            let mut keys: Vec<&str> = item["data"]
+                .as_object()
+                .map(|o| o.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            keys.sort();
+            format!(
+                "{} {} {} | {} | {}",
+                item["source"].as_str().unwrap_or_default(),
+                item["kind"].as_str().unwrap_or_default(),
+                mask(item["id"].as_str().unwrap_or_default()),
+                mask(item["summary"].as_str().unwrap_or_default()),
+                keys.join(",")
+            )
+        })
+        .collect();
+    shape.sort();
+    let mut top: Vec<String> = bundle.as_object().unwrap().keys().cloned().collect();
+    top.sort();
+    shape.push(format!("bundle keys: {}", top.join(",")));
+    shape
+}
+
+#[tokio::test]
+async fn the_scenario_readme_example_is_what_triaged_collect_prints() {
+    let window = window();
+    let datadog = fake_datadog(&window).await;
+    let dir = tempfile::tempdir().unwrap();
+    let payload = dir.path().join("alert.json");
+    std::fs::write(
+        &payload,
+        json!({
+            "id": "7311054470861829026",
+            "alert_id": "88123401",
+            "alert_cycle_key": "88123401-1",
+            "transition": "Triggered",
+            "title": "[Triggered] prod-postgres-primary CPU above 90%",
+            "message": "CPU on the primary is saturated. @pagerduty-payments",
+            "query": "avg(last_10m):avg:aws.rds.cpuutilization{dbinstanceidentifier:prod-postgres-primary} > 90",
+            "scope": "service:checkout-db",
+            "priority": "P2",
+            "tags": "env:prod,service:checkout-db,team:payments",
+            "date": window.onset.timestamp_millis().to_string(),
+            "last_updated": window.onset.timestamp_millis().to_string(),
+            "link": "https://app.datadoghq.com/monitors/88123401",
+            "org_id": "321813",
+            "hostname": "$HOSTNAME",
+            "metric": "aws.rds.cpuutilization"
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_triaged"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("collect")
+        .arg(&payload)
+        .args(["--source", "datadog", "--json"])
+        .env("TRIAGED__DATADOG__API_BASE", datadog.uri())
+        .env("DD_API_KEY", "dd-api-key-test")
+        .env("DD_APP_KEY", "dd-app-key-test")
+        .env("TRIAGED__KUBERNETES__ENABLED", "false")
+        .env("TRIAGED__AWS__ENABLED", "false")
+        .env_remove("CLOUDFLARE_API_TOKEN")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let collected = trimmed(serde_json::from_slice(&output.stdout).unwrap());
+    let kinds: Vec<&str> = collected["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["kind"].as_str())
+        .collect();
+    for kind in ["monitor", "metric", "logs", "change"] {
+        assert!(kinds.contains(&kind), "collect read a {kind}: {kinds:?}");
+    }
+
+    let readme_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let (begin, end) = (
+        "<!-- evidence-example:begin -->",
+        "<!-- evidence-example:end -->",
+    );
+    let start = readme.find(begin).expect("the README marks its example") + begin.len();
+    let stop = readme.find(end).expect("the README closes its example");
+    if std::env::var_os("TRIAGED_UPDATE_EXAMPLES").is_some() {
+        let block = format!(
+            "\n```json\n{}\n```\n",
+            serde_json::to_string_pretty(&collected).unwrap()
+        );
+        std::fs::write(
+            &readme_path,
+            format!("{}{block}{}", &readme[..start], &readme[stop..]),
+        )
+        .unwrap();
+        return;
+    }
+    let shown = readme[start..stop]
+        .trim()
+        .trim_start_matches("```json")
+        .trim_end_matches("```");
+    let shown: Value = serde_json::from_str(shown).expect("the README example is JSON");
+    assert_eq!(
+        shape(&shown),
+        shape(&collected),
+        "tests/scenarios/README.md's example no longer matches `triaged collect --json`; \
+         regenerate it with TRIAGED_UPDATE_EXAMPLES=1 cargo nextest run the_scenario_readme_example"
+    );
+}
