@@ -23,14 +23,28 @@ pub struct AwsCollector {
 }
 
 /// The RDS metrics read for each instance, with the id suffix used in evidence ids.
-const RDS_METRICS: [(&str, &str); 6] = [
+const RDS_METRICS: [(&str, &str); 10] = [
     ("CPUUtilization", "cpu"),
     ("DatabaseConnections", "connections"),
     ("FreeableMemory", "freeable_memory"),
+    ("FreeStorageSpace", "free_storage"),
     ("ReplicaLag", "replica_lag"),
     ("ReadLatency", "read_latency"),
     ("WriteLatency", "write_latency"),
+    ("ReadIOPS", "read_iops"),
+    ("WriteIOPS", "write_iops"),
+    ("DiskQueueDepth", "disk_queue_depth"),
 ];
+
+/// Read replicas of the targeted instances read beside them (their lag, their events).
+const MAX_REPLICAS: usize = 3;
+
+/// One instance as DescribeDBInstances gives it.
+struct Described {
+    items: Vec<EvidenceItem>,
+    max_connections: Option<f64>,
+    replicas: Vec<String>,
+}
 
 impl AwsCollector {
     pub async fn register(settings: &Settings) -> Registered {
@@ -64,7 +78,7 @@ impl AwsCollector {
         }))
     }
 
-    async fn instance(&self, id: &str) -> Result<(Vec<EvidenceItem>, Option<f64>), CollectError> {
+    async fn instance(&self, id: &str) -> Result<Described, CollectError> {
         let output = self
             .rds
             .describe_db_instances()
@@ -118,9 +132,19 @@ impl AwsCollector {
                 "parameter_group": parameter_group,
                 "max_connections": max_connections,
                 "allocated_storage_gib": instance.allocated_storage(),
+                "replica_of": instance.read_replica_source_db_instance_identifier(),
+                "replicas": instance.read_replica_db_instance_identifiers(),
             }),
         };
-        Ok((vec![item], max_connections_value))
+        Ok(Described {
+            items: vec![item],
+            max_connections: max_connections_value,
+            replicas: instance
+                .read_replica_db_instance_identifiers()
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
+        })
     }
 
     /// `max_connections` from the parameter group: a number, or the formula when it does not
@@ -417,6 +441,21 @@ fn describe_metric(
                 ratio_anomaly(series.max, baseline),
             ),
         },
+        // Falling free space is the fault: read against the most there was.
+        "FreeStorageSpace" => (
+            format!(
+                "{id} FreeStorageSpace: last {:.1} GiB, max {:.1} GiB{base}",
+                series.last / 1_073_741_824.0,
+                series.max / 1_073_741_824.0
+            ),
+            if series.max > 0.0 && series.last <= 0.1 * series.max {
+                0.9
+            } else if baseline.is_some_and(|b| b > 0.0 && series.last < 0.5 * b) {
+                0.6
+            } else {
+                0.2
+            },
+        ),
         "FreeableMemory" => (
             format!(
                 "{id} freeable memory: last {:.0} MiB, min {:.0} MiB",
@@ -465,20 +504,32 @@ impl Collector for AwsCollector {
                 ],
             });
         }
-        let ids: Vec<String> = targets.rds_instances.iter().take(3).cloned().collect();
+        let mut ids: Vec<String> = targets.rds_instances.iter().take(3).cloned().collect();
         let mut collected = Collected::default();
+        let mut described: Vec<Result<Described, CollectError>> =
+            futures::future::join_all(ids.iter().map(|id| self.instance(id))).await;
+        // A lagging read replica is part of its primary's incident: read its replicas too.
+        let replicas: Vec<String> = described
+            .iter()
+            .flatten()
+            .flat_map(|d| d.replicas.iter())
+            .filter(|r| !ids.contains(r))
+            .take(MAX_REPLICAS)
+            .cloned()
+            .collect();
+        described
+            .extend(futures::future::join_all(replicas.iter().map(|id| self.instance(id))).await);
+        ids.extend(replicas);
         let alarms = self.alarms(&ids);
-        let per_instance = futures::future::join_all(ids.iter().map(|id| async move {
-            let (instance, events) = tokio::join!(self.instance(id), self.events(id, window));
-            let max_connections = instance.as_ref().ok().and_then(|(_, m)| *m);
-            let metrics = self.metrics(id, window, max_connections).await;
-            (
-                id.clone(),
-                instance.map(|(items, _)| items),
-                events,
-                metrics,
-            )
-        }));
+        let per_instance =
+            futures::future::join_all(ids.iter().zip(described).map(|(id, instance)| async move {
+                let max_connections = instance.as_ref().ok().and_then(|d| d.max_connections);
+                let (events, metrics) = tokio::join!(
+                    self.events(id, window),
+                    self.metrics(id, window, max_connections)
+                );
+                (id.clone(), instance.map(|d| d.items), events, metrics)
+            }));
         let (alarms, per_instance) = tokio::join!(alarms, per_instance);
         let mut failures = 0;
         let mut parts = 0;

@@ -412,6 +412,8 @@ impl Fakes {
             nodes: case.list("eks_node_health", "nodes"),
             pod_logs: case.file("eks_pod_logs").clone(),
             logs: case.list("datadog_logs", "logs"),
+            metrics: case.list("aws_cloudwatch_metrics", "metric_data_results"),
+            rds_events: case.list("aws_rds_events", "events"),
         });
         let router = Router::new()
             .route(
@@ -437,6 +439,8 @@ impl Fakes {
             )
             .route("/api/v1/nodes/{name}", get(node))
             .route("/api/v2/logs/events/search", post(log_search))
+            // CloudWatch and RDS speak the AWS Query protocol: a form POST to `/`.
+            .route("/", post(aws_query))
             .route(
                 "/api/v1/events",
                 get(|| async { Json(json!({"events": []})) }),
@@ -479,16 +483,31 @@ impl Fakes {
             collectors.push(datadog::DatadogCollector::register(&settings, &secrets));
         }
         if has("aws_") {
-            collectors.push(Registered::Ready(Arc::new(AwsFiles::from_case(
-                case, window,
-            ))));
+            // The real AWS collector and SDK, pointed at the fake: nothing leaves the machine.
+            let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .endpoint_url(&self.base)
+                .credentials_provider(aws_sdk_rds::config::Credentials::new(
+                    "opensre", "opensre", None, None, "opensre",
+                ))
+                .load()
+                .await;
+            collectors.push(aws::AwsCollector::from_sdk_config(&config));
         }
+        if has("aws_performance_insights") {
+            collectors.push(Registered::Ready(Arc::new(PerformanceInsightsFile {
+                item: performance_insights(case.file("aws_performance_insights")),
+            })));
+        }
+        let _ = window;
         collectors
     }
 }
 
 struct FakeState {
     onset: DateTime<Utc>,
+    metrics: Vec<Value>,
+    rds_events: Vec<Value>,
     pods: Vec<Value>,
     events: Vec<Value>,
     deployments: Vec<Value>,
@@ -723,58 +742,181 @@ async fn log_search(State(state): State<Arc<FakeState>>, Json(body): Json<Value>
     Json(json!({"data": data, "meta": {"page": {}}, "links": {}}))
 }
 
-/// The AWS files as evidence items, built by the AWS collector's own item builders.
-struct AwsFiles {
-    items: Vec<EvidenceItem>,
+/// The instance a CloudWatch result is about.
+fn instance_of(result: &Value) -> Option<&str> {
+    result["dimensions"]
+        .as_array()?
+        .iter()
+        .find(|d| d["Name"] == "DBInstanceIdentifier")?
+        .get("Value")?
+        .as_str()
 }
 
-impl AwsFiles {
-    fn from_case(case: &Case, window: &Window) -> Self {
-        let onset_ms = window.onset.timestamp_millis();
-        let mut items = Vec::new();
-        for result in case.list("aws_cloudwatch_metrics", "metric_data_results") {
-            let instance = result["dimensions"]
-                .as_array()
-                .and_then(|d| {
-                    d.iter()
-                        .find(|d| d["Name"] == "DBInstanceIdentifier")
-                        .and_then(|d| d["Value"].as_str())
-                })
-                .unwrap_or("db")
-                .to_string();
-            let points: Vec<(i64, f64)> = result["timestamps"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The fake AWS Query API (CloudWatch `GetMetricData`, `DescribeAlarms`; RDS
+/// `DescribeDBInstances`, `DescribeDBParameters`, `DescribeEvents`), answering in the
+/// documented XML from the scenario's files. Instances are those the metric files name; one
+/// named `<primary>-replica…` is a read replica of `<primary>`.
+async fn aws_query(State(state): State<Arc<FakeState>>, body: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let form: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let param = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let instances: Vec<&str> = {
+        let mut names: Vec<&str> = state.metrics.iter().filter_map(instance_of).collect();
+        names.extend(
+            state
+                .rds_events
                 .iter()
-                .zip(result["values"].as_array().cloned().unwrap_or_default())
-                .filter_map(|(t, v)| Some((time(t)?.timestamp_millis(), v.as_f64()?)))
-                .collect();
-            let metric = result["metric_name"].as_str().unwrap_or("metric");
-            items.extend(aws::rds_metric_item(
-                &instance, metric, points, onset_ms, None,
-            ));
+                .filter_map(|e| e["source_identifier"].as_str()),
+        );
+        names.sort();
+        names.dedup();
+        names
+    };
+    let (namespace, action) = match param("Action").unwrap_or_default() {
+        a @ ("GetMetricData" | "DescribeAlarms") => {
+            ("http://monitoring.amazonaws.com/doc/2010-08-01/", a)
         }
-        for (index, event) in case.list("aws_rds_events", "events").iter().enumerate() {
-            let categories: Vec<String> = event["event_categories"]
-                .as_array()
-                .map(|c| {
-                    c.iter()
-                        .filter_map(|c| c.as_str().map(str::to_string))
-                        .collect()
+        a => ("http://rds.amazonaws.com/doc/2014-10-31/", a),
+    };
+    let result = match action {
+        "DescribeDBInstances" => {
+            let id = param("DBInstanceIdentifier").unwrap_or_default();
+            if !instances.contains(&id) {
+                let error = format!(
+                    "<ErrorResponse xmlns=\"{namespace}\"><Error><Type>Sender</Type><Code>DBInstanceNotFound</Code><Message>DBInstance {} not found.</Message></Error><RequestId>opensre</RequestId></ErrorResponse>",
+                    xml_escape(id)
+                );
+                return (
+                    axum::http::StatusCode::NOT_FOUND,
+                    [("content-type", "text/xml")],
+                    error,
+                )
+                    .into_response();
+            }
+            let replicas: String = instances
+                .iter()
+                .filter(|r| r.starts_with(&format!("{id}-replica")))
+                .map(|r| {
+                    format!(
+                        "<ReadReplicaDBInstanceIdentifier>{}</ReadReplicaDBInstanceIdentifier>",
+                        xml_escape(r)
+                    )
+                })
+                .collect();
+            let source = instances
+                .iter()
+                .find(|p| id.starts_with(&format!("{p}-replica")))
+                .map(|p| {
+                    format!(
+                        "<ReadReplicaSourceDBInstanceIdentifier>{}</ReadReplicaSourceDBInstanceIdentifier>",
+                        xml_escape(p)
+                    )
                 })
                 .unwrap_or_default();
-            items.push(aws::rds_event_item(
-                event["source_identifier"].as_str().unwrap_or("db"),
-                index,
-                event["message"].as_str().unwrap_or_default(),
-                time(&event["date"]),
-                &categories,
-            ));
+            format!(
+                "<DBInstances><DBInstance>{source}<DBInstanceIdentifier>{id}</DBInstanceIdentifier><DBInstanceClass>db.r6g.xlarge</DBInstanceClass><Engine>postgres</Engine><EngineVersion>15.4</EngineVersion><DBInstanceStatus>available</DBInstanceStatus><MultiAZ>true</MultiAZ><AllocatedStorage>200</AllocatedStorage><ReadReplicaDBInstanceIdentifiers>{replicas}</ReadReplicaDBInstanceIdentifiers></DBInstance></DBInstances>",
+                id = xml_escape(id)
+            )
         }
-        items.extend(performance_insights(case.file("aws_performance_insights")));
-        Self { items }
-    }
+        // The files give no parameter group: `max_connections` stays unknown.
+        "DescribeDBParameters" => "<Parameters></Parameters>".to_string(),
+        "DescribeEvents" => {
+            let id = param("SourceIdentifier").unwrap_or_default();
+            let events: String = state
+                .rds_events
+                .iter()
+                .filter(|e| e["source_identifier"].as_str() == Some(id))
+                .map(|e| {
+                    let categories: String = e["event_categories"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(|c| format!("<EventCategory>{}</EventCategory>", xml_escape(c)))
+                        .collect();
+                    format!(
+                        "<Event><SourceIdentifier>{}</SourceIdentifier><SourceType>db-instance</SourceType><Message>{}</Message><EventCategories>{categories}</EventCategories><Date>{}</Date></Event>",
+                        xml_escape(id),
+                        xml_escape(e["message"].as_str().unwrap_or_default()),
+                        e["date"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            format!("<Events>{events}</Events>")
+        }
+        "GetMetricData" => {
+            let mut results = String::new();
+            for n in 1.. {
+                let prefix = format!("MetricDataQueries.member.{n}");
+                let Some(query_id) = param(&format!("{prefix}.Id")) else {
+                    break;
+                };
+                let metric = param(&format!("{prefix}.MetricStat.Metric.MetricName"));
+                let instance = param(&format!(
+                    "{prefix}.MetricStat.Metric.Dimensions.member.1.Value"
+                ));
+                let found = state
+                    .metrics
+                    .iter()
+                    .find(|r| r["metric_name"].as_str() == metric && instance_of(r) == instance);
+                let (mut timestamps, mut values) = (String::new(), String::new());
+                if let Some(result) = found {
+                    for (t, v) in result["timestamps"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .zip(result["values"].as_array().into_iter().flatten())
+                    {
+                        if let (Some(t), Some(v)) = (t.as_str(), v.as_f64()) {
+                            timestamps.push_str(&format!("<member>{t}</member>"));
+                            values.push_str(&format!("<member>{v}</member>"));
+                        }
+                    }
+                }
+                results.push_str(&format!(
+                    "<member><Id>{}</Id><Label>{}</Label><Timestamps>{timestamps}</Timestamps><Values>{values}</Values><StatusCode>Complete</StatusCode></member>",
+                    xml_escape(query_id),
+                    xml_escape(metric.unwrap_or_default())
+                ));
+            }
+            format!("<MetricDataResults>{results}</MetricDataResults><Messages></Messages>")
+        }
+        "DescribeAlarms" => {
+            "<MetricAlarms></MetricAlarms><CompositeAlarms></CompositeAlarms>".to_string()
+        }
+        other => {
+            let error = format!(
+                "<ErrorResponse xmlns=\"{namespace}\"><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>{} is not served here</Message></Error><RequestId>opensre</RequestId></ErrorResponse>",
+                xml_escape(other)
+            );
+            return (
+                axum::http::StatusCode::BAD_REQUEST,
+                [("content-type", "text/xml")],
+                error,
+            )
+                .into_response();
+        }
+    };
+    let _ = state.onset;
+    (
+        [("content-type", "text/xml")],
+        format!(
+            "<{action}Response xmlns=\"{namespace}\"><{action}Result>{result}</{action}Result><ResponseMetadata><RequestId>opensre</RequestId></ResponseMetadata></{action}Response>"
+        ),
+    )
+        .into_response()
+}
+
+/// Performance Insights from the scenario's file (not yet read by the AWS collector).
+struct PerformanceInsightsFile {
+    item: Option<EvidenceItem>,
 }
 
 /// Performance Insights: DB load against its start, the top SQL and the top waits.
@@ -839,14 +981,14 @@ fn performance_insights(pi: &Value) -> Option<EvidenceItem> {
 }
 
 #[async_trait]
-impl Collector for AwsFiles {
+impl Collector for PerformanceInsightsFile {
     fn name(&self) -> &'static str {
-        "aws"
+        "performance_insights"
     }
 
     async fn collect(&self, _: &Targets, _: &Window) -> Result<Collected, CollectError> {
         Ok(Collected {
-            items: self.items.clone(),
+            items: self.item.iter().cloned().collect(),
             warnings: Vec::new(),
         })
     }

@@ -567,7 +567,8 @@ fn opensre_scenarios_run_through_the_collectors_and_are_scored_against_their_lab
             "--only",
             "rds_postgres/004-cpu",
         ])
-        .args(["--only", "eks/000-healthy", "--no-record", "--json"])
+        .args(["--only", "eks/000-healthy", "--only", "rds_postgres/001"])
+        .args(["--no-record", "--json"])
         .arg(&json)
         .arg("--data-dir")
         .arg(dir.path())
@@ -581,7 +582,7 @@ fn opensre_scenarios_run_through_the_collectors_and_are_scored_against_their_lab
     );
     let card: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(card["suite"], "opensre");
-    assert_eq!(card["scenarios"], 3);
+    assert_eq!(card["scenarios"], 4);
     let result = |name: &str| {
         card["results"]
             .as_array()
@@ -605,6 +606,16 @@ fn opensre_scenarios_run_through_the_collectors_and_are_scored_against_their_lab
     assert!(oom["keywords_found"].as_u64().unwrap() >= 1, "{oom}");
     let cpu = result("004-cpu");
     assert_eq!(cpu["category"], "resource_saturation", "{cpu}");
+    // The lag is on a read replica the alert does not name: the AWS collector finds it
+    // through DescribeDBInstances on the fake Query API and reads its ReplicaLag.
+    let lag = result("001-replication-lag");
+    assert!(lag["hit"].as_bool().unwrap(), "{lag}");
+    assert_eq!(lag["entity"], "rds/payments-prod-replica-1", "{lag}");
+    assert!(
+        lag["signals"][0].as_str().unwrap().contains("ReplicaLag")
+            && lag["signals"][0].as_str().unwrap().contains("✓locality"),
+        "the replica is on its primary's path: {lag}"
+    );
     // A healthy cluster is said to be healthy, not blamed.
     let healthy = result("000-healthy");
     assert_eq!(healthy["category"], "no_fault", "{healthy}");
