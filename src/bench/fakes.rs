@@ -64,6 +64,7 @@ pub async fn start(latencies: Latencies) -> anyhow::Result<Upstreams> {
     });
     let datadog = Router::new()
         .route("/api/v1/monitor/{id}", get(monitor))
+        .route("/api/v1/monitor", get(monitor_list))
         .route("/api/v1/query", get(query))
         .route("/api/v2/logs/events/search", post(empty_search))
         .route("/api/v2/events/search", post(empty_search))
@@ -109,6 +110,14 @@ async fn serve(router: Router) -> anyhow::Result<String> {
         let _ = axum::serve(listener, router).await;
     });
     Ok(format!("http://{addr}"))
+}
+
+/// Get all monitor details (`monitor_tags=service:…`): the service's monitors, as a list.
+async fn monitor_list(State(fake): State<Arc<Fake>>) -> Json<Value> {
+    tokio::time::sleep(fake.latencies.datadog).await;
+    Json(
+        json!([{"id": 1, "name": "p99 latency", "type": "query alert", "query": "avg(last_5m):avg:trace.http.request.duration{*} > 2", "overall_state": "Alert", "options": {}, "tags": ["service:checkout-api"]}]),
+    )
 }
 
 async fn monitor(State(fake): State<Arc<Fake>>) -> Json<Value> {

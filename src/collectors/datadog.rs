@@ -62,27 +62,34 @@ impl DatadogCollector {
 
     async fn monitor(&self, id: &str) -> Result<Vec<EvidenceItem>, CollectError> {
         let monitor = send_json(self.get(&format!("/api/v1/monitor/{id}"))).await?;
-        let state = monitor["overall_state"].as_str().unwrap_or("unknown");
-        let name = monitor["name"].as_str().unwrap_or("monitor");
-        let query = monitor["query"].as_str().unwrap_or("");
-        Ok(vec![EvidenceItem {
-            id: format!("datadog.monitor.{id}"),
-            source: "datadog".into(),
-            kind: "monitor".into(),
-            at: monitor["overall_state_modified"]
-                .as_str()
-                .and_then(parse_time),
-            summary: format!("Monitor \"{name}\" is {state}: {query}"),
-            anomaly: if state == "Alert" { 0.6 } else { 0.3 },
-            data: json!({
-                "name": name,
-                "overall_state": state,
-                "type": monitor["type"],
-                "query": query,
-                "thresholds": monitor["options"]["thresholds"],
-                "tags": monitor["tags"],
-            }),
-        }])
+        Ok(vec![monitor_item(id, &monitor)])
+    }
+
+    /// The service's own monitors (`service:` tag), for an alert that is not a Datadog
+    /// monitor: which are alerting, and which say the service is fine. Alerting ones first.
+    async fn service_monitors(&self, service: &str) -> Result<Vec<EvidenceItem>, CollectError> {
+        let reply = send_json(self.get("/api/v1/monitor").query(&[
+            ("monitor_tags", format!("service:{service}")),
+            ("page", "0".into()),
+            ("page_size", MAX_SERVICE_MONITORS.to_string()),
+        ]))
+        .await?;
+        let monitors = reply
+            .as_array()
+            .ok_or_else(|| CollectError("monitor list reply is not a list".into()))?;
+        let mut items: Vec<EvidenceItem> = monitors
+            .iter()
+            .take(MAX_SERVICE_MONITORS)
+            .enumerate()
+            .map(|(index, m)| {
+                let id = m["id"]
+                    .as_i64()
+                    .map_or_else(|| format!("{service}-{index}"), |id| id.to_string());
+                monitor_item(&id, m)
+            })
+            .collect();
+        items.sort_by(|a, b| b.anomaly.total_cmp(&a.anomaly).then(a.id.cmp(&b.id)));
+        Ok(items)
     }
 
     async fn query_points(
@@ -341,9 +348,10 @@ impl Collector for DatadogCollector {
         let service = targets.datadog_service.as_deref();
         let (monitor, metric, logs, events) = tokio::join!(
             async {
-                match &targets.datadog_monitor_id {
-                    Some(id) => self.monitor(id).await,
-                    None => Ok(Vec::new()),
+                match (&targets.datadog_monitor_id, service) {
+                    (Some(id), _) => self.monitor(id).await,
+                    (None, Some(s)) => self.service_monitors(s).await,
+                    (None, None) => Ok(Vec::new()),
                 }
             },
             async {
@@ -380,6 +388,38 @@ impl Collector for DatadogCollector {
             return Err(CollectError(collected.warnings.join("; ")));
         }
         Ok(collected)
+    }
+}
+
+/// Monitors of a service read at most.
+const MAX_SERVICE_MONITORS: usize = 10;
+
+/// One monitor as evidence: alerting is anomalous, OK says the service is fine by it.
+fn monitor_item(id: &str, monitor: &Value) -> EvidenceItem {
+    let state = monitor["overall_state"].as_str().unwrap_or("unknown");
+    let name = monitor["name"].as_str().unwrap_or("monitor");
+    let query = monitor["query"].as_str().unwrap_or("");
+    EvidenceItem {
+        id: format!("datadog.monitor.{id}"),
+        source: "datadog".into(),
+        kind: "monitor".into(),
+        at: monitor["overall_state_modified"]
+            .as_str()
+            .and_then(parse_time),
+        summary: format!("Monitor \"{name}\" is {state}: {query}"),
+        anomaly: match state {
+            "Alert" => 0.6,
+            "OK" => 0.1,
+            _ => 0.3,
+        },
+        data: json!({
+            "name": name,
+            "overall_state": state,
+            "type": monitor["type"],
+            "query": query,
+            "thresholds": monitor["options"]["thresholds"],
+            "tags": monitor["tags"],
+        }),
     }
 }
 

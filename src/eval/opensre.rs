@@ -413,6 +413,7 @@ impl Fakes {
             pod_logs: case.file("eks_pod_logs").clone(),
             logs: case.list("datadog_logs", "logs"),
             metrics: case.list("aws_cloudwatch_metrics", "metric_data_results"),
+            monitors: case.list("datadog_monitors", "monitors"),
             rds_events: case.list("aws_rds_events", "events"),
         });
         let router = Router::new()
@@ -439,6 +440,7 @@ impl Fakes {
             )
             .route("/api/v1/nodes/{name}", get(node))
             .route("/api/v2/logs/events/search", post(log_search))
+            .route("/api/v1/monitor", get(monitor_list))
             // CloudWatch and RDS speak the AWS Query protocol: a form POST to `/`.
             .route("/", post(aws_query))
             .route(
@@ -506,6 +508,7 @@ impl Fakes {
 
 struct FakeState {
     onset: DateTime<Utc>,
+    monitors: Vec<Value>,
     metrics: Vec<Value>,
     rds_events: Vec<Value>,
     pods: Vec<Value>,
@@ -740,6 +743,38 @@ async fn log_search(State(state): State<Arc<FakeState>>, Json(body): Json<Value>
         .collect();
     data.reverse();
     Json(json!({"data": data, "meta": {"page": {}}, "links": {}}))
+}
+
+/// Datadog's "Get all monitor details": the scenario's monitors carrying every tag asked for
+/// in `monitor_tags`, with the ids the real API would give them.
+async fn monitor_list(
+    State(state): State<Arc<FakeState>>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Json<Value> {
+    let wanted: Vec<&str> = query
+        .get("monitor_tags")
+        .map(|t| t.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    let monitors: Vec<Value> = state
+        .monitors
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| {
+            let tags: Vec<&str> = m["tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            wanted.iter().all(|w| tags.contains(w))
+        })
+        .map(|(index, m)| {
+            let mut m = m.clone();
+            m["id"] = json!(4_100_000 + index as i64);
+            m
+        })
+        .collect();
+    Json(Value::Array(monitors))
 }
 
 /// The instance a CloudWatch result is about.

@@ -1169,3 +1169,61 @@ async fn the_scenario_readme_example_is_what_triaged_collect_prints() {
          regenerate it with TRIAGED_UPDATE_EXAMPLES=1 cargo nextest run the_scenario_readme_example"
     );
 }
+
+#[tokio::test]
+async fn datadog_reads_the_services_monitors_when_the_alert_is_not_one() {
+    let window = window();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/monitor"))
+        .and(query_param("monitor_tags", "service:checkout-db"))
+        .and(header("DD-API-KEY", "dd-api-key-test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 7001, "name": "checkout-db p95 latency", "type": "metric alert",
+             "query": "avg(last_5m):p95:trace.postgres.query.duration{service:checkout-db} > 0.5",
+             "overall_state": "OK", "tags": ["service:checkout-db"], "options": {"thresholds": {"critical": 0.5}}},
+            {"id": 7002, "name": "checkout-db error rate", "type": "metric alert",
+             "query": "sum(last_5m):sum:trace.postgres.query.errors{service:checkout-db}.as_count() > 50",
+             "overall_state": "Alert", "tags": ["service:checkout-db"], "options": {"thresholds": {"critical": 50}}}
+        ])))
+        .mount(&server)
+        .await;
+    for endpoint in ["/api/v2/logs/events/search", "/api/v2/events/search"] {
+        Mock::given(method("POST"))
+            .and(path(endpoint))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [], "meta": {}})))
+            .mount(&server)
+            .await;
+    }
+    let registered = collectors::datadog::DatadogCollector::register(
+        &settings(&server.uri(), "http://unused"),
+        &secrets(),
+    );
+    // An Alertmanager or PagerDuty alert: a service, no monitor id.
+    let targets = Targets {
+        service: Some("checkout-db".into()),
+        datadog_service: Some("checkout-db".into()),
+        ..Targets::default()
+    };
+    let bundle = run(&[registered], &targets, &window, 5).await;
+    let datadog_report = report(&bundle, "datadog");
+    assert_eq!(
+        datadog_report.status,
+        SourceStatus::Ok,
+        "{datadog_report:?}"
+    );
+    assert_eq!(datadog_report.message, None, "{datadog_report:?}");
+    let monitors: Vec<&EvidenceItem> = bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == "monitor")
+        .collect();
+    assert_eq!(monitors.len(), 2, "{monitors:?}");
+    assert_eq!(monitors[0].id, "datadog.monitor.7002", "alerting first");
+    assert!(monitors[0].summary.contains("is Alert"));
+    assert_eq!(monitors[1].data["overall_state"], "OK");
+    assert!(
+        monitors[1].anomaly <= 0.2,
+        "an OK monitor says the service is fine by it"
+    );
+}
