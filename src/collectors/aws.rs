@@ -20,6 +20,7 @@ use crate::domain::{EvidenceItem, Series, Window};
 pub struct AwsCollector {
     rds: aws_sdk_rds::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    pi: aws_sdk_pi::Client,
 }
 
 /// The RDS metrics read for each instance, with the id suffix used in evidence ids.
@@ -44,6 +45,8 @@ struct Described {
     items: Vec<EvidenceItem>,
     max_connections: Option<f64>,
     replicas: Vec<String>,
+    /// The id Performance Insights knows the instance by (`db-…`), when PI is enabled.
+    pi_resource: Option<String>,
 }
 
 impl AwsCollector {
@@ -72,9 +75,14 @@ impl AwsCollector {
                 reason: "no region (aws.region, AWS_REGION or a profile)".into(),
             };
         }
+        // Performance Insights in AWS JSON 1.1, the protocol its API reference documents.
+        let pi = aws_sdk_pi::config::Builder::from(config)
+            .protocol(aws_smithy_json::protocol::aws_json_rpc::AwsJsonRpcProtocol::aws_json_1_1())
+            .build();
         Registered::Ready(Arc::new(Self {
             rds: aws_sdk_rds::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            pi: aws_sdk_pi::Client::from_conf(pi),
         }))
     }
 
@@ -144,6 +152,11 @@ impl AwsCollector {
                 .iter()
                 .map(|r| r.to_string())
                 .collect(),
+            pi_resource: instance
+                .performance_insights_enabled()
+                .unwrap_or(false)
+                .then(|| instance.dbi_resource_id().map(str::to_string))
+                .flatten(),
         })
     }
 
@@ -284,6 +297,107 @@ impl AwsCollector {
         Ok(items)
     }
 
+    /// Performance Insights over the window: DB load (average active sessions), the top
+    /// waits and the top SQL by load.
+    async fn performance_insights(
+        &self,
+        id: &str,
+        resource: &str,
+        window: &Window,
+    ) -> Result<Vec<EvidenceItem>, CollectError> {
+        use aws_sdk_pi::types::{DimensionGroup, MetricQuery, ServiceType};
+        let error = |what: &str, e: &dyn std::fmt::Display| {
+            CollectError(format!("Performance Insights {what}: {e}"))
+        };
+        let group = |name: &str| {
+            DimensionGroup::builder()
+                .group(name)
+                .limit(5)
+                .build()
+                .map_err(|e| error("request", &e))
+        };
+        let query = |group: Option<DimensionGroup>| {
+            MetricQuery::builder()
+                .metric("db.load.avg")
+                .set_group_by(group)
+                .build()
+                .map_err(|e| error("request", &e))
+        };
+        let (start, end) = (
+            AwsTime::from_millis(window.start.timestamp_millis()),
+            AwsTime::from_millis(window.end.timestamp_millis()),
+        );
+        let metrics = self
+            .pi
+            .get_resource_metrics()
+            .service_type(ServiceType::Rds)
+            .identifier(resource)
+            .metric_queries(query(None)?)
+            .metric_queries(query(Some(group("db.wait_event")?))?)
+            .start_time(start)
+            .end_time(end)
+            .period_in_seconds(60)
+            .send();
+        let sql = self
+            .pi
+            .describe_dimension_keys()
+            .service_type(ServiceType::Rds)
+            .identifier(resource)
+            .metric("db.load.avg")
+            .group_by(group("db.sql")?)
+            .start_time(start)
+            .end_time(end)
+            .send();
+        let (metrics, sql) = tokio::join!(metrics, sql);
+        let metrics = metrics.map_err(|e| {
+            error(
+                "GetResourceMetrics",
+                &aws_sdk_pi::error::DisplayErrorContext(&e),
+            )
+        })?;
+        let sql = sql.map_err(|e| {
+            error(
+                "DescribeDimensionKeys",
+                &aws_sdk_pi::error::DisplayErrorContext(&e),
+            )
+        })?;
+        let mut load = Vec::new();
+        let mut waits = Vec::new();
+        for series in metrics.metric_list() {
+            let points: Vec<(i64, f64)> = series
+                .data_points()
+                .iter()
+                .filter_map(|p| Some((p.timestamp().to_millis().ok()?, p.value())))
+                .collect();
+            match series
+                .key()
+                .and_then(|k| k.dimensions())
+                .and_then(|d| d.get("db.wait_event.name"))
+            {
+                Some(wait) if !points.is_empty() => {
+                    let mean = points.iter().map(|p| p.1).sum::<f64>() / points.len() as f64;
+                    waits.push((wait.clone(), mean));
+                }
+                Some(_) => {}
+                None => load = points,
+            }
+        }
+        let top_sql: Vec<(String, f64)> = sql
+            .keys()
+            .iter()
+            .filter_map(|k| {
+                let dimensions = k.dimensions()?;
+                let statement = dimensions
+                    .get("db.sql.statement")
+                    .or_else(|| dimensions.get("db.sql.tokenized_statement"))?;
+                Some((statement.clone(), k.total().unwrap_or(0.0)))
+            })
+            .collect();
+        Ok(performance_insights_item(id, &load, waits, top_sql)
+            .into_iter()
+            .collect())
+    }
+
     async fn alarms(&self, ids: &[String]) -> Result<Vec<EvidenceItem>, CollectError> {
         let output = self
             .cloudwatch
@@ -354,6 +468,50 @@ pub(crate) fn rds_metric_item(
         summary,
         anomaly,
         data: json!({ "metric": metric, "series": series, "baseline": baseline, "max_connections": max_connections }),
+    })
+}
+
+/// The Performance Insights item: DB load against its start, the top waits and the top SQL
+/// by load; `None` without a load series.
+pub(crate) fn performance_insights_item(
+    id: &str,
+    load: &[(i64, f64)],
+    mut waits: Vec<(String, f64)>,
+    mut top_sql: Vec<(String, f64)>,
+) -> Option<EvidenceItem> {
+    let first = load.first()?.1;
+    let max = load.iter().map(|p| p.1).fold(f64::MIN, f64::max);
+    waits.sort_by(|a, b| b.1.total_cmp(&a.1));
+    top_sql.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let named = |list: &[(String, f64)], width: usize| {
+        list.iter()
+            .take(3)
+            .map(|(name, load)| {
+                format!(
+                    "\"{}\" {load:.1}",
+                    name.chars().take(width).collect::<String>()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let growth = if first > 0.0 { max / first } else { 1.0 };
+    Some(EvidenceItem {
+        id: format!("aws.rds.{id}.performance_insights"),
+        source: "aws".into(),
+        kind: "performance_insights".into(),
+        at: None,
+        summary: format!(
+            "{id} DB load (Performance Insights): {first:.1} → max {max:.1} average active sessions; top waits: {}; top SQL: {}",
+            named(&waits, 40),
+            named(&top_sql, 120)
+        ),
+        anomaly: ((growth - 1.0) / 3.0).clamp(0.1, 0.8),
+        data: json!({
+            "db_load": load,
+            "top_waits": waits.iter().take(5).map(|(n, l)| json!({"name": n, "db_load_avg": l})).collect::<Vec<_>>(),
+            "top_sql": top_sql.iter().take(5).map(|(s, l)| json!({"statement": s, "db_load_avg": l})).collect::<Vec<_>>(),
+        }),
     })
 }
 
@@ -524,20 +682,34 @@ impl Collector for AwsCollector {
         let per_instance =
             futures::future::join_all(ids.iter().zip(described).map(|(id, instance)| async move {
                 let max_connections = instance.as_ref().ok().and_then(|d| d.max_connections);
-                let (events, metrics) = tokio::join!(
+                let pi_resource = instance.as_ref().ok().and_then(|d| d.pi_resource.clone());
+                let (events, metrics, insights) = tokio::join!(
                     self.events(id, window),
-                    self.metrics(id, window, max_connections)
+                    self.metrics(id, window, max_connections),
+                    async {
+                        match &pi_resource {
+                            Some(resource) => self.performance_insights(id, resource, window).await,
+                            None => Ok(Vec::new()),
+                        }
+                    }
                 );
-                (id.clone(), instance.map(|d| d.items), events, metrics)
+                (
+                    id.clone(),
+                    instance.map(|d| d.items),
+                    events,
+                    metrics,
+                    insights,
+                )
             }));
         let (alarms, per_instance) = tokio::join!(alarms, per_instance);
         let mut failures = 0;
         let mut parts = 0;
-        for (id, instance, events, metrics) in per_instance {
+        for (id, instance, events, metrics, insights) in per_instance {
             for (part, result) in [
                 ("instance", instance),
                 ("events", events),
                 ("metrics", metrics),
+                ("performance insights", insights),
             ] {
                 parts += 1;
                 failures += usize::from(result.is_err());

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use async_trait::async_trait;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -30,11 +29,9 @@ use super::{
     AnalystMode, EvalOptions, ScenarioResult, Scorecard, analyst_for, scorecard, strongest_signals,
 };
 use crate::catalog::{ServiceCatalog, Targets};
-use crate::collectors::{
-    self, CollectError, Collected, Collector, Deadlines, Registered, aws, datadog, kubernetes,
-};
+use crate::collectors::{self, Deadlines, Registered, aws, datadog, kubernetes};
 use crate::config::{Secrets, Settings};
-use crate::domain::{Alert, AlertSource, Category, EvidenceItem, Window};
+use crate::domain::{Alert, AlertSource, Category, Window};
 use crate::intake::{self, Delivery};
 use crate::pipeline::stages;
 
@@ -414,6 +411,7 @@ impl Fakes {
             logs: case.list("datadog_logs", "logs"),
             metrics: case.list("aws_cloudwatch_metrics", "metric_data_results"),
             monitors: case.list("datadog_monitors", "monitors"),
+            pi: case.file("aws_performance_insights").clone(),
             rds_events: case.list("aws_rds_events", "events"),
         });
         let router = Router::new()
@@ -496,11 +494,6 @@ impl Fakes {
                 .await;
             collectors.push(aws::AwsCollector::from_sdk_config(&config));
         }
-        if has("aws_performance_insights") {
-            collectors.push(Registered::Ready(Arc::new(PerformanceInsightsFile {
-                item: performance_insights(case.file("aws_performance_insights")),
-            })));
-        }
         let _ = window;
         collectors
     }
@@ -509,6 +502,7 @@ impl Fakes {
 struct FakeState {
     onset: DateTime<Utc>,
     monitors: Vec<Value>,
+    pi: Value,
     metrics: Vec<Value>,
     rds_events: Vec<Value>,
     pods: Vec<Value>,
@@ -798,8 +792,16 @@ fn xml_escape(text: &str) -> String {
 /// `DescribeDBInstances`, `DescribeDBParameters`, `DescribeEvents`), answering in the
 /// documented XML from the scenario's files. Instances are those the metric files name; one
 /// named `<primary>-replica…` is a read replica of `<primary>`.
-async fn aws_query(State(state): State<Arc<FakeState>>, body: String) -> axum::response::Response {
+async fn aws_query(
+    State(state): State<Arc<FakeState>>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
+    // Performance Insights speaks AWS JSON 1.1 on the same endpoint.
+    if let Some(target) = headers.get("x-amz-target").and_then(|t| t.to_str().ok()) {
+        return performance_insights_api(&state, target, &body).into_response();
+    }
     let form: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
     let param = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
     let instances: Vec<&str> = {
@@ -855,8 +857,17 @@ async fn aws_query(State(state): State<Arc<FakeState>>, body: String) -> axum::r
                     )
                 })
                 .unwrap_or_default();
+            // Performance Insights is on where the scenario has its file for the instance.
+            let insights = if state.pi["db_instance_identifier"].as_str() == Some(id) {
+                format!(
+                    "<PerformanceInsightsEnabled>true</PerformanceInsightsEnabled><DbiResourceId>db-{}</DbiResourceId>",
+                    xml_escape(id)
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "<DBInstances><DBInstance>{source}<DBInstanceIdentifier>{id}</DBInstanceIdentifier><DBInstanceClass>db.r6g.xlarge</DBInstanceClass><Engine>postgres</Engine><EngineVersion>15.4</EngineVersion><DBInstanceStatus>available</DBInstanceStatus><MultiAZ>true</MultiAZ><AllocatedStorage>200</AllocatedStorage><ReadReplicaDBInstanceIdentifiers>{replicas}</ReadReplicaDBInstanceIdentifiers></DBInstance></DBInstances>",
+                "<DBInstances><DBInstance>{source}{insights}<DBInstanceIdentifier>{id}</DBInstanceIdentifier><DBInstanceClass>db.r6g.xlarge</DBInstanceClass><Engine>postgres</Engine><EngineVersion>15.4</EngineVersion><DBInstanceStatus>available</DBInstanceStatus><MultiAZ>true</MultiAZ><AllocatedStorage>200</AllocatedStorage><ReadReplicaDBInstanceIdentifiers>{replicas}</ReadReplicaDBInstanceIdentifiers></DBInstance></DBInstances>",
                 id = xml_escape(id)
             )
         }
@@ -949,84 +960,99 @@ async fn aws_query(State(state): State<Arc<FakeState>>, body: String) -> axum::r
         .into_response()
 }
 
-/// Performance Insights from the scenario's file (not yet read by the AWS collector).
-struct PerformanceInsightsFile {
-    item: Option<EvidenceItem>,
-}
-
-/// Performance Insights: DB load against its start, the top SQL and the top waits.
-fn performance_insights(pi: &Value) -> Option<EvidenceItem> {
-    let id = pi["db_instance_identifier"].as_str()?;
-    let load: Vec<f64> = pi["db_load"]["values"]
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_f64)
-        .collect();
-    let (first, max) = (
-        *load.first()?,
-        load.iter().copied().fold(f64::MIN, f64::max),
-    );
-    let top_sql: Vec<String> = pi["top_sql"]
+/// The fake Performance Insights API (`GetResourceMetrics`, `DescribeDimensionKeys`, AWS JSON
+/// 1.1) from the scenario's file: the DB load series as it is, each top wait as a series at its
+/// average, the top SQL as dimension keys with their totals.
+fn performance_insights_api(
+    state: &FakeState,
+    target: &str,
+    body: &str,
+) -> (
+    axum::http::StatusCode,
+    [(&'static str, &'static str); 1],
+    String,
+) {
+    let request: Value = serde_json::from_str(body).unwrap_or_default();
+    let pi = &state.pi;
+    let known = pi["db_instance_identifier"]
+        .as_str()
+        .map(|id| format!("db-{id}"));
+    if request["Identifier"].as_str() != known.as_deref() {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            [("content-type", "application/x-amz-json-1.1")],
+            json!({"__type": "InvalidArgumentException", "message": "No Performance Insights data for this identifier"}).to_string(),
+        );
+    }
+    let seconds = |t: &Value| time(t).map(|t| t.timestamp() as f64);
+    let timestamps: Vec<f64> = pi["db_load"]["timestamps"]
         .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .take(3)
-        .map(|s| {
-            let waits: Vec<String> = s["wait_events"]
+        .into_iter()
+        .flatten()
+        .filter_map(seconds)
+        .collect();
+    let aligned = json!({
+        "AlignedStartTime": timestamps.first(),
+        "AlignedEndTime": timestamps.last(),
+        "Identifier": known,
+    });
+    let reply = match target.rsplit('.').next().unwrap_or_default() {
+        "GetResourceMetrics" => {
+            let series = |values: Vec<f64>| -> Vec<Value> {
+                timestamps
+                    .iter()
+                    .zip(values)
+                    .map(|(t, v)| json!({"Timestamp": t, "Value": v}))
+                    .collect()
+            };
+            let load: Vec<f64> = pi["db_load"]["values"]
                 .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .take(2)
-                .map(|w| {
-                    format!(
-                        "{} {:.1}",
-                        w["name"].as_str().unwrap_or("?"),
-                        w["db_load_avg"].as_f64().unwrap_or(0.0)
-                    )
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_f64)
+                .collect();
+            let mut list =
+                vec![json!({"Key": {"Metric": "db.load.avg"}, "DataPoints": series(load)})];
+            for wait in pi["top_wait_events"].as_array().into_iter().flatten() {
+                let level = wait["db_load_avg"].as_f64().unwrap_or(0.0);
+                list.push(json!({
+                    "Key": {"Metric": "db.load.avg", "Dimensions": {
+                        "db.wait_event.name": wait["name"], "db.wait_event.type": wait["type"]}},
+                    "DataPoints": series(vec![level; timestamps.len()]),
+                }));
+            }
+            let mut reply = aligned;
+            reply["MetricList"] = Value::Array(list);
+            reply
+        }
+        "DescribeDimensionKeys" => {
+            let keys: Vec<Value> = pi["top_sql"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .map(|(index, sql)| {
+                    json!({"Dimensions": {"db.sql.statement": sql["statement"], "db.sql.id": format!("sql-{index}")},
+                           "Total": sql["db_load_avg"]})
                 })
                 .collect();
-            format!(
-                "\"{}\" load {:.1} (waits: {})",
-                s["statement"]
-                    .as_str()
-                    .unwrap_or("?")
-                    .chars()
-                    .take(120)
-                    .collect::<String>(),
-                s["db_load_avg"].as_f64().unwrap_or(0.0),
-                waits.join(", ")
-            )
-        })
-        .collect();
-    let growth = if first > 0.0 { max / first } else { 1.0 };
-    Some(EvidenceItem {
-        id: format!("aws.rds.{id}.performance_insights"),
-        source: "aws".into(),
-        kind: "performance_insights".into(),
-        at: None,
-        summary: format!(
-            "{id} DB load (Performance Insights): {first:.1} → max {max:.1} average active sessions; top SQL: {}",
-            top_sql.join("; ")
-        ),
-        anomaly: ((growth - 1.0) / 3.0).clamp(0.1, 0.8),
-        data: json!({"db_load": pi["db_load"], "top_sql": pi["top_sql"], "top_waits": pi["top_wait_events"]}),
-    })
-}
-
-#[async_trait]
-impl Collector for PerformanceInsightsFile {
-    fn name(&self) -> &'static str {
-        "performance_insights"
-    }
-
-    async fn collect(&self, _: &Targets, _: &Window) -> Result<Collected, CollectError> {
-        Ok(Collected {
-            items: self.item.iter().cloned().collect(),
-            warnings: Vec::new(),
-        })
-    }
+            let mut reply = aligned;
+            reply["Keys"] = Value::Array(keys);
+            reply
+        }
+        other => {
+            return (
+                axum::http::StatusCode::BAD_REQUEST,
+                [("content-type", "application/x-amz-json-1.1")],
+                json!({"__type": "UnknownOperationException", "message": format!("{other} is not served here")}).to_string(),
+            );
+        }
+    };
+    (
+        axum::http::StatusCode::OK,
+        [("content-type", "application/x-amz-json-1.1")],
+        reply.to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -1046,6 +1072,53 @@ mod tests {
             assert!(!mapped(theirs).contains(&Category::Unknown), "{theirs}");
         }
         assert_eq!(mapped("healthy"), &[Category::NoFault]);
+    }
+
+    /// An RDS scenario's files reach the brief's evidence only through the fake AWS APIs and
+    /// the real AWS collector: CloudWatch series, RDS events and Performance Insights (top
+    /// waits and top SQL), over the SDK.
+    #[tokio::test]
+    async fn the_aws_collector_reads_a_scenario_through_the_fake_aws_apis() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/external/opensre");
+        let dir = discover(&root)
+            .into_iter()
+            .find(|d| d.to_string_lossy().contains("004-cpu"))
+            .expect("the CPU scenario");
+        let case = Case::load(&dir, &root).unwrap();
+        let window = case.window();
+        let fakes = Fakes::start(&case).await.unwrap();
+        let settings = Settings::default();
+        let collectors = fakes.collectors(&case, &settings, &window).await;
+        let targets = Targets {
+            rds_instances: vec!["catalog-prod".into()],
+            ..Targets::default()
+        };
+        let bundle = collectors::collect_with_deadline(
+            &collectors,
+            &targets,
+            &window,
+            Deadlines::from_settings(&settings),
+            settings.collectors.bundle_budget_chars,
+        )
+        .await;
+        let aws = bundle.reports.iter().find(|r| r.source == "aws").unwrap();
+        assert_eq!(aws.message, None, "{aws:?}");
+        let cpu = bundle
+            .item("aws.rds.catalog-prod.cpu")
+            .expect("CloudWatch CPU");
+        assert!(
+            cpu.data["series"]["max"].as_f64().unwrap() > 90.0,
+            "{cpu:?}"
+        );
+        let pi = bundle
+            .item("aws.rds.catalog-prod.performance_insights")
+            .expect("Performance Insights");
+        assert!(
+            pi.summary.contains("CPU:user") && pi.summary.contains("SELECT * FROM orders"),
+            "top waits and top SQL: {}",
+            pi.summary
+        );
+        assert!(pi.data["db_load"].as_array().is_some_and(|l| l.len() > 5));
     }
 
     #[test]

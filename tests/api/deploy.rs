@@ -455,7 +455,7 @@ fn every_iam_action_is_a_describe_get_or_list() {
     assert!(!actions.is_empty());
     for action in &actions {
         let (service, verb) = action.split_once(':').unwrap();
-        assert!(["cloudwatch", "rds"].contains(&service), "{action}");
+        assert!(["cloudwatch", "rds", "pi"].contains(&service), "{action}");
         assert!(!verb.contains('*'), "{action}: no wildcards");
         assert!(
             ["Describe", "Get", "List"]
@@ -559,7 +559,7 @@ async fn the_healthcheck_verb_passes_on_a_live_daemon_and_fails_otherwise() {
 #[test]
 fn the_iam_policy_matches_the_aws_collectors_calls_exactly() {
     let source = std::fs::read_to_string(root().join("src/collectors/aws.rs")).unwrap();
-    let call = regex::Regex::new(r"\.(rds|cloudwatch)\s*\.([a-z_]+)\(\)").unwrap();
+    let call = regex::Regex::new(r"\.(rds|cloudwatch|pi)\s*\.([a-z_]+)\(\)").unwrap();
     let mut called: Vec<String> = call
         .captures_iter(&source)
         .map(|c| {
@@ -592,6 +592,6 @@ fn the_iam_policy_matches_the_aws_collectors_calls_exactly() {
         })
         .collect();
     granted.sort();
-    assert_eq!(called.len(), 5, "{called:?}");
+    assert_eq!(called.len(), 7, "{called:?}");
     assert_eq!(called, granted);
 }
