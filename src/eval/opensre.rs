@@ -244,18 +244,22 @@ pub async fn run(
     let catalog = ServiceCatalog::default();
     let analyst = analyst_for(options.analyst, settings, secrets, &catalog, None)?;
     let mut results = Vec::new();
+    let mut unread = Vec::new();
     for dir in dirs {
         let case = Case::load(&dir, root)?;
         if !options.only.is_empty() && !options.only.iter().any(|o| case.name.contains(o)) {
             continue;
         }
-        let result = run_one(&case, settings, &catalog, &analyst)
+        let (result, gaps) = run_one(&case, settings, &catalog, &analyst)
             .await
             .with_context(|| format!("scenario {}", case.name))?;
         results.push(result);
+        unread.extend(gaps);
     }
     let mut card = scorecard(options.analyst, 0, Vec::new(), results);
     card.suite = "opensre".into();
+    // What the collectors could not read from data they were not written against.
+    card.warnings = unread;
     Ok(card)
 }
 
@@ -264,7 +268,7 @@ async fn run_one(
     settings: &Settings,
     catalog: &ServiceCatalog,
     analyst: &crate::analysis::Analyst,
-) -> anyhow::Result<ScenarioResult> {
+) -> anyhow::Result<(ScenarioResult, Vec<String>)> {
     let mut stage_ms = BTreeMap::new();
     let mut timed = |stage: &str, started: Instant| {
         stage_ms.insert(stage.to_string(), started.elapsed().as_secs_f64() * 1000.0);
@@ -326,45 +330,54 @@ async fn run_one(
             .count()
     };
     let cited: Vec<&String> = rc.evidence_ids.iter().collect();
-    Ok(ScenarioResult {
-        name: case.name.clone(),
-        description: alert.title.clone(),
-        expected_category: format!(
-            "{} ({})",
-            case.label.root_cause_category,
-            answers
-                .iter()
-                .map(|c| c.as_str())
-                .collect::<Vec<_>>()
-                .join("|")
-        ),
-        expected_entity: Vec::new(),
-        category: rc.category.as_str().into(),
-        entity: rc.entity.clone(),
-        confidence: rc.confidence,
-        score: rc.score,
-        analyst: brief.analyst.clone(),
-        category_hit,
-        // The labels name no entity: the category decides.
-        entity_hit: category_hit,
-        hit: category_hit && !forbidden,
-        knowledge_expected: 0,
-        knowledge_found: 0,
-        knowledge_doc_found: 0,
-        retrieved: Vec::new(),
-        evidence_expected: 0,
-        evidence_cited: 0,
-        citations_valid: cited.iter().filter(|id| bundle.item(id).is_some()).count(),
-        citations_invalid: brief.validation.dropped_ids.len(),
-        stage_ms,
-        headline: brief.headline(),
-        signals: strongest_signals(&brief),
-        keywords_expected: case.label.required_keywords.len(),
-        keywords_found: found(&case.label.required_keywords),
-        forbidden,
-        ruled_out_expected: case.label.ruling_out_keywords.len(),
-        ruled_out_found: found(&case.label.ruling_out_keywords),
-    })
+    let gaps: Vec<String> = bundle
+        .reports
+        .iter()
+        .filter(|r| r.status != crate::domain::SourceStatus::Ok || r.message.is_some())
+        .map(|r| format!("{}: {}", case.name, r.describe()))
+        .collect();
+    Ok((
+        ScenarioResult {
+            name: case.name.clone(),
+            description: alert.title.clone(),
+            expected_category: format!(
+                "{} ({})",
+                case.label.root_cause_category,
+                answers
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join("|")
+            ),
+            expected_entity: Vec::new(),
+            category: rc.category.as_str().into(),
+            entity: rc.entity.clone(),
+            confidence: rc.confidence,
+            score: rc.score,
+            analyst: brief.analyst.clone(),
+            category_hit,
+            // The labels name no entity: the category decides.
+            entity_hit: category_hit,
+            hit: category_hit && !forbidden,
+            knowledge_expected: 0,
+            knowledge_found: 0,
+            knowledge_doc_found: 0,
+            retrieved: Vec::new(),
+            evidence_expected: 0,
+            evidence_cited: 0,
+            citations_valid: cited.iter().filter(|id| bundle.item(id).is_some()).count(),
+            citations_invalid: brief.validation.dropped_ids.len(),
+            stage_ms,
+            headline: brief.headline(),
+            signals: strongest_signals(&brief),
+            keywords_expected: case.label.required_keywords.len(),
+            keywords_found: found(&case.label.required_keywords),
+            forbidden,
+            ruled_out_expected: case.label.ruling_out_keywords.len(),
+            ruled_out_found: found(&case.label.ruling_out_keywords),
+        },
+        gaps,
+    ))
 }
 
 /// Everything a reader of the brief reads.
@@ -444,6 +457,11 @@ impl Fakes {
             .route(
                 "/api/v1/events",
                 get(|| async { Json(json!({"events": []})) }),
+            )
+            // Event Management search: the scenarios have no change events.
+            .route(
+                "/api/v2/events/search",
+                post(|| async { Json(json!({"data": [], "meta": {"page": {}}})) }),
             )
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -619,7 +637,8 @@ fn pod_object(pod: &Value, namespace: &str) -> Value {
     json!({
         "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}"),
             "ownerReferences": owner, "deletionTimestamp": pod["deletion_timestamp"]},
-        "spec": {"nodeName": pod["node_name"], "containers": pod["containers"].as_array().cloned().unwrap_or_default().iter()
+        // A pending pod has no node: the file's placeholder is not a node name.
+        "spec": {"nodeName": pod["node_name"].as_str().filter(|n| !n.is_empty() && *n != "unscheduled" && *n != "<none>"), "containers": pod["containers"].as_array().cloned().unwrap_or_default().iter()
             .map(|c| json!({"name": c["name"], "image": format!("{}:current", c["name"].as_str().unwrap_or("app"))})).collect::<Vec<_>>()},
         "status": {"phase": pod["phase"], "startTime": pod["start_time"], "conditions": pod["conditions"].as_array().cloned().unwrap_or_default()
             .iter().map(|c| json!({"type": c["type"], "status": c["status"], "reason": c["reason"].as_str().filter(|r| !r.is_empty()), "message": c["message"].as_str().filter(|m| !m.is_empty())})).collect::<Vec<_>>(),

@@ -620,4 +620,7 @@ fn opensre_scenarios_run_through_the_collectors_and_are_scored_against_their_lab
     let healthy = result("000-healthy");
     assert_eq!(healthy["category"], "no_fault", "{healthy}");
     assert!(stdout.contains("keyword recall"), "{stdout}");
+    // Every source read everything the fakes served: what a collector could not read is
+    // listed as a warning per scenario.
+    assert_eq!(card["warnings"], json!([]), "{stdout}");
 }
