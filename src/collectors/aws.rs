@@ -112,9 +112,10 @@ impl AwsCollector {
             None => None,
         };
         let status = instance.db_instance_status().unwrap_or("unknown");
+        // A number, or the parameter group's formula evaluated for the instance class.
         let max_connections_value = max_connections
             .as_deref()
-            .and_then(|v| v.parse::<f64>().ok());
+            .and_then(|v| resolve_max_connections(v, instance.db_instance_class()));
         let item = EvidenceItem {
             id: format!("aws.rds.{id}.instance"),
             source: "aws".into(),
@@ -139,6 +140,7 @@ impl AwsCollector {
                 "multi_az": instance.multi_az(),
                 "parameter_group": parameter_group,
                 "max_connections": max_connections,
+                "max_connections_resolved": max_connections_value,
                 "allocated_storage_gib": instance.allocated_storage(),
                 "replica_of": instance.read_replica_source_db_instance_identifier(),
                 "replicas": instance.read_replica_db_instance_identifiers(),
@@ -723,5 +725,194 @@ impl Collector for AwsCollector {
             return Err(CollectError(collected.warnings.join("; ")));
         }
         Ok(collected)
+    }
+}
+
+/// Memory of an RDS instance class in GiB, from its family and size (`db.r6g.large` → 16):
+/// burstable `t` classes by size, `m` 4 GiB per vCPU, `r` 8, `x` 16. `None` for a class not
+/// covered, so a formula is left unresolved rather than guessed.
+fn class_memory_gib(class: &str) -> Option<f64> {
+    let mut parts = class.strip_prefix("db.")?.split('.');
+    let (family, size) = (parts.next()?, parts.next()?);
+    let vcpus: f64 = match size {
+        "micro" | "small" | "medium" | "large" => 2.0,
+        "xlarge" => 4.0,
+        other => other.strip_suffix("xlarge")?.parse::<f64>().ok()? * 4.0,
+    };
+    match family.chars().next()? {
+        't' => Some(match size {
+            "micro" => 1.0,
+            "small" => 2.0,
+            "medium" => 4.0,
+            "large" => 8.0,
+            "xlarge" => 16.0,
+            "2xlarge" => 32.0,
+            _ => return None,
+        }),
+        'm' => Some(vcpus * 4.0),
+        'r' => Some(vcpus * 8.0),
+        'x' => Some(vcpus * 16.0),
+        _ => None,
+    }
+}
+
+/// `max_connections` as RDS gives it: a number, or a formula over `DBInstanceClassMemory`
+/// (`LEAST({DBInstanceClassMemory/9531392},5000)`), evaluated with the class's memory.
+pub(crate) fn resolve_max_connections(value: &str, class: Option<&str>) -> Option<f64> {
+    let value = value.trim();
+    if let Ok(number) = value.parse::<f64>() {
+        return Some(number);
+    }
+    let memory = class_memory_gib(class?)? * 1_073_741_824.0;
+    let mut formula = Formula {
+        text: value.as_bytes(),
+        at: 0,
+        memory,
+    };
+    let result = formula.expression()?;
+    (formula.at == formula.text.len() && result.is_finite() && result > 0.0).then(|| result.floor())
+}
+
+/// A recursive-descent reader of RDS parameter formulas: `LEAST(…)`, `GREATEST(…)`, `{…}`
+/// holding `DBInstanceClassMemory` or numbers joined by `*` and `/`, and plain numbers.
+struct Formula<'a> {
+    text: &'a [u8],
+    at: usize,
+    memory: f64,
+}
+
+impl Formula<'_> {
+    fn skip_spaces(&mut self) {
+        while self.text.get(self.at).is_some_and(u8::is_ascii_whitespace) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, token: &str) -> bool {
+        self.skip_spaces();
+        let matches = self.text[self.at..]
+            .get(..token.len())
+            .is_some_and(|t| t.eq_ignore_ascii_case(token.as_bytes()));
+        if matches {
+            self.at += token.len();
+        }
+        matches
+    }
+
+    fn expression(&mut self) -> Option<f64> {
+        for (name, pick) in [
+            ("LEAST", f64::min as fn(f64, f64) -> f64),
+            ("GREATEST", f64::max),
+        ] {
+            if self.eat(name) {
+                if !self.eat("(") {
+                    return None;
+                }
+                let mut value = self.expression()?;
+                while self.eat(",") {
+                    value = pick(value, self.expression()?);
+                }
+                return self.eat(")").then_some(value);
+            }
+        }
+        if self.eat("{") {
+            let mut value = self.operand()?;
+            loop {
+                if self.eat("*") {
+                    value *= self.operand()?;
+                } else if self.eat("/") {
+                    let divisor = self.operand()?;
+                    if divisor == 0.0 {
+                        return None;
+                    }
+                    value /= divisor;
+                } else {
+                    break;
+                }
+            }
+            return self.eat("}").then_some(value);
+        }
+        self.number()
+    }
+
+    fn operand(&mut self) -> Option<f64> {
+        if self.eat("DBInstanceClassMemory") {
+            Some(self.memory)
+        } else {
+            self.number()
+        }
+    }
+
+    fn number(&mut self) -> Option<f64> {
+        self.skip_spaces();
+        let start = self.at;
+        while self
+            .text
+            .get(self.at)
+            .is_some_and(|c| c.is_ascii_digit() || *c == b'.')
+        {
+            self.at += 1;
+        }
+        std::str::from_utf8(&self.text[start..self.at])
+            .ok()?
+            .parse()
+            .ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_connections_formulas_resolve_for_the_instance_class() {
+        assert_eq!(resolve_max_connections("500", None), Some(500.0));
+        // The PostgreSQL default on a 16 GiB class: 17179869184 / 9531392.
+        assert_eq!(
+            resolve_max_connections(
+                "LEAST({DBInstanceClassMemory/9531392},5000)",
+                Some("db.r6g.large")
+            ),
+            Some(1802.0)
+        );
+        assert_eq!(
+            resolve_max_connections(
+                "LEAST({DBInstanceClassMemory/9531392},5000)",
+                Some("db.r6g.4xlarge")
+            ),
+            Some(5000.0),
+            "capped by LEAST"
+        );
+        assert_eq!(
+            resolve_max_connections("{DBInstanceClassMemory/12582880}", Some("db.t3.medium")),
+            Some(341.0)
+        );
+        assert_eq!(
+            resolve_max_connections(
+                "GREATEST({DBInstanceClassMemory*2/25165760}, 100)",
+                Some("db.m5.xlarge")
+            ),
+            Some(1365.0)
+        );
+        // Unknown classes and malformed formulas stay unresolved, never guessed.
+        assert_eq!(
+            resolve_max_connections("{DBInstanceClassMemory/9531392}", Some("db.z9.huge")),
+            None
+        );
+        assert_eq!(
+            resolve_max_connections("LEAST({DBInstanceClassMemory/0},5)", Some("db.r6g.large")),
+            None
+        );
+        assert_eq!(
+            resolve_max_connections(
+                "LEAST({DBInstanceClassMemory/9531392}",
+                Some("db.r6g.large")
+            ),
+            None
+        );
+        assert_eq!(
+            resolve_max_connections("{DBInstanceClassMemory/9531392}", None),
+            None
+        );
     }
 }

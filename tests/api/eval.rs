@@ -548,6 +548,22 @@ async fn eval_the_triage_verb_and_the_daemon_give_one_scenario_the_same_root_cau
         table.iter().any(|h| h.contains("deploy_regression")),
         "the deploy was tested too: {table:#?}"
     );
+    // Replay re-analyses the stored evidence and knowledge: the same table again.
+    let mut settings = Settings::default();
+    scenario_platform(&mut settings);
+    let analyst = triaged::analysis::Analyst::from_settings(
+        &settings,
+        &Secrets::default(),
+        Default::default(),
+    );
+    let (_, replayed) = eval::replay::replay(app.store.as_ref(), &analyst, &id)
+        .await
+        .unwrap();
+    assert_eq!(
+        hypothesis_table(&serde_json::to_value(&replayed).unwrap()),
+        table,
+        "replay vs triage verb"
+    );
     app.stop().await;
 }
 
