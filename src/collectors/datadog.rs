@@ -346,7 +346,16 @@ impl Collector for DatadogCollector {
 
     async fn collect(&self, targets: &Targets, window: &Window) -> Result<Collected, CollectError> {
         let service = targets.datadog_service.as_deref();
-        let (monitor, metric, logs, events) = tokio::join!(
+        // Request rate beside the monitor's own metric, unless that already is it.
+        let hits = service
+            .filter(|_| {
+                !targets
+                    .monitor_query
+                    .as_deref()
+                    .is_some_and(|q| q.contains(".hits"))
+            })
+            .map(|s| format!("sum:trace.http.request.hits{{service:{s}}}.as_count()"));
+        let (monitor, metric, requests, logs, events) = tokio::join!(
             async {
                 match (&targets.datadog_monitor_id, service) {
                     (Some(id), _) => self.monitor(id).await,
@@ -356,6 +365,12 @@ impl Collector for DatadogCollector {
             },
             async {
                 match &targets.monitor_query {
+                    Some(query) => self.metric(query, window).await,
+                    None => Ok(Vec::new()),
+                }
+            },
+            async {
+                match &hits {
                     Some(query) => self.metric(query, window).await,
                     None => Ok(Vec::new()),
                 }
@@ -376,6 +391,7 @@ impl Collector for DatadogCollector {
         let parts = [
             ("monitor", monitor),
             ("metric", metric),
+            ("requests", requests),
             ("logs", logs),
             ("events", events),
         ];

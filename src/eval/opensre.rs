@@ -458,6 +458,13 @@ impl Fakes {
                 "/api/v1/events",
                 get(|| async { Json(json!({"events": []})) }),
             )
+            // Metric queries: the scenarios have no Datadog metrics.
+            .route(
+                "/api/v1/query",
+                get(|| async {
+                    Json(json!({"status": "ok", "res_type": "time_series", "series": []}))
+                }),
+            )
             // Event Management search: the scenarios have no change events.
             .route(
                 "/api/v2/events/search",

@@ -160,6 +160,68 @@ fn datadog_query(window: &Window) -> Value {
     })
 }
 
+/// The APM request count of `service:checkout-db`, flat at `level` per minute.
+fn datadog_hits(window: &Window, level: f64) -> Value {
+    let start = window.start.timestamp_millis();
+    let points: Vec<Value> = (0..35)
+        .map(|i| json!([(start + i * 60_000) as f64, level + (i % 2) as f64]))
+        .collect();
+    json!({
+        "status": "ok",
+        "res_type": "time_series",
+        "resp_version": 1,
+        "query": "sum:trace.http.request.hits{service:checkout-db}.as_count()",
+        "from_date": start,
+        "to_date": window.end.timestamp_millis(),
+        "series": [{
+            "unit": [{"family": "general", "scale_factor": 1.0, "name": "hit", "short_name": null, "plural": "hits", "id": 39}, null],
+            "query_index": 0,
+            "aggr": "sum",
+            "metric": "trace.http.request.hits",
+            "tag_set": ["service:checkout-db"],
+            "expression": "sum:trace.http.request.hits{service:checkout-db}.as_count()",
+            "scope": "service:checkout-db",
+            "interval": 60,
+            "length": 35,
+            "start": start,
+            "end": window.end.timestamp_millis(),
+            "pointlist": points,
+            "display_name": "trace.http.request.hits",
+            "attributes": {}
+        }],
+        "values": [], "times": [], "message": "", "group_by": []
+    })
+}
+
+/// Request-rate queries answer with the window's series; the week-ago window with a lower one.
+async fn mount_hits(server: &MockServer, window: &Window) {
+    let week_ago = Window {
+        start: window.start - chrono::Duration::days(7),
+        onset: window.onset - chrono::Duration::days(7),
+        end: window.end - chrono::Duration::days(7),
+    };
+    Mock::given(method("GET"))
+        .and(path("/api/v1/query"))
+        .and(query_param(
+            "query",
+            "sum:trace.http.request.hits{service:checkout-db}.as_count()",
+        ))
+        .and(query_param("from", window.start.timestamp().to_string()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(datadog_hits(window, 1200.0)))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/query"))
+        .and(query_param(
+            "query",
+            "sum:trace.http.request.hits{service:checkout-db}.as_count()",
+        ))
+        .and(query_param("from", week_ago.start.timestamp().to_string()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(datadog_hits(&week_ago, 1150.0)))
+        .mount(server)
+        .await;
+}
+
 fn log_event(id: &str, at: DateTime<Utc>, message: &str) -> Value {
     json!({
         "id": id,
@@ -194,6 +256,7 @@ async fn fake_datadog(window: &Window) -> MockServer {
         .respond_with(ResponseTemplate::new(200).set_body_json(datadog_query(window)))
         .mount(&server)
         .await;
+    mount_hits(&server, window).await;
     // Two pages of error logs, joined by a cursor.
     Mock::given(method("POST"))
         .and(path("/api/v2/logs/events/search"))
@@ -306,6 +369,19 @@ async fn datadog_collects_monitor_metric_grouped_logs_and_deploy_events() {
     assert_eq!(logs.data["total"], 5, "both pages were read");
     assert_eq!(logs.data["groups"][0]["count"], 3, "grouped by message");
     assert!(logs.summary.contains("remaining connection slots"));
+
+    // The request rate beside it, against the same window a week earlier.
+    let hits = bundle
+        .items
+        .iter()
+        .find(|i| i.id.starts_with("datadog.metric.trace.http.request.hits"))
+        .expect("request rate item");
+    assert!(
+        hits.summary.contains("same window a week earlier 115"),
+        "{}",
+        hits.summary
+    );
+    assert_eq!(hits.data["scope"], "service:checkout-db");
 
     let deploys: Vec<&EvidenceItem> = bundle.items.iter().filter(|i| i.kind == "change").collect();
     assert_eq!(deploys.len(), 1, "only change events: {deploys:?}");
@@ -1188,6 +1264,7 @@ async fn datadog_reads_the_services_monitors_when_the_alert_is_not_one() {
         ])))
         .mount(&server)
         .await;
+    mount_hits(&server, &window).await;
     for endpoint in ["/api/v2/logs/events/search", "/api/v2/events/search"] {
         Mock::given(method("POST"))
             .and(path(endpoint))
