@@ -67,6 +67,13 @@ pub struct HypothesisCheck {
     pub weight: f64,
 }
 
+impl HypothesisCheck {
+    /// `✓` for, `✗` against.
+    pub fn mark(&self) -> &'static str {
+        if self.supports { "✓" } else { "✗" }
+    }
+}
+
 /// A candidate cause and how it fared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hypothesis {
@@ -106,22 +113,6 @@ impl Hypothesis {
         } else {
             against.join("; ")
         }
-    }
-
-    /// One line for a table: `✓ time order: …  ✗ locality: …`.
-    pub fn checks_line(&self) -> String {
-        self.checks
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {}: {}",
-                    if c.supports { "✓" } else { "✗" },
-                    c.kind.as_str(),
-                    c.reason
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
     }
 }
 

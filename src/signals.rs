@@ -261,11 +261,7 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                 }
             }
             "metric" if item.data["metric"] == "ReplicaLag" => {
-                let series = &item.data["series"];
-                let (max, last) = (
-                    series["max"].as_f64().unwrap_or(0.0),
-                    series["last"].as_f64().unwrap_or(0.0),
-                );
+                let (max, last) = max_and_last(item);
                 // A replica minutes behind, and still behind at the end of the window.
                 if max >= 60.0 && last >= 0.5 * max {
                     push(
@@ -279,11 +275,7 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                 }
             }
             "metric" if item.data["metric"] == "FreeStorageSpace" => {
-                let series = &item.data["series"];
-                let (max, last) = (
-                    series["max"].as_f64().unwrap_or(0.0),
-                    series["last"].as_f64().unwrap_or(0.0),
-                );
+                let (max, last) = max_and_last(item);
                 // Free space down to a tenth of what it was, and not given back.
                 if max > 0.0 && last <= 0.1 * max {
                     push(
@@ -807,6 +799,15 @@ pub fn tagged_service(item: &EvidenceItem) -> Option<&str> {
 /// A post-mortem's summary chunk (not one of its sections) close enough to count.
 pub fn is_past_incident(k: &KnowledgeMatch) -> bool {
     k.corpus == "postmortems" && !k.id.contains('#') && k.score >= PAST_INCIDENT_THRESHOLD
+}
+
+/// A metric item's series maximum and last reading (0 when absent).
+fn max_and_last(item: &EvidenceItem) -> (f64, f64) {
+    let series = &item.data["series"];
+    (
+        series["max"].as_f64().unwrap_or(0.0),
+        series["last"].as_f64().unwrap_or(0.0),
+    )
 }
 
 /// `k8s.rollout.production/game-api.rev42` → `deployment/production/game-api`.

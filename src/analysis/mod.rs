@@ -149,7 +149,7 @@ impl Brief {
                 for c in &h.checks {
                     out.push_str(&format!(
                         "      {} {}: {}\n",
-                        if c.supports { "✓" } else { "✗" },
+                        c.mark(),
                         c.kind.as_str(),
                         c.reason
                     ));

@@ -275,7 +275,7 @@ pub fn build_with(
             for c in &h.checks {
                 head.push_str(&format!(
                     "  {} {}: {} ({})\n",
-                    if c.supports { "✓" } else { "✗" },
+                    c.mark(),
                     c.kind.as_str(),
                     c.reason,
                     c.evidence_ids

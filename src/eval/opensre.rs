@@ -292,7 +292,7 @@ async fn run_one(
 
     let started = Instant::now();
     let fakes = Fakes::start(case).await?;
-    let collectors = fakes.collectors(case, settings, &window).await;
+    let collectors = fakes.collectors(case, settings).await;
     let mut bundle = collectors::collect_with_deadline(
         &collectors,
         &targets,
@@ -484,12 +484,7 @@ impl Fakes {
 
     /// The real Kubernetes and Datadog collectors pointed at the fakes, and the AWS files as
     /// items; a source whose files the scenario lacks is not configured, as in production.
-    async fn collectors(
-        &self,
-        case: &Case,
-        settings: &Settings,
-        window: &Window,
-    ) -> Vec<Registered> {
+    async fn collectors(&self, case: &Case, settings: &Settings) -> Vec<Registered> {
         let mut settings = settings.clone();
         settings.kubernetes.enabled = true;
         settings.kubernetes.api_url = self.base.clone();
@@ -519,7 +514,6 @@ impl Fakes {
                 .await;
             collectors.push(aws::AwsCollector::from_sdk_config(&config));
         }
-        let _ = window;
         collectors
     }
 }
@@ -976,7 +970,6 @@ async fn aws_query(
                 .into_response();
         }
     };
-    let _ = state.onset;
     (
         [("content-type", "text/xml")],
         format!(
@@ -1114,7 +1107,7 @@ mod tests {
         let window = case.window();
         let fakes = Fakes::start(&case).await.unwrap();
         let settings = Settings::default();
-        let collectors = fakes.collectors(&case, &settings, &window).await;
+        let collectors = fakes.collectors(&case, &settings).await;
         let targets = Targets {
             rds_instances: vec!["catalog-prod".into()],
             ..Targets::default()

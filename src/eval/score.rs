@@ -109,7 +109,7 @@ pub(super) fn strongest_signals(brief: &Brief) -> Vec<String> {
                 let checks: Vec<String> = h
                     .checks
                     .iter()
-                    .map(|c| format!("{}{}", if c.supports { "✓" } else { "✗" }, c.kind.as_str()))
+                    .map(|c| format!("{}{}", c.mark(), c.kind.as_str()))
                     .collect();
                 format!(
                     "{:.2} {} {} [{}]: {}",

@@ -278,8 +278,6 @@ pub trait Feedback: Send + Sync {
         created_at: UnixMillis,
         scorecard: &serde_json::Value,
     ) -> Result<(), StoreError>;
-    /// The newest evaluation scorecard.
-    async fn latest_eval_run(&self) -> Result<Option<serde_json::Value>, StoreError>;
     /// The newest evaluation scorecards, newest first.
     async fn recent_eval_runs(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError>;
 }

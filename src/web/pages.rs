@@ -359,7 +359,7 @@ fn render_incident(detail: &IncidentDetail, tally: (i64, i64, i64)) -> Markup {
                                 tr {
                                     td { (format!("{:.2}", h.score)) br; span.dim { (h.confidence.as_str()) } }
                                     td { code { (h.category.as_str()) } br; (h.entity) }
-                                    td { ul { @for c in &h.checks { li { (if c.supports { "✓ " } else { "✗ " }) b { (c.kind.as_str()) } ": " (c.reason) " " (cite(&c.evidence_ids)) (cite(&c.knowledge_ids)) } } } }
+                                    td { ul { @for c in &h.checks { li { (c.mark()) " " b { (c.kind.as_str()) } ": " (c.reason) " " (cite(&c.evidence_ids)) (cite(&c.knowledge_ids)) } } } }
                                 }
                             }
                         }

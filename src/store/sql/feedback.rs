@@ -104,12 +104,4 @@ impl Feedback for SqlStore {
             .map(|row| json_column(row, 0))
             .collect()
     }
-
-    async fn latest_eval_run(&self) -> Result<Option<serde_json::Value>, StoreError> {
-        sqlx::query("SELECT scorecard FROM eval_runs ORDER BY created_at DESC, id DESC LIMIT 1")
-            .fetch_optional(&self.read)
-            .await?
-            .map(|row| json_column(&row, 0))
-            .transpose()
-    }
 }
