@@ -106,7 +106,7 @@ pub async fn start(
     let shutdown = CancellationToken::new();
     let wake = Arc::new(Notify::new());
     let notifier = Arc::new(Notifier::from_settings(
-        &settings.slack,
+        &settings,
         &secrets,
         Arc::clone(&store),
     ));
@@ -194,7 +194,7 @@ pub async fn pipeline(
         .map_err(anyhow::Error::msg)
         .context("setting up the collectors")?;
     let analyst = Analyst::from_settings(settings, secrets, gatherer.catalog.clone());
-    let notifier = Notifier::from_settings(&settings.slack, secrets, Arc::clone(&store));
+    let notifier = Notifier::from_settings(settings, secrets, Arc::clone(&store));
     let index = Arc::new(KnowledgeIndex::open_configured(settings, secrets)?);
     let handler = Arc::new(Pipeline::new(
         store,

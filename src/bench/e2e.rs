@@ -29,6 +29,10 @@ pub struct EndToEndResult {
     pub overhead_ratio_p99: f64,
     pub overhead_p50_ms: f64,
     pub overhead_p99_ms: f64,
+    /// Incidents whose progressive card reached Slack, and how long after the 202.
+    pub cards: usize,
+    pub card_p50_ms: f64,
+    pub card_p99_ms: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -51,7 +55,7 @@ pub struct StormResult {
 /// Routes every benchmark service to its own channel, as one channel per service would be
 /// in production (Slack paces new messages per channel).
 fn config_with_routes(dir: &Path, services: usize) -> anyhow::Result<std::path::PathBuf> {
-    let mut text = String::from("[slack]\ndefault_channel = \"C0BENCH\"\nfirst_look = false\n");
+    let mut text = String::from("[slack]\ndefault_channel = \"C0BENCH\"\n");
     for i in 0..services {
         text.push_str(&format!(
             "[[slack.routes]]\nservice = \"svc-{i}\"\nchannel = \"C{i:05}\"\n"
@@ -169,6 +173,12 @@ pub async fn end_to_end(
         })
         .collect();
     durations.sort();
+    let cards = upstreams.recorder.card_at.lock().await.clone();
+    let mut card_durations: Vec<Duration> = acknowledged
+        .iter()
+        .filter_map(|(id, at)| cards.get(id).map(|c| c.saturating_duration_since(*at)))
+        .collect();
+    card_durations.sort();
     let critical_ms = critical.as_secs_f64() * 1000.0;
     let (p50, p95, p99) = (
         percentile(&durations, 0.5),
@@ -217,6 +227,9 @@ pub async fn end_to_end(
         overhead_ratio_p99: p99 / critical_ms,
         overhead_p50_ms: p50 - critical_ms,
         overhead_p99_ms: p99 - critical_ms,
+        cards: card_durations.len(),
+        card_p50_ms: percentile(&card_durations, 0.5),
+        card_p99_ms: percentile(&card_durations, 0.99),
     })
 }
 

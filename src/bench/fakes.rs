@@ -39,6 +39,8 @@ pub struct Recorder {
     ts_to_incident: Mutex<HashMap<String, String>>,
     /// When each incident's analysed brief first reached Slack.
     pub brief_at: Mutex<HashMap<String, Instant>>,
+    /// When each incident's first card (a parent message before the brief) reached Slack.
+    pub card_at: Mutex<HashMap<String, Instant>>,
 }
 
 struct Fake {
@@ -328,14 +330,16 @@ async fn slack_post(State(fake): State<Arc<Fake>>, Json(body): Json<Value>) -> J
             .lock()
             .await
             .insert(ts.clone(), incident.clone());
-        if body["blocks"].to_string().contains("ROOT CAUSE") {
-            recorder
-                .brief_at
-                .lock()
-                .await
-                .entry(incident)
-                .or_insert_with(Instant::now);
-        }
+        let arrived = if body["blocks"].to_string().contains("ROOT CAUSE") {
+            &recorder.brief_at
+        } else {
+            &recorder.card_at
+        };
+        arrived
+            .lock()
+            .await
+            .entry(incident)
+            .or_insert_with(Instant::now);
     }
     Json(json!({"ok": true, "channel": body["channel"], "ts": ts}))
 }

@@ -289,6 +289,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             e.overhead_p50_ms,
             e.overhead_p99_ms
         );
+        println!(
+            "webhook accepted → first card in Slack (before any source answers): p50 {:.0} ms, p99 {:.0} ms ({} of {} incidents), in the same run as the overhead ratio above",
+            e.card_p50_ms, e.card_p99_ms, e.cards, e.incidents
+        );
         report.end_to_end = Some(e);
     }
 

@@ -61,6 +61,15 @@ pub enum Registered {
     NotConfigured { name: &'static str, reason: String },
 }
 
+impl Registered {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Ready(collector) => collector.name(),
+            Self::NotConfigured { name, .. } => name,
+        }
+    }
+}
+
 /// The one explicit list of collectors. A new collector is one file plus one line here.
 pub async fn registry(settings: &Settings, secrets: &Secrets) -> Vec<Registered> {
     let mut collectors = vec![
@@ -88,9 +97,19 @@ impl Deadlines {
     }
 }
 
+/// One source's outcome as soon as it is known, for a card that shows collection live: its
+/// report and the summary of its most anomalous item (redacted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceUpdate {
+    pub report: SourceReport,
+    pub top: Option<String>,
+}
+
+/// Where [`collect_reporting`] sends each source's outcome as it arrives.
+pub type Progress = tokio::sync::mpsc::UnboundedSender<SourceUpdate>;
+
 /// Runs every collector at once, each under its own deadline and all under the overall one,
 /// then redacts and size-budgets the result.
-#[tracing::instrument(skip_all, fields(collectors = collectors.len()))]
 pub async fn collect_with_deadline(
     collectors: &[Registered],
     targets: &Targets,
@@ -98,6 +117,32 @@ pub async fn collect_with_deadline(
     deadlines: Deadlines,
     budget_chars: usize,
 ) -> EvidenceBundle {
+    collect_reporting(collectors, targets, window, deadlines, budget_chars, None).await
+}
+
+/// [`collect_with_deadline`], telling `progress` about each source the moment it answers,
+/// fails, times out, or is found not configured. A closed receiver changes nothing.
+#[tracing::instrument(skip_all, fields(collectors = collectors.len()))]
+pub async fn collect_reporting(
+    collectors: &[Registered],
+    targets: &Targets,
+    window: &Window,
+    deadlines: Deadlines,
+    budget_chars: usize,
+    progress: Option<&Progress>,
+) -> EvidenceBundle {
+    let tell = |report: &SourceReport, found: &[EvidenceItem]| {
+        if let Some(progress) = progress {
+            let top = found
+                .iter()
+                .max_by(|a, b| a.anomaly.total_cmp(&b.anomaly))
+                .map(|item| redact(&item.summary).into_owned());
+            let _ = progress.send(SourceUpdate {
+                report: report.clone(),
+                top,
+            });
+        }
+    };
     let started = Instant::now();
     let mut reports = Vec::new();
     let mut items = Vec::new();
@@ -105,13 +150,17 @@ pub async fn collect_with_deadline(
     let mut names = Vec::new();
     for registered in collectors {
         match registered {
-            Registered::NotConfigured { name, reason } => reports.push(SourceReport {
-                source: (*name).to_string(),
-                status: SourceStatus::NotConfigured,
-                message: Some(reason.clone()),
-                elapsed_ms: 0,
-                items: 0,
-            }),
+            Registered::NotConfigured { name, reason } => {
+                let report = SourceReport {
+                    source: (*name).to_string(),
+                    status: SourceStatus::NotConfigured,
+                    message: Some(reason.clone()),
+                    elapsed_ms: 0,
+                    items: 0,
+                };
+                tell(&report, &[]);
+                reports.push(report);
+            }
             Registered::Ready(collector) => {
                 let (collector, targets, window) =
                     (Arc::clone(collector), targets.clone(), *window);
@@ -135,6 +184,7 @@ pub async fn collect_with_deadline(
             Ok(Some(Ok((name, result, elapsed)))) => {
                 names.retain(|n| *n != name);
                 let elapsed_ms = elapsed.as_millis() as u64;
+                let before = items.len();
                 let report = match result {
                     Ok(Ok(collected)) => {
                         let count = collected.items.len();
@@ -168,6 +218,7 @@ pub async fn collect_with_deadline(
                 };
                 metrics::histogram!("triaged_collector_seconds", "source" => name, "status" => status_name(report.status))
                     .record(elapsed.as_secs_f64());
+                tell(&report, &items[before..]);
                 reports.push(report);
             }
             Ok(Some(Err(join_error))) => {
@@ -176,7 +227,7 @@ pub async fn collect_with_deadline(
             Err(_) => {
                 running.abort_all();
                 for name in names.drain(..) {
-                    reports.push(SourceReport {
+                    let report = SourceReport {
                         source: name.into(),
                         status: SourceStatus::Timeout,
                         message: Some(format!(
@@ -185,7 +236,9 @@ pub async fn collect_with_deadline(
                         )),
                         elapsed_ms: started.elapsed().as_millis() as u64,
                         items: 0,
-                    });
+                    };
+                    tell(&report, &[]);
+                    reports.push(report);
                 }
                 break;
             }
@@ -193,13 +246,15 @@ pub async fn collect_with_deadline(
     }
     // A collector whose task panicked is still reported, never silently missing.
     for name in names {
-        reports.push(SourceReport {
+        let report = SourceReport {
             source: name.into(),
             status: SourceStatus::Error,
             message: Some("collector crashed".into()),
             elapsed_ms: started.elapsed().as_millis() as u64,
             items: 0,
-        });
+        };
+        tell(&report, &[]);
+        reports.push(report);
     }
     reports.sort_by(|a, b| a.source.cmp(&b.source));
 

@@ -37,6 +37,7 @@ pub struct Settings {
     pub cloudflare: CloudflareSettings,
     pub llm: LlmSettings,
     pub slack: SlackSettings,
+    pub pagerduty: PagerDutySettings,
     pub knowledge: KnowledgeSettings,
     pub diagnosis: DiagnosisSettings,
 }
@@ -85,6 +86,7 @@ impl Default for Settings {
             datadog: DatadogSettings {
                 api_base: "https://api.datadoghq.com".into(),
                 max_log_events: 200,
+                post_events: false,
             },
             kubernetes: KubernetesSettings {
                 enabled: true,
@@ -146,6 +148,12 @@ impl Default for Settings {
                 first_look: true,
                 timeout_secs: 10,
                 public_url: String::new(),
+            },
+            pagerduty: PagerDutySettings {
+                api_base: "https://api.pagerduty.com".into(),
+                from_email: String::new(),
+                post_status_updates: false,
+                timeout_secs: 10,
             },
         }
     }

@@ -27,6 +27,8 @@ pub struct Secrets {
     /// Slack bot token (`SLACK_BOT_TOKEN`) and request signing secret (`SLACK_SIGNING_SECRET`).
     pub slack_bot_token: Option<SecretString>,
     pub slack_signing_secret: Option<SecretString>,
+    /// PagerDuty REST API key (`PAGERDUTY_API_TOKEN`) for writing notes back.
+    pub pagerduty_api_token: Option<SecretString>,
 }
 
 impl Secrets {
@@ -63,6 +65,7 @@ impl Secrets {
             qdrant_api_key: non_empty("QDRANT_API_KEY").map(SecretString::from),
             slack_bot_token: non_empty("SLACK_BOT_TOKEN").map(SecretString::from),
             slack_signing_secret: non_empty("SLACK_SIGNING_SECRET").map(SecretString::from),
+            pagerduty_api_token: non_empty("PAGERDUTY_API_TOKEN").map(SecretString::from),
         }
     }
 

@@ -169,6 +169,9 @@ pub struct DatadogSettings {
     pub api_base: String,
     /// Log events read per incident (grouped by message).
     pub max_log_events: usize,
+    /// Post each brief's headline as an event tagged like the monitor, so it shows on the
+    /// monitor's timeline (needs `DD_API_KEY`; `DD_APP_KEY` to find an event a lost reply hid).
+    pub post_events: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -249,6 +252,20 @@ pub struct SlackSettings {
     pub timeout_secs: u64,
     /// The daemon's external URL, for links to the incident page. Empty: no links.
     pub public_url: String,
+}
+
+/// Write-back to PagerDuty (notes on incidents that came from PagerDuty). On when
+/// `PAGERDUTY_API_TOKEN` and `from_email` are both set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagerDutySettings {
+    /// REST API base (`https://api.eu.pagerduty.com` for EU service regions).
+    pub api_base: String,
+    /// Email of a PagerDuty user the notes are written as (the `From` header).
+    pub from_email: String,
+    /// Send the brief's status update draft to subscribers; off, the draft is only stored.
+    pub post_status_updates: bool,
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -361,6 +378,11 @@ impl Default for AwsSettings {
 impl Default for KnowledgeSettings {
     fn default() -> Self {
         Settings::default().knowledge
+    }
+}
+impl Default for PagerDutySettings {
+    fn default() -> Self {
+        Settings::default().pagerduty
     }
 }
 impl Default for SlackSettings {

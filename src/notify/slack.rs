@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::card::{Card, Collection, SourceLine};
 use crate::analysis::Brief;
 use crate::domain::Severity;
-use crate::domain::{EvidenceBundle, Incident, KnowledgeMatch};
+use crate::domain::{EvidenceBundle, Incident, KnowledgeMatch, SourceStatus};
 
 pub const MAX_BLOCKS: usize = 50;
 pub const MAX_SECTION_CHARS: usize = 3000;
@@ -352,33 +353,99 @@ pub fn render_brief(view: &BriefView<'_>) -> SlackMessage {
     }
 }
 
-/// The deterministic card posted as soon as evidence is in, before analysis.
-pub fn render_first_look(
-    incident: &Incident,
-    bundle: &EvidenceBundle,
-    signals: &[crate::signals::Signal],
-    incident_url: Option<&str>,
-) -> SlackMessage {
-    let mut findings = String::from("*FIRST LOOK* (analysis running)\n");
-    if signals.is_empty() {
-        findings.push_str("No deterministic finding yet.\n");
+/// The progressive card: what fired and who owns it, the matching runbook and past incident,
+/// one line per source (collecting, or what it found), then the first deterministic findings
+/// while the analysis runs.
+pub fn render_card(card: &Card) -> SlackMessage {
+    let head = &card.head;
+    let mut about = Vec::new();
+    if let Some(priority) = &head.priority {
+        about.push(format!("*{}*", escape(priority)));
     }
-    for signal in signals.iter().take(5) {
-        findings.push_str(&format!(
-            "• {} — {}\n",
-            escape(&signal.statement),
-            ids(&signal.evidence_ids)
-        ));
+    for (label, value) in [
+        ("service", &head.service),
+        ("team", &head.team),
+        ("escalation", &head.escalation),
+    ] {
+        if let Some(value) = value {
+            about.push(format!("{label} `{}`", escape(value)));
+        }
     }
-    let blocks = vec![
-        header(&format!("⏳ {}", escape(&incident.title))),
-        section(&findings),
-        section(&live_state(Some(bundle))),
-        feedback_buttons(&incident.id, incident_url),
+    if about.is_empty() {
+        about.push("no catalog entry for this alert".into());
+    }
+    let mut knowledge = String::new();
+    let reference = |k: &KnowledgeMatch| match k.source.as_deref() {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+            format!("<{}|{}>", escape(url), escape(&k.title))
+        }
+        Some(path) => format!("{} (`{}`)", escape(&k.title), escape(path)),
+        None => escape(&k.title),
+    };
+    if let Some(runbook) = &head.runbook {
+        knowledge.push_str(&format!("*Runbook:* {}\n", reference(runbook)));
+    }
+    if let Some(past) = &head.past_incident {
+        let cause = past.meta["root_cause"].as_str().map_or(String::new(), |c| {
+            format!(" — root cause then: {}", escape(c))
+        });
+        knowledge.push_str(&format!("*Past incident:* {}{cause}\n", reference(past)));
+    }
+    let mut sources = String::from("*LIVE STATE*\n");
+    for (name, line) in &card.sources {
+        let name = escape(name);
+        sources.push_str(&match line {
+            SourceLine::Collecting => format!("⏳ *{name}* — collecting…\n"),
+            SourceLine::Reported { report, top } => {
+                let mark = match report.status {
+                    SourceStatus::Ok => "✅",
+                    SourceStatus::Timeout => "⌛",
+                    SourceStatus::Error => "❌",
+                    SourceStatus::NotConfigured => "➖",
+                };
+                let top = top.as_deref().map_or(String::new(), |t| {
+                    format!(" · most anomalous: {}", escape(t))
+                });
+                format!("{mark} *{name}* — {}{top}\n", escape(&report.reason()))
+            }
+        });
+    }
+    let findings = match &card.collection {
+        Collection::Running => "*FIRST LOOK* — collecting evidence; analysis follows.".to_string(),
+        Collection::Interrupted => {
+            "*FIRST LOOK* — collection was interrupted and is being retried.".to_string()
+        }
+        Collection::Done(signals) => {
+            let mut out = String::from("*FIRST LOOK* (analysis running)\n");
+            if signals.is_empty() {
+                out.push_str("No deterministic finding yet.\n");
+            }
+            for signal in signals.iter().take(5) {
+                out.push_str(&format!(
+                    "• {} — {}\n",
+                    escape(&signal.statement),
+                    ids(&signal.evidence_ids)
+                ));
+            }
+            out
+        }
+    };
+    let mut blocks = vec![
+        header(&format!("⏳ {}", escape(&head.title))),
+        section(&about.join(" · ")),
     ];
+    if !knowledge.is_empty() {
+        blocks.push(section(&knowledge));
+    }
+    blocks.push(section(&sources));
+    blocks.push(section(&findings));
+    blocks.push(feedback_buttons(
+        &head.incident_id,
+        head.incident_url.as_deref(),
+    ));
     SlackMessage {
         text: cut(
-            &format!("Investigating: {}", escape(&incident.title)),
+            &format!("Investigating: {}", escape(&head.title)),
             MAX_SECTION_CHARS,
         ),
         blocks,

@@ -10,7 +10,7 @@ use chrono::Utc;
 
 use crate::analysis::{Analyst, Brief};
 use crate::catalog::{ServiceCatalog, Targets, window};
-use crate::collectors::{self, Deadlines, Registered, collect_with_deadline};
+use crate::collectors::{self, Deadlines, Progress, Registered, collect_reporting};
 use crate::config::{Secrets, Settings};
 use crate::domain::{
     Alert, EvidenceBundle, Incident, IncidentStatus, KnowledgeMatch, StageError, StageReport,
@@ -44,9 +44,25 @@ impl EvidenceGatherer {
         })
     }
 
+    /// The names of the sources a collection runs, in report order.
+    pub fn source_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = self.collectors.iter().map(Registered::name).collect();
+        names.sort_unstable();
+        names
+    }
+
     /// Gathers evidence for an incident's alerts: targets from the newest firing alert, the
     /// window from the earliest onset. `None` when there is no alert.
     pub async fn gather(&self, alerts: &[Alert]) -> Option<EvidenceBundle> {
+        self.gather_reporting(alerts, None).await
+    }
+
+    /// [`gather`](Self::gather), telling `progress` about each source as it answers.
+    pub async fn gather_reporting(
+        &self,
+        alerts: &[Alert],
+        progress: Option<&Progress>,
+    ) -> Option<EvidenceBundle> {
         let latest = Alert::current(alerts)?;
         let onset = alerts
             .iter()
@@ -56,12 +72,13 @@ impl EvidenceGatherer {
             .unwrap_or(latest.fired_at);
         let targets = Targets::resolve(latest, &self.catalog);
         let window = window(onset, self.lookback, Utc::now());
-        let mut bundle = collect_with_deadline(
+        let mut bundle = collect_reporting(
             &self.collectors,
             &targets,
             &window,
             self.deadlines,
             self.budget_chars,
+            progress,
         )
         .await;
         add_alert_evidence(&mut bundle, latest);

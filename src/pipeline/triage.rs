@@ -8,9 +8,10 @@ use async_trait::async_trait;
 
 use super::stages::{self, EvidenceGatherer};
 use crate::analysis::Analyst;
+use crate::catalog::Targets;
 use crate::domain::{Alert, Stage, StageError, StageReport};
 use crate::knowledge::KnowledgeIndex;
-use crate::notify::Notifier;
+use crate::notify::{CardKnowledge, CardRequest, Notifier, card};
 use crate::signals;
 use crate::store::{ClaimedJob, Store, StoreError};
 
@@ -32,7 +33,7 @@ pub struct Pipeline {
     knowledge: Option<Arc<KnowledgeIndex>>,
     per_corpus: usize,
     analyst: Analyst,
-    notifier: Notifier,
+    notifier: Arc<Notifier>,
 }
 
 impl Pipeline {
@@ -53,7 +54,7 @@ impl Pipeline {
             knowledge,
             per_corpus,
             analyst,
-            notifier,
+            notifier: Arc::new(notifier),
         }
     }
 
@@ -69,23 +70,59 @@ impl Pipeline {
             .alerts_for(&job.incident_id)
             .await
             .map_err(reading)?;
-        let Some(bundle) = self.gatherer.gather(&alerts).await else {
+        let card = self.start_card(job, &alerts);
+        let progress = card.as_ref().map(|c| &c.sources);
+        let Some(bundle) = self.gatherer.gather_reporting(&alerts, progress).await else {
             return Ok(StageReport::skipped("the incident has no alerts"));
         };
         self.store
             .save_evidence(&job.incident_id, &job.id, &bundle)
             .await
             .map_err(|e| StageError::caused_by("could not store the evidence", e))?;
-        let sources: Vec<String> = bundle.reports.iter().map(|r| r.describe()).collect();
-        let mut detail = format!("{} items; {}", bundle.items.len(), sources.join("; "));
-        let first_look = self
-            .notifier
-            .first_look(job, &bundle, &signals::derive(&bundle, &[]))
-            .await;
-        if let Some(note) = first_look {
-            detail.push_str(&format!("; {note}"));
+        if let Some(card) = card {
+            let _ = card.collected.send(signals::derive(&bundle, &[]));
         }
-        Ok(StageReport::ok(detail))
+        let sources: Vec<String> = bundle.reports.iter().map(|r| r.describe()).collect();
+        Ok(StageReport::ok(format!(
+            "{} items; {}",
+            bundle.items.len(),
+            sources.join("; ")
+        )))
+    }
+
+    /// The progressive card for a first triage, on its own task: posted before any source
+    /// answers, fed by the collection. Dropping the returned sender (a failed or abandoned
+    /// collection) tells the card collection was interrupted.
+    fn start_card(&self, job: &ClaimedJob, alerts: &[Alert]) -> Option<card::CardSender> {
+        if !self.notifier.wants_card(job) {
+            return None;
+        }
+        let alert = Alert::current(alerts)?.clone();
+        let targets = Targets::resolve(&alert, &self.gatherer.catalog);
+        let (sender, feed) = card::feed();
+        let (index, per_corpus, query) = (
+            self.knowledge.clone(),
+            self.per_corpus.max(3),
+            alert.clone(),
+        );
+        let knowledge: CardKnowledge = Box::pin(async move {
+            match stages::retrieve(index.as_ref(), &query, None, per_corpus).await {
+                Ok(retrieval) => retrieval.into_matches(),
+                Err(error) => {
+                    tracing::warn!(error = %error.chain(), "card: retrieval failed");
+                    Vec::new()
+                }
+            }
+        });
+        self.notifier.start_card(CardRequest {
+            incident_id: job.incident_id.clone(),
+            alert,
+            targets,
+            sources: self.gatherer.source_names(),
+            knowledge,
+            feed,
+        });
+        Some(sender)
     }
 
     async fn retrieve(&self, job: &ClaimedJob) -> Result<StageReport, StageError> {

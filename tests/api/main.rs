@@ -20,3 +20,4 @@ mod slack;
 mod store;
 mod webhooks;
 mod workers;
+mod writeback;
