@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::analysis::Analyst;
 use crate::config::{Secrets, Settings};
 use crate::knowledge::KnowledgeIndex;
+use crate::memory::Memory;
 use crate::notify::Notifier;
 use crate::pipeline::{EvidenceGatherer, Pipeline, StageHandler, WorkerPool};
 use crate::store::{SqlStore, Store};
@@ -96,7 +97,11 @@ pub async fn start(
     store: Arc<dyn Store>,
     components: impl Into<Components>,
 ) -> anyhow::Result<RunningApp> {
-    let Components { handler, knowledge } = components.into();
+    let Components {
+        handler,
+        knowledge,
+        memory,
+    } = components.into();
     let addr = settings.listen_addr().map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -118,6 +123,7 @@ pub async fn start(
         metrics: telemetry::metrics_handle(),
         notifier,
         knowledge,
+        memory,
         sync: Arc::default(),
     };
 
@@ -171,6 +177,8 @@ pub async fn start(
 pub struct Components {
     pub handler: Arc<dyn StageHandler>,
     pub knowledge: Option<Arc<KnowledgeIndex>>,
+    /// Incident memory, written when incidents resolve and when feedback arrives.
+    pub memory: Option<Arc<Memory>>,
 }
 
 impl From<Arc<dyn StageHandler>> for Components {
@@ -179,6 +187,7 @@ impl From<Arc<dyn StageHandler>> for Components {
         Self {
             handler,
             knowledge: None,
+            memory: None,
         }
     }
 }
@@ -196,16 +205,24 @@ pub async fn pipeline(
     let analyst = Analyst::from_settings(settings, secrets, gatherer.catalog.clone());
     let notifier = Notifier::from_settings(settings, secrets, Arc::clone(&store));
     let index = Arc::new(KnowledgeIndex::open_configured(settings, secrets)?);
-    let handler = Arc::new(Pipeline::new(
-        store,
-        gatherer,
-        Some((Arc::clone(&index), settings.knowledge.per_corpus)),
-        analyst,
-        notifier,
-    ));
+    let memory = Memory::open(settings, Arc::clone(&index), Arc::clone(&store))
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("opening the incident memory")?;
+    let handler = Arc::new(
+        Pipeline::new(
+            store,
+            gatherer,
+            Some((Arc::clone(&index), settings.knowledge.per_corpus)),
+            analyst,
+            notifier,
+        )
+        .with_memory(memory.clone()),
+    );
     Ok(Components {
         handler,
         knowledge: Some(index),
+        memory,
     })
 }
 

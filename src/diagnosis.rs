@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::config::DiagnosisSettings;
 use crate::domain::entity::name as entity_name;
+use crate::domain::memory;
 use crate::domain::{Category, Confidence, EvidenceBundle, EvidenceItem, KnowledgeMatch};
 use crate::signals::{Signal, SignalKind, tagged_service};
 
@@ -919,7 +920,9 @@ fn knowledge_check(
     }
     let Some(past) = knowledge.iter().find(|k| {
         !h.knowledge_ids.contains(&k.id)
-            && k.corpus == "postmortems"
+            && (k.corpus == "postmortems"
+                || (k.corpus == memory::CORPUS
+                    && memory::Confirmation::of(k) != memory::Confirmation::Unconfirmed))
             && !k.id.contains('#')
             && k.score >= KNOWLEDGE_SCORE
             && k.meta["category"].as_str() == Some(h.category.as_str())

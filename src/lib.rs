@@ -14,11 +14,14 @@
 //! 3. `intake`     — webhook authentication and parsing per sender (bytes in, `Alert` out)
 //!    `signals`    — deterministic findings in an evidence bundle (a rollout before the onset, …)
 //!    `diagnosis`  — hypotheses proposed by the signals, tested for and against by named checks
-//!    `knowledge`  — five corpora chunked, indexed (Qdrant Edge or server; BM25 + optional
+//!    `knowledge`  — six corpora chunked, indexed (Qdrant Edge or server; BM25 + optional
 //!    dense, RRF) and retrieved
 //!    `collectors` — live read-only context (Datadog, Kubernetes, AWS, Cloudflare) under deadlines
 //!    `analysis`   — the prompt, the model client, validation, the rules analyst, the brief
-//! 4. `notify`     — delivery: Slack Block Kit (post, update, threads, feedback) or the log
+//! 4. `memory`     — incident memory: resolved incidents and feedback written as records and
+//!    indexed as the `incidents` corpus
+//!    `notify`     — delivery: the progressive card, Slack Block Kit (post, update, threads,
+//!    feedback) or the log, write-back to PagerDuty notes and Datadog events
 //!    `pipeline`   — the triage core (`stages`: gather → retrieve → analyse → render as
 //!    functions of values), the daemon's stage handler and the worker pool
 //! 5. `bench`      — `triaged bench`: end-to-end overhead, intake, storm, retrieval, memory
@@ -43,6 +46,7 @@ pub mod intake;
 pub mod knowledge;
 pub mod signals;
 
+pub mod memory;
 pub mod notify;
 pub mod pipeline;
 

@@ -2,10 +2,12 @@
 //! the prompt, feed the confidence breakdown, calibrate the model's confidence, and alone make
 //! the rules brief when no model answers.
 
+use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::Category;
+use crate::domain::memory;
 use crate::domain::{EvidenceBundle, EvidenceItem, KnowledgeMatch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -611,16 +613,34 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
             .as_str()
             .and_then(|c| serde_json::from_value(Value::String(c.into())).ok())
             .unwrap_or(Category::Unknown);
+        let (statement, weight) = if past.corpus == memory::CORPUS {
+            let now = DateTime::from_timestamp_millis(bundle.collected_at).unwrap_or_default();
+            let seen = memory::recurrences(past, knowledge, now, memory::RECURRENCE_DAYS);
+            let mut statement = memory::recall_statement(past);
+            if seen >= 2 {
+                statement.push_str(&format!(
+                    " — the {} time in {} days",
+                    memory::ordinal(seen),
+                    memory::RECURRENCE_DAYS
+                ));
+            }
+            (statement, memory::Confirmation::of(past).weight())
+        } else {
+            (
+                format!(
+                    "Similar past incident {} (score {:.2}): {}",
+                    past.id, past.score, past.title
+                ),
+                0.8,
+            )
+        };
         signals.push(Signal {
             id: String::new(),
             kind: SignalKind::PastIncident,
-            statement: format!(
-                "Similar past incident {} (score {:.2}): {}",
-                past.id, past.score, past.title
-            ),
+            statement,
             evidence_ids: Vec::new(),
             knowledge_ids: vec![past.id.clone()],
-            strength: (past.score * 0.8).min(0.8),
+            strength: (past.score * weight).min(0.8),
             category,
             entity: past.meta["entity"].as_str().unwrap_or("").to_string(),
         });
@@ -796,9 +816,12 @@ pub fn tagged_service(item: &EvidenceItem) -> Option<&str> {
         .find_map(|t| t.strip_prefix("service:"))
 }
 
-/// A post-mortem's summary chunk (not one of its sections) close enough to count.
+/// A post-mortem's or remembered incident's summary chunk (not one of its sections) close
+/// enough to count.
 pub fn is_past_incident(k: &KnowledgeMatch) -> bool {
-    k.corpus == "postmortems" && !k.id.contains('#') && k.score >= PAST_INCIDENT_THRESHOLD
+    matches!(k.corpus.as_str(), "postmortems" | memory::CORPUS)
+        && !k.id.contains('#')
+        && k.score >= PAST_INCIDENT_THRESHOLD
 }
 
 /// A metric item's series maximum and last reading (0 when absent).

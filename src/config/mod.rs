@@ -38,6 +38,7 @@ pub struct Settings {
     pub llm: LlmSettings,
     pub slack: SlackSettings,
     pub pagerduty: PagerDutySettings,
+    pub memory: MemorySettings,
     pub knowledge: KnowledgeSettings,
     pub diagnosis: DiagnosisSettings,
 }
@@ -148,6 +149,10 @@ impl Default for Settings {
                 first_look: true,
                 timeout_secs: 10,
                 public_url: String::new(),
+            },
+            memory: MemorySettings {
+                enabled: true,
+                retain_days: 365,
             },
             pagerduty: PagerDutySettings {
                 api_base: "https://api.pagerduty.com".into(),

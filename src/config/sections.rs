@@ -254,6 +254,16 @@ pub struct SlackSettings {
     pub public_url: String,
 }
 
+/// Incident memory: every resolved incident, and every incident someone gave feedback on, is
+/// indexed as the `incidents` corpus so the next similar incident recalls it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemorySettings {
+    pub enabled: bool,
+    /// Records older than this are removed from the index.
+    pub retain_days: i64,
+}
+
 /// Write-back to PagerDuty (notes on incidents that came from PagerDuty). On when
 /// `PAGERDUTY_API_TOKEN` and `from_email` are both set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -378,6 +388,11 @@ impl Default for AwsSettings {
 impl Default for KnowledgeSettings {
     fn default() -> Self {
         Settings::default().knowledge
+    }
+}
+impl Default for MemorySettings {
+    fn default() -> Self {
+        Settings::default().memory
     }
 }
 impl Default for PagerDutySettings {

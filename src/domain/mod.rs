@@ -5,6 +5,7 @@ pub mod entity;
 mod evidence;
 mod incident;
 mod knowledge;
+pub mod memory;
 mod stage;
 mod triage;
 

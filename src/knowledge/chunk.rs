@@ -147,6 +147,13 @@ pub fn html(corpus: &str, path: &Path, html: &str) -> Vec<Chunk> {
 /// A post-mortem: YAML front matter between `---` lines, then Markdown. Its chunks are
 /// named after the incident id (`postmortem.INC-2024-047#timeline`).
 pub fn postmortem(path: &Path, text: &str) -> Vec<Chunk> {
+    front_matter_document("postmortems", path, text)
+}
+
+/// A document with front matter (a post-mortem, an incident memory record): chunks named
+/// after its `id` (`incident.<id>#symptoms`), led by one summary chunk of the front matter.
+pub fn front_matter_document(corpus: &str, path: &Path, text: &str) -> Vec<Chunk> {
+    let prefix = corpus.trim_end_matches('s');
     let (meta, body) = match text
         .strip_prefix("---\n")
         .and_then(|rest| rest.split_once("\n---"))
@@ -158,17 +165,15 @@ pub fn postmortem(path: &Path, text: &str) -> Vec<Chunk> {
         None => (Value::Null, text),
     };
     let id = meta["id"].as_str().map(str::to_string);
-    let mut chunks = markdown("postmortems", path, body, meta.clone());
+    let mut chunks = markdown(corpus, path, body, meta.clone());
     if let Some(id) = id {
         let stem = path
             .file_stem()
             .map_or(String::new(), |s| s.to_string_lossy().to_string());
         for chunk in &mut chunks {
-            chunk.id = chunk.id.replacen(
-                &format!("postmortem.{stem}"),
-                &format!("postmortem.{id}"),
-                1,
-            );
+            chunk.id = chunk
+                .id
+                .replacen(&format!("{prefix}.{stem}"), &format!("{prefix}.{id}"), 1);
             if chunk.section.len() <= 1 {
                 chunk.title = format!("{id}: {}", chunk.title);
             }
@@ -192,9 +197,9 @@ pub fn postmortem(path: &Path, text: &str) -> Vec<Chunk> {
             0,
             Chunk {
                 hash: hash(&summary),
-                id: format!("postmortem.{id}"),
-                corpus: "postmortems".into(),
-                title: format!("{id}: {}", meta["title"].as_str().unwrap_or("post-mortem")),
+                id: format!("{prefix}.{id}"),
+                corpus: corpus.into(),
+                title: format!("{id}: {}", meta["title"].as_str().unwrap_or(prefix)),
                 source: path.display().to_string(),
                 section: Vec::new(),
                 line: 1,

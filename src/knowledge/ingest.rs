@@ -14,7 +14,7 @@ fn chunk_file(corpus: &str, root: &Path, file: &Path) -> Option<Result<Vec<Chunk
         .display()
         .to_string();
     let kind_ok = match corpus {
-        "postmortems" => matches!(extension.as_str(), "md" | "markdown"),
+        "postmortems" | "incidents" => matches!(extension.as_str(), "md" | "markdown"),
         "terraform" => extension == "tf",
         "code" => code::Lang::from_path(file).is_some(),
         "schema" => matches!(extension.as_str(), "yaml" | "yml" | "json" | "toml"),
@@ -29,6 +29,7 @@ fn chunk_file(corpus: &str, root: &Path, file: &Path) -> Option<Result<Vec<Chunk
     };
     Some(match (corpus, extension.as_str()) {
         ("postmortems", _) => Ok(chunk::postmortem(file, &text)),
+        ("incidents", _) => Ok(chunk::front_matter_document(corpus, file, &text)),
         ("terraform", _) => terraform::chunks(file, &relative, &text),
         ("code", _) => code::chunks(file, &relative, &text),
         ("schema", _) => schema::chunks(file, &text),

@@ -38,7 +38,14 @@ use crate::domain::KnowledgeMatch;
 const SPARSE: &str = "bm25";
 
 /// The corpora a chunk can belong to.
-pub const CORPORA: [&str; 5] = ["runbooks", "postmortems", "terraform", "code", "schema"];
+pub const CORPORA: [&str; 6] = [
+    "runbooks",
+    "postmortems",
+    "terraform",
+    "code",
+    "schema",
+    "incidents",
+];
 const MANIFEST: &str = "manifest.json";
 
 #[derive(Debug, thiserror::Error)]

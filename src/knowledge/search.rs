@@ -56,7 +56,7 @@ impl KnowledgeIndex {
         };
         let mut taken: BTreeMap<String, usize> = BTreeMap::new();
         let mut matches = Vec::new();
-        // At most two chunks of one post-mortem per query, so one long post-mortem cannot
+        // At most two chunks of one post-mortem (or remembered incident) per query, so one long post-mortem cannot
         // fill the corpus's places (its summary chunk repeats its sections).
         let mut per_source: BTreeMap<String, usize> = BTreeMap::new();
         for (score, payload) in hits {
@@ -64,7 +64,9 @@ impl KnowledgeIndex {
             let source = payload["source"].as_str().unwrap_or("").to_string();
             let count = taken.entry(corpus.clone()).or_default();
             let from_source = per_source.entry(source).or_default();
-            if *count >= per_corpus || (corpus == "postmortems" && *from_source >= 2) {
+            if *count >= per_corpus
+                || (matches!(corpus.as_str(), "postmortems" | "incidents") && *from_source >= 2)
+            {
                 continue;
             }
             *count += 1;

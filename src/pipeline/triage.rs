@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use super::stages::{self, EvidenceGatherer};
 use crate::analysis::Analyst;
 use crate::catalog::Targets;
-use crate::domain::{Alert, Stage, StageError, StageReport};
+use crate::domain::{Alert, JobKind, Stage, StageError, StageReport};
 use crate::knowledge::KnowledgeIndex;
+use crate::memory::Memory;
 use crate::notify::{CardKnowledge, CardRequest, Notifier, card};
 use crate::signals;
 use crate::store::{ClaimedJob, Store, StoreError};
@@ -34,6 +35,7 @@ pub struct Pipeline {
     per_corpus: usize,
     analyst: Analyst,
     notifier: Arc<Notifier>,
+    memory: Option<Arc<Memory>>,
 }
 
 impl Pipeline {
@@ -55,7 +57,35 @@ impl Pipeline {
             per_corpus,
             analyst,
             notifier: Arc::new(notifier),
+            memory: None,
         }
+    }
+
+    /// Remembers each incident when it resolves.
+    pub fn with_memory(mut self, memory: Option<Arc<Memory>>) -> Self {
+        self.memory = memory;
+        self
+    }
+
+    /// The deliver stage; a resolved incident is then remembered (never failing delivery).
+    async fn deliver(&self, job: &ClaimedJob) -> Result<StageReport, StageError> {
+        let mut report = self.notifier.deliver(job).await?;
+        if job.kind == JobKind::Resolve
+            && let Some(memory) = &self.memory
+        {
+            let note = match memory.remember(&job.incident_id).await {
+                Ok(done) => format!("memory: {done}"),
+                Err(error) => {
+                    tracing::warn!(%error, "could not remember the incident");
+                    format!("memory: not written ({error})")
+                }
+            };
+            report.detail = Some(match report.detail {
+                Some(detail) => format!("{detail}; {note}"),
+                None => note,
+            });
+        }
+        Ok(report)
     }
 
     /// The alert the incident is about now: its newest firing alert, else its newest.
@@ -202,7 +232,7 @@ impl StageHandler for Pipeline {
         match stage {
             Stage::Collect => self.collect(job).await,
             Stage::Analyze => self.analyze(job).await,
-            Stage::Deliver => self.notifier.deliver(job).await,
+            Stage::Deliver => self.deliver(job).await,
             Stage::Retrieve => self.retrieve(job).await,
         }
     }

@@ -32,6 +32,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub notifier: Arc<Notifier>,
     pub knowledge: Option<Arc<KnowledgeIndex>>,
+    pub memory: Option<Arc<crate::memory::Memory>>,
     /// Whether a `/knowledge/sync` run is in progress, and how the last one ended.
     pub sync: Arc<api::SyncState>,
 }

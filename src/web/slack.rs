@@ -39,6 +39,7 @@ pub async fn interactions(
                 .await?;
             metrics::counter!("triaged_feedback_total", "verdict" => verdict_name).increment(1);
             let notifier = state.notifier.clone();
+            remember(&state, &incident_id).await;
             // Slack wants an answer within 3 s: the modal and the tally update happen after.
             tokio::spawn(async move {
                 if verdict == Verdict::Wrong
@@ -64,8 +65,19 @@ pub async fn interactions(
                 .store
                 .save_feedback(&incident_id, &user, "wrong", note.as_deref(), now)
                 .await?;
+            remember(&state, &incident_id).await;
         }
         Interaction::Ignored => {}
     }
     Ok(StatusCode::OK)
+}
+
+/// Feedback changes what the incident memory says about the incident: its record is
+/// rewritten (one file re-indexed, milliseconds) before Slack gets its answer.
+async fn remember(state: &AppState, incident_id: &str) {
+    if let Some(memory) = &state.memory
+        && let Err(error) = memory.remember(incident_id).await
+    {
+        tracing::warn!(%error, "could not update the incident memory after feedback");
+    }
 }

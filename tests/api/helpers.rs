@@ -238,6 +238,27 @@ impl TestApp {
         );
     }
 
+    /// The incident a webhook's receipt names, once all its jobs have finished.
+    pub async fn settle(&self, receipt: reqwest::Response) -> (String, IncidentDetail) {
+        let receipt: Value = receipt.json().await.expect("a JSON receipt");
+        let id = receipt["incident_id"]
+            .as_str()
+            .expect("an incident id")
+            .to_string();
+        let detail = self
+            .wait_for_incident(&id, "all jobs finished", |d| {
+                !d.jobs.is_empty()
+                    && d.jobs.iter().all(|j| {
+                        matches!(
+                            j.state,
+                            triaged::domain::JobState::Done | triaged::domain::JobState::Dead
+                        )
+                    })
+            })
+            .await;
+        (id, detail)
+    }
+
     pub async fn stop(&mut self) {
         if let Some(app) = self.app.take() {
             app.shutdown();
@@ -329,4 +350,42 @@ pub async fn wait_ready(client: &reqwest::Client, base: &str) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("daemon never became ready");
+}
+
+/// A Slack interaction (`payload=` form) signed with `secret`, `age_secs` old.
+pub async fn interact(
+    app: &TestApp,
+    payload: &Value,
+    secret: &str,
+    age_secs: i64,
+) -> reqwest::Response {
+    let form = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    interact_form(app, form.into_bytes(), secret, age_secs).await
+}
+
+/// Any body posted to `/slack/interactions`, signed with `secret`, `age_secs` old.
+pub async fn interact_form(
+    app: &TestApp,
+    form: Vec<u8>,
+    secret: &str,
+    age_secs: i64,
+) -> reqwest::Response {
+    let timestamp = chrono::Utc::now().timestamp() - age_secs;
+    let signature = triaged::intake::auth::slack_signature(secret, timestamp, &form);
+    app.client
+        .post(format!("{}/slack/interactions", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", timestamp.to_string())
+        .header("x-slack-signature", signature)
+        .body(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Indexes the sample runbooks and post-mortems shipped in `config/samples/knowledge`.
+pub fn sample_knowledge(settings: &mut Settings) {
+    let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/samples/knowledge");
+    settings.knowledge.runbooks = vec![samples.join("runbooks")];
+    settings.knowledge.postmortems = vec![samples.join("postmortems")];
 }

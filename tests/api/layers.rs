@@ -19,6 +19,7 @@ const LAYERS: &[&str] = &[
     "knowledge",
     "collectors",
     "analysis",
+    "memory",
     "notify",
     "pipeline",
     "bench",

@@ -12,6 +12,7 @@ mod helpers;
 mod intake;
 mod knowledge;
 mod layers;
+mod memory;
 mod model_server;
 mod pages;
 mod qdrant;

@@ -524,26 +524,6 @@ async fn a_post_whose_reply_was_lost_is_found_not_posted_twice() {
 
 // ------------------------------------------------------------ interactions
 
-async fn interact(
-    app: &TestApp,
-    payload: &Value,
-    secret: &str,
-    age_secs: i64,
-) -> reqwest::Response {
-    let form = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
-    let timestamp = Utc::now().timestamp() - age_secs;
-    let signature = triaged::intake::auth::slack_signature(secret, timestamp, form.as_bytes());
-    app.client
-        .post(format!("{}/slack/interactions", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", timestamp.to_string())
-        .header("x-slack-signature", signature)
-        .body(form)
-        .send()
-        .await
-        .unwrap()
-}
-
 fn button(incident: &str, action: &str, user: &str) -> Value {
     json!({
         "type": "block_actions",
@@ -852,19 +832,7 @@ async fn secrets_planted_in_an_alert_reach_no_sink_slack_model_api_pages_logs_or
 }
 
 async fn interact_raw(app: &TestApp, form: Vec<u8>) -> (u16, String) {
-    let timestamp = Utc::now().timestamp();
-    let signature =
-        triaged::intake::auth::slack_signature("slack-signing-secret", timestamp, &form);
-    let response = app
-        .client
-        .post(format!("{}/slack/interactions", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", timestamp.to_string())
-        .header("x-slack-signature", signature)
-        .body(form)
-        .send()
-        .await
-        .unwrap();
+    let response = interact_form(app, form, "slack-signing-secret", 0).await;
     let status = response.status().as_u16();
     (status, response.text().await.unwrap())
 }

@@ -294,16 +294,7 @@ async fn shutdown_releases_jobs_that_do_not_finish_within_the_grace_period() {
 
 #[tokio::test]
 async fn retrieval_finds_the_runbook_and_past_incident_and_the_brief_cites_them() {
-    let samples =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/samples/knowledge");
-    let app = spawn_app_with_pipeline(
-        move |s| {
-            s.knowledge.runbooks = vec![samples.join("runbooks")];
-            s.knowledge.postmortems = vec![samples.join("postmortems")];
-        },
-        test_secrets(),
-    )
-    .await;
+    let app = spawn_app_with_pipeline(sample_knowledge, test_secrets()).await;
     let id = trigger(&app).await;
     let detail = app
         .wait_for_incident(&id, "job done", |d| {

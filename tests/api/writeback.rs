@@ -15,12 +15,6 @@ use crate::helpers::*;
 const CHANNEL: &str = "C0INCIDENTS";
 const PD_INCIDENT: &str = "Q2F7NOV3Y6PJ0A";
 
-fn samples(corpus: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("config/samples/knowledge")
-        .join(corpus)
-}
-
 /// A Slack Web API that records every call with its arrival time.
 #[derive(Clone, Default)]
 struct Slack {
@@ -52,21 +46,6 @@ impl Respond for Slack {
                 .set_body_json(json!({"ok": true, "channel": CHANNEL, "ts": "1795227090.000100"})),
         }
     }
-}
-
-/// The incident a webhook's receipt names, once all its jobs have finished.
-async fn finished(app: &TestApp, receipt: reqwest::Response) -> (String, IncidentDetail) {
-    let receipt: Value = receipt.json().await.unwrap();
-    let id = receipt["incident_id"].as_str().unwrap().to_string();
-    let detail = app
-        .wait_for_incident(&id, "all jobs finished", |d| {
-            !d.jobs.is_empty()
-                && d.jobs
-                    .iter()
-                    .all(|j| matches!(j.state, JobState::Done | JobState::Dead))
-        })
-        .await;
-    (id, detail)
 }
 
 fn last_deliver(detail: &IncidentDetail) -> &StageRun {
@@ -113,15 +92,14 @@ async fn the_card_is_posted_before_any_source_answers_follows_them_and_yields_to
             s.datadog.api_base = datadog_uri;
             s.collectors.source_timeout_secs = 4;
             s.collectors.overall_timeout_secs = 5;
-            s.knowledge.runbooks = vec![samples("runbooks")];
-            s.knowledge.postmortems = vec![samples("postmortems")];
+            sample_knowledge(s);
         },
         secrets,
     )
     .await;
 
     let response = app.post_datadog(&fixture("datadog_triggered.json")).await;
-    let (_, detail) = finished(&app, response).await;
+    let (_, detail) = app.settle(response).await;
     assert_eq!(detail.jobs[0].state, JobState::Done, "{:?}", detail.jobs);
 
     let calls = slack.calls();
@@ -271,7 +249,7 @@ async fn trigger_pagerduty(app: &TestApp) -> String {
     let response = app
         .post_pagerduty(&fixture("pagerduty_incident_triggered.json"), "wh-1")
         .await;
-    finished(app, response).await.0
+    app.settle(response).await.0
 }
 
 #[tokio::test]
@@ -390,7 +368,7 @@ async fn the_brief_headline_becomes_a_datadog_event_tagged_like_the_monitor() {
     )
     .await;
     let response = app.post_datadog(&fixture("datadog_triggered.json")).await;
-    let (_, detail) = finished(&app, response).await;
+    let (_, detail) = app.settle(response).await;
     assert_eq!(detail.jobs[0].state, JobState::Done, "{:?}", detail.jobs);
     let requests = datadog.received_requests().await.unwrap();
     let events: Vec<Value> = requests
@@ -426,5 +404,39 @@ async fn the_brief_headline_becomes_a_datadog_event_tagged_like_the_monitor() {
             .as_deref()
             .is_some_and(|d| d.contains("Datadog event 6543210987654321 posted")),
         "{deliver:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_retrigger_adds_a_note_of_what_changed_and_status_updates_go_out_only_when_enabled() {
+    let server = MockServer::start().await;
+    let pd = PagerDuty::default();
+    let app = pagerduty_app(&pd, &server, true).await;
+    let id = trigger_pagerduty(&app).await;
+    let mut reopened: Value =
+        serde_json::from_str(&fixture("pagerduty_incident_triggered.json")).unwrap();
+    reopened["event"]["id"] = json!("01DVUHO7TEFQ3XSA9JB8REOPEN");
+    reopened["event"]["event_type"] = json!("incident.reopened");
+    let response = app.post_pagerduty(&reopened.to_string(), "wh-2").await;
+    let (again, detail) = app.settle(response).await;
+    assert_eq!(again, id, "the re-trigger joins the incident");
+    assert!(detail.jobs.len() >= 2, "{:?}", detail.jobs);
+
+    let notes = pd.notes.lock().unwrap().clone();
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    let update = notes[1]["content"].as_str().unwrap();
+    assert!(
+        update.starts_with("triaged update — Re-triggered"),
+        "{update}"
+    );
+    let requests = pd.requests.lock().unwrap().clone();
+    let status_updates: Vec<_> = requests
+        .iter()
+        .filter(|r| r.1.ends_with("/status_updates"))
+        .collect();
+    assert_eq!(
+        status_updates.len(),
+        1,
+        "one status update for the brief, none for the re-trigger: {requests:#?}"
     );
 }
