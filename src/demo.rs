@@ -145,6 +145,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let options = crate::eval::EvalOptions {
         analyst: crate::eval::AnalystMode::Rules,
         only: Vec::new(),
+        without_memory: false,
     };
     let scorecard = crate::eval::run(root, &settings, &Secrets::default(), &options).await?;
     store

@@ -901,6 +901,13 @@ fn corroboration(
     }
 }
 
+/// A past incident of the same mechanism supports a hypothesis unless it names a different
+/// culprit: the same mechanism on another entity is evidence about that entity, not this one.
+fn names_no_other_entity(k: &KnowledgeMatch, h: &Hypothesis) -> bool {
+    let past = k.meta["entity"].as_str().unwrap_or("").trim();
+    past.is_empty() || entity_name(past).eq_ignore_ascii_case(entity_name(&h.entity))
+}
+
 fn knowledge_check(
     checks: &mut Vec<HypothesisCheck>,
     h: &Hypothesis,
@@ -926,6 +933,7 @@ fn knowledge_check(
             && !k.id.contains('#')
             && k.score >= KNOWLEDGE_SCORE
             && k.meta["category"].as_str() == Some(h.category.as_str())
+            && names_no_other_entity(k, h)
     }) else {
         return;
     };

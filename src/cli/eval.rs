@@ -30,6 +30,9 @@ pub struct EvalArgs {
     /// Do not record the scorecard in the store (it is shown on /eval).
     #[arg(long)]
     no_record: bool,
+    /// Leave remembered incidents (`knowledge/incidents/` of a scenario) out of retrieval.
+    #[arg(long)]
+    without_memory: bool,
     /// Export incidents that have feedback from the store as scenarios into DIR.
     #[arg(long)]
     from_store: bool,
@@ -56,6 +59,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     let options = EvalOptions {
         analyst: args.analyst,
         only: args.only,
+        without_memory: args.without_memory,
     };
     let secrets = Secrets::from_env();
     let scorecard = match args.format {

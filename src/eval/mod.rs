@@ -61,6 +61,16 @@ pub struct EvalOptions {
     pub analyst: AnalystMode,
     /// Only scenarios whose name contains one of these (all when empty).
     pub only: Vec<String>,
+    /// Leave the scenarios' remembered incidents (`knowledge/incidents/`) out of retrieval,
+    /// to measure what incident memory changes.
+    pub without_memory: bool,
+}
+
+/// What retrieval keeps for each scenario.
+#[derive(Debug, Clone, Copy)]
+struct Keep {
+    per_corpus: usize,
+    memory: bool,
 }
 
 /// How one scenario went.
@@ -189,7 +199,10 @@ pub async fn run(
             &catalog,
             &analyst,
             embedder.clone(),
-            k,
+            Keep {
+                per_corpus: k,
+                memory: !options.without_memory,
+            },
         )
         .await
         {
@@ -281,7 +294,7 @@ async fn run_one(
     catalog: &ServiceCatalog,
     analyst: &Analyst,
     embedder: Option<crate::knowledge::Embedder>,
-    k: usize,
+    keep: Keep,
 ) -> anyhow::Result<(ScenarioResult, Option<String>)> {
     let mut stage_ms = BTreeMap::new();
     let mut timed = |stage: &str, started: Instant| {
@@ -317,9 +330,12 @@ async fn run_one(
     timed("index", started);
 
     let started = Instant::now();
-    let knowledge = stages::retrieve(Some(index), alert, Some(&bundle), k)
+    let mut knowledge = stages::retrieve(Some(index), alert, Some(&bundle), keep.per_corpus)
         .await?
         .into_matches();
+    if !keep.memory {
+        knowledge.retain(|k| k.corpus != crate::domain::memory::CORPUS);
+    }
     timed("retrieve", started);
 
     let started = Instant::now();

@@ -20,6 +20,7 @@ async fn run(analyst: AnalystMode, root: &Path) -> eval::Scorecard {
     let options = EvalOptions {
         analyst,
         only: Vec::new(),
+        without_memory: false,
     };
     eval::run(root, &Settings::default(), &Secrets::default(), &options)
         .await
@@ -333,6 +334,7 @@ async fn the_eval_page_shows_the_latest_recorded_scorecard() {
     let options = EvalOptions {
         analyst: AnalystMode::Rules,
         only: vec!["ddos".into(), "dns".into()],
+        without_memory: false,
     };
     let mut scorecard = eval::run(
         &scenarios(),
@@ -454,6 +456,7 @@ async fn eval_the_triage_verb_and_the_daemon_give_one_scenario_the_same_root_cau
     let options = EvalOptions {
         analyst: AnalystMode::Rules,
         only: vec![name.into()],
+        without_memory: false,
     };
     let scorecard = eval::run(&scenarios(), &settings, &Secrets::default(), &options)
         .await

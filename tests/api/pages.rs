@@ -442,6 +442,7 @@ async fn a_browser_opens_the_list_an_incident_a_citation_and_a_search() {
     let options = triaged::eval::EvalOptions {
         analyst: triaged::eval::AnalystMode::Rules,
         only: vec!["ddos".into()],
+        without_memory: false,
     };
     let scorecard = triaged::eval::run(
         &scenarios,
