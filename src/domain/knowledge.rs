@@ -24,3 +24,22 @@ pub struct KnowledgeMatch {
     /// Corpus-specific fields: a post-mortem's `root_cause`, `resolution`, `services`.
     pub meta: serde_json::Value,
 }
+
+impl KnowledgeMatch {
+    /// Where a reader opens it: a remembered incident's page (its record's `link`), else the
+    /// source when it is a URL.
+    pub fn url(&self) -> Option<&str> {
+        let web = |s: &&str| s.starts_with("https://") || s.starts_with("http://");
+        self.meta["link"]
+            .as_str()
+            .filter(web)
+            .or_else(|| self.source.as_deref().filter(web))
+    }
+
+    /// The incident a remembered-incident match is about.
+    pub fn remembered_incident(&self) -> Option<&str> {
+        (self.corpus == super::memory::CORPUS)
+            .then(|| self.meta["id"].as_str())
+            .flatten()
+    }
+}

@@ -219,7 +219,7 @@ pub fn render_brief(view: &BriefView<'_>) -> SlackMessage {
             .map_or(String::new(), |u| {
                 format!(" ⚠️ stale ({} days)", (view.now - u).num_days())
             });
-        let title = match k.source.as_deref().filter(|s| s.starts_with("http")) {
+        let title = match k.url() {
             Some(url) => format!("<{}|{}>", escape(url), escape(&k.title)),
             None => escape(&k.title),
         };
@@ -375,12 +375,10 @@ pub fn render_card(card: &Card) -> SlackMessage {
         about.push("no catalog entry for this alert".into());
     }
     let mut knowledge = String::new();
-    let reference = |k: &KnowledgeMatch| match k.source.as_deref() {
-        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
-            format!("<{}|{}>", escape(url), escape(&k.title))
-        }
-        Some(path) => format!("{} (`{}`)", escape(&k.title), escape(path)),
-        None => escape(&k.title),
+    let reference = |k: &KnowledgeMatch| match (k.url(), k.source.as_deref()) {
+        (Some(url), _) => format!("<{}|{}>", escape(url), escape(&k.title)),
+        (None, Some(path)) => format!("{} (`{}`)", escape(&k.title), escape(path)),
+        (None, None) => escape(&k.title),
     };
     if let Some(runbook) = &head.runbook {
         knowledge.push_str(&format!("*Runbook:* {}\n", reference(runbook)));

@@ -404,6 +404,7 @@ fn render_incident(detail: &IncidentDetail, tally: (i64, i64, i64)) -> Markup {
             div.card.ev id=(k.id) {
                 b { code { (k.id) } } " " span.dim { (k.corpus) " · score " (format!("{:.2}", k.score)) @if let Some(u) = k.updated_at { " · updated " (u.format("%Y-%m-%d")) @if (chrono::Utc::now() - u).num_days() > 180 { " " span.pill.SEV3 { "stale: " ((chrono::Utc::now() - u).num_days()) " days" } } } }
                 p { b { (k.title) } @if let Some(s) = &k.source { " " span.dim { (s) } } }
+                @if let Some(past) = k.remembered_incident() { p { a href=(format!("/incidents/{past}")) { "open the remembered incident" } } }
                 @if !k.snippet.is_empty() { p.dim { (k.snippet) } }
                 details { summary { "text" } pre { (k.text) } }
             }

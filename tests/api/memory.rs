@@ -94,4 +94,18 @@ async fn a_corrected_incident_is_recalled_with_the_corrected_cause_by_the_next_o
         "{}",
         recall.statement
     );
+    let page = app
+        .client
+        .get(format!("{}/incidents/{second}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("href=\"/incidents/{first}\"")),
+        "the page links the remembered incident"
+    );
+    assert!(page.contains("corrected cause: redis-sessions failover"));
 }
