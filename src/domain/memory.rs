@@ -115,4 +115,48 @@ mod tests {
             ]
         );
     }
+
+    fn record(id: &str, confirmation: &str, entity: &str, days_ago: i64) -> KnowledgeMatch {
+        let opened = Utc::now() - chrono::Duration::days(days_ago);
+        KnowledgeMatch {
+            id: format!("incident.{id}"),
+            corpus: CORPUS.into(),
+            title: id.into(),
+            source: None,
+            score: 0.9,
+            updated_at: None,
+            text: String::new(),
+            snippet: String::new(),
+            meta: serde_json::json!({
+                "id": id, "date": opened.format("%Y-%m-%d").to_string(),
+                "opened_at": opened.to_rfc3339(), "confirmation": confirmation,
+                "category": "dependency_failure", "entity": entity,
+                "root_cause": "redis-sessions failover", "resolution": "promoted the replica",
+            }),
+        }
+    }
+
+    #[test]
+    fn a_recalled_cause_counts_its_recent_recurrences_and_says_how_it_was_judged() {
+        let now = Utc::now();
+        let recalled = record("3f2a9c01-aaaa", "corrected", "redis-sessions", 3);
+        let knowledge = vec![
+            recalled.clone(),
+            record("11111111-bbbb", "confirmed", "redis-sessions", 9),
+            // Too old, another culprit, or never confirmed: not a recurrence.
+            record("22222222-cccc", "confirmed", "redis-sessions", 40),
+            record("33333333-dddd", "confirmed", "prod-db", 2),
+            record("44444444-eeee", "unconfirmed", "redis-sessions", 1),
+        ];
+        assert_eq!(recurrences(&recalled, &knowledge, now, RECURRENCE_DAYS), 3);
+        let statement = recall_statement(&recalled);
+        assert!(
+            statement.starts_with("Same symptoms as incident 3f2a9c01…"),
+            "{statement}"
+        );
+        assert!(statement.contains("corrected cause: redis-sessions failover"));
+        assert!(statement.contains("resolved by: promoted the replica"));
+        assert_eq!(Confirmation::of(&knowledge[4]).weight(), 0.5);
+        assert_eq!(Confirmation::of(&recalled).weight(), 0.8);
+    }
 }

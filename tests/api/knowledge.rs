@@ -447,3 +447,43 @@ async fn hybrid_retrieval_embeds_in_batches_fuses_with_rrf_and_survives_the_endp
     );
     assert!(index.len() >= 200);
 }
+
+#[test]
+fn remembered_incidents_survive_reindexing_the_other_corpora() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = dir.path().join("memory");
+    std::fs::create_dir_all(&memory).unwrap();
+    std::fs::write(
+        memory.join("0199a3c2-5e1b-7c40-9d2e-4b8f1a6c3e70.md"),
+        "---\nid: 0199a3c2-5e1b-7c40-9d2e-4b8f1a6c3e70\ntitle: matchmaker p99 latency above 2s\n\
+         services: [matchmaker]\ncategory: dependency_failure\nentity: redis-sessions\n\
+         root_cause: redis-sessions stopped accepting connections\nconfirmation: corrected\n---\n\
+         # matchmaker p99 latency above 2s\n\n## Symptoms\n- logs: HikariPool connection timeouts\n",
+    )
+    .unwrap();
+    let index = KnowledgeIndex::open(&dir.path().join("index")).unwrap();
+    index.index_path("incidents", &memory).unwrap();
+    let before = index.len();
+    // Re-indexing the runbooks, twice (the second pass a no-op), leaves the memory alone.
+    index
+        .index_path("runbooks", &samples().join("runbooks"))
+        .unwrap();
+    let runbooks = index.len() - before;
+    index
+        .index_path("runbooks", &samples().join("runbooks"))
+        .unwrap();
+    assert_eq!(index.len(), before + runbooks);
+    let hits = index
+        .search("matchmaker HikariPool connection timeouts latency", 3)
+        .unwrap();
+    let recalled = hits
+        .iter()
+        .find(|h| h.corpus == "incidents" && !h.id.contains('#'))
+        .expect("the remembered incident is still found");
+    assert_eq!(recalled.id, "incident.0199a3c2-5e1b-7c40-9d2e-4b8f1a6c3e70");
+    assert_eq!(recalled.meta["confirmation"], "corrected");
+    assert_eq!(
+        recalled.remembered_incident(),
+        Some("0199a3c2-5e1b-7c40-9d2e-4b8f1a6c3e70")
+    );
+}
