@@ -330,9 +330,9 @@ async fn run_one(
     timed("index", started);
 
     let started = Instant::now();
-    let mut knowledge = stages::retrieve(Some(index), alert, Some(&bundle), keep.per_corpus)
-        .await?
-        .into_matches();
+    let retrieval = stages::retrieve(Some(index), alert, Some(&bundle), keep.per_corpus).await;
+    bundle.reports.extend(retrieval.gap());
+    let mut knowledge = retrieval.into_matches();
     if !keep.memory {
         knowledge.retain(|k| k.corpus != crate::domain::memory::CORPUS);
     }

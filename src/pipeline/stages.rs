@@ -13,11 +13,13 @@ use crate::catalog::{ServiceCatalog, Targets, window};
 use crate::collectors::{self, Deadlines, Progress, Registered, collect_reporting};
 use crate::config::{Secrets, Settings};
 use crate::domain::{
-    Alert, EvidenceBundle, Incident, IncidentStatus, KnowledgeMatch, StageError, StageReport,
+    Alert, EvidenceBundle, Incident, IncidentStatus, KnowledgeMatch, SourceReport, SourceStatus,
+    StageError, StageOutcome, StageReport,
 };
 use crate::knowledge::KnowledgeIndex;
 use crate::knowledge::retrieve::retrieval_query;
 use crate::notify::slack::{BriefView, SlackMessage, Tally, render_brief};
+use crate::redact::redact;
 use crate::signals;
 
 /// Slack refuses a message with more blocks than this.
@@ -111,15 +113,35 @@ pub enum Retrieval {
     Matches(Vec<KnowledgeMatch>),
     /// Nothing to search (no index, or an empty one); the reason goes to the timeline.
     Skipped(&'static str),
+    /// The index did not answer (a server down, a search past its deadline): the brief is
+    /// written without knowledge and names the gap.
+    Failed(String),
 }
 
+/// How long one retrieval may take before the brief goes on without knowledge.
+pub const RETRIEVAL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Retrieval {
-    /// The matches, none when skipped.
+    /// The matches, none when skipped or failed.
     pub fn into_matches(self) -> Vec<KnowledgeMatch> {
         match self {
             Self::Matches(matches) => matches,
-            Self::Skipped(_) => Vec::new(),
+            Self::Skipped(_) | Self::Failed(_) => Vec::new(),
         }
+    }
+
+    /// A failed retrieval as a source report, so the brief lists it among its data gaps.
+    pub fn gap(&self) -> Option<SourceReport> {
+        let Self::Failed(reason) = self else {
+            return None;
+        };
+        Some(SourceReport {
+            source: "knowledge".into(),
+            status: SourceStatus::Error,
+            message: Some(reason.clone()),
+            elapsed_ms: 0,
+            items: 0,
+        })
     }
 
     /// The line the stage timeline records.
@@ -133,37 +155,50 @@ impl Retrieval {
                 StageReport::ok(format!("{} matches: {}", matches.len(), ids.join(", ")))
             }
             Self::Skipped(reason) => StageReport::skipped(*reason),
+            Self::Failed(reason) => StageReport {
+                outcome: StageOutcome::Failed,
+                detail: Some(format!("{reason}; the brief goes on without knowledge")),
+            },
         }
     }
 }
 
 /// The retrieve stage: the best `per_corpus` matches of every corpus for the alert and its
 /// evidence (the alert title alone when no evidence was collected). The search runs on a
-/// blocking thread; the index is embedded or a server.
+/// blocking thread under [`RETRIEVAL_DEADLINE`]; the index is embedded or a server. Knowledge
+/// is an input to the brief, never a precondition: an index that fails or is too slow is a
+/// [`Retrieval::Failed`], not an error.
 pub async fn retrieve(
     index: Option<&Arc<KnowledgeIndex>>,
     alert: &Alert,
     bundle: Option<&EvidenceBundle>,
     per_corpus: usize,
-) -> Result<Retrieval, StageError> {
+) -> Retrieval {
     let Some(index) = index else {
-        return Ok(Retrieval::Skipped("no knowledge index is open"));
+        return Retrieval::Skipped("no knowledge index is open");
     };
     if index.is_empty() {
-        return Ok(Retrieval::Skipped(
+        return Retrieval::Skipped(
             "the knowledge index is empty: configure [knowledge] paths or run `triaged index`",
-        ));
+        );
     }
     let query = match bundle {
         Some(bundle) => retrieval_query(alert, bundle),
         None => alert.title.clone(),
     };
     let index = Arc::clone(index);
-    let matches = tokio::task::spawn_blocking(move || index.search(&query, per_corpus))
-        .await
-        .map_err(|e| StageError::caused_by("the retrieval task failed", e))?
-        .map_err(|e| StageError::caused_by("searching the knowledge index", e))?;
-    Ok(Retrieval::Matches(matches))
+    let search = tokio::task::spawn_blocking(move || index.search(&query, per_corpus));
+    match tokio::time::timeout(RETRIEVAL_DEADLINE, search).await {
+        Ok(Ok(Ok(matches))) => Retrieval::Matches(matches),
+        Ok(Ok(Err(error))) => {
+            Retrieval::Failed(redact(&format!("search failed: {error}")).into_owned())
+        }
+        Ok(Err(error)) => Retrieval::Failed(format!("the search task failed: {error}")),
+        Err(_) => Retrieval::Failed(format!(
+            "no answer within {} s",
+            RETRIEVAL_DEADLINE.as_secs()
+        )),
+    }
 }
 
 /// The analyse stage: signals derived once from the evidence and knowledge, then the analyst
@@ -270,14 +305,16 @@ impl Triager {
                 ));
             }
         };
-        let knowledge = retrieve(
+        let mut bundle = bundle;
+        let retrieval = retrieve(
             self.knowledge.as_ref(),
             alert,
             Some(&bundle),
             self.per_corpus,
         )
-        .await?
-        .into_matches();
+        .await;
+        bundle.reports.extend(retrieval.gap());
+        let knowledge = retrieval.into_matches();
         let brief = analyse(&self.analyst, alert, &bundle, &knowledge).await;
         render(alert, &brief, &bundle, &knowledge)
             .map_err(|e| StageError::caused_by("rendering the brief", e))?;
@@ -286,5 +323,33 @@ impl Triager {
             knowledge,
             brief,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_retrieval_is_a_named_gap_and_a_failed_step_not_an_error() {
+        let failed = Retrieval::Failed("search failed: qdrant: transport error".into());
+        let report = failed.report();
+        assert_eq!(report.outcome, StageOutcome::Failed);
+        assert!(report.detail.unwrap().contains("goes on without knowledge"));
+        let gap = failed.gap().expect("a gap");
+        assert_eq!(
+            (gap.source.as_str(), gap.status),
+            ("knowledge", SourceStatus::Error)
+        );
+        assert_eq!(
+            gap.describe(),
+            "knowledge: search failed: qdrant: transport error"
+        );
+        assert!(failed.into_matches().is_empty());
+        assert!(
+            Retrieval::Skipped("no knowledge index is open")
+                .gap()
+                .is_none()
+        );
     }
 }

@@ -136,13 +136,9 @@ impl Pipeline {
             alert.clone(),
         );
         let knowledge: CardKnowledge = Box::pin(async move {
-            match stages::retrieve(index.as_ref(), &query, None, per_corpus).await {
-                Ok(retrieval) => retrieval.into_matches(),
-                Err(error) => {
-                    tracing::warn!(error = %error.chain(), "card: retrieval failed");
-                    Vec::new()
-                }
-            }
+            stages::retrieve(index.as_ref(), &query, None, per_corpus)
+                .await
+                .into_matches()
         });
         self.notifier.start_card(CardRequest {
             incident_id: job.incident_id.clone(),
@@ -170,7 +166,17 @@ impl Pipeline {
             bundle.as_ref(),
             self.per_corpus,
         )
-        .await?;
+        .await;
+        // An index that failed is a gap the brief names: it joins the evidence's source
+        // reports, where the analysts read what is missing.
+        if let (Some(gap), Some(mut bundle)) = (retrieval.gap(), bundle) {
+            bundle.reports.retain(|r| r.source != gap.source);
+            bundle.reports.push(gap);
+            self.store
+                .save_evidence(&job.incident_id, &job.id, &bundle)
+                .await
+                .map_err(|e| StageError::caused_by("could not store the evidence", e))?;
+        }
         if let stages::Retrieval::Matches(matches) = &retrieval {
             self.store
                 .save_knowledge(
