@@ -32,7 +32,7 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
     let settings = args.common.open(|settings| {
         settings.knowledge.index_on_start = false;
         let k = &mut settings.knowledge;
-        for path in args.paths {
+        for path in args.paths.into_iter().flat_map(by_corpus) {
             match corpus_of(&path) {
                 "postmortems" => k.postmortems.push(path),
                 "terraform" => k.terraform.push(path),
@@ -96,6 +96,17 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
         index.len()
     );
     Ok(())
+}
+
+/// A knowledge folder laid out by corpus (`runbooks/`, `postmortems/`, `terraform/`, `code/`,
+/// `schema/`) stands for its corpus subfolders; any other path for itself.
+fn by_corpus(path: PathBuf) -> Vec<PathBuf> {
+    let parts: Vec<PathBuf> = ["runbooks", "postmortems", "terraform", "code", "schema"]
+        .iter()
+        .map(|corpus| path.join(corpus))
+        .filter(|sub| sub.is_dir())
+        .collect();
+    if parts.is_empty() { vec![path] } else { parts }
 }
 
 /// The corpus a path given without a flag belongs to, from its name.

@@ -224,6 +224,19 @@ impl Settings {
                 l.fast_model
             ));
         }
+        let qdrant = self.knowledge.qdrant_url.trim();
+        if qdrant.trim_end_matches('/').ends_with(":6333") {
+            warnings.push(format!(
+                "knowledge.qdrant_url `{qdrant}` names Qdrant's REST port; triaged speaks gRPC, on 6334 by default"
+            ));
+        }
+        let e = &self.knowledge.embeddings;
+        if !e.model.trim().is_empty() && e.dimensions == 0 {
+            warnings.push(format!(
+                "knowledge.embeddings.model is `{}` but knowledge.embeddings.dimensions is 0: no dense vectors are made and retrieval stays BM25 only (set the model's dimensions, e.g. 384)",
+                e.model
+            ));
+        }
         warnings
     }
 
@@ -341,6 +354,21 @@ impl Settings {
         if !l.base_url.is_empty() && reqwest::Url::parse(&l.base_url).is_err() {
             problems.push(format!("llm.base_url `{}` is not a URL", l.base_url));
         }
+        let qdrant = self.knowledge.qdrant_url.trim();
+        if !(qdrant.is_empty() || qdrant.starts_with("http://") || qdrant.starts_with("https://")) {
+            problems.push(format!(
+                "knowledge.qdrant_url `{qdrant}` needs a scheme: http://HOST:6334 (gRPC), or https:// with TLS"
+            ));
+        }
+        let from = self.pagerduty.from_email.trim();
+        if !from.is_empty() && !from.contains('@') {
+            problems.push(format!(
+                "pagerduty.from_email `{from}` is not an email address (PagerDuty needs a user's email in the From header)"
+            ));
+        }
+        if self.memory.retain_days < 1 {
+            problems.push("memory.retain_days must be at least 1".into());
+        }
         problems
     }
 }
@@ -352,6 +380,21 @@ mod tests {
     #[test]
     fn defaults_pass_their_own_checks() {
         assert_eq!(Settings::default().problems(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn misdirected_knowledge_and_write_back_settings_are_named() {
+        let mut s = Settings::default();
+        s.knowledge.qdrant_url = "qdrant:6334".into();
+        s.pagerduty.from_email = "oncall".into();
+        let problems = s.problems().join("\n");
+        assert!(problems.contains("needs a scheme"), "{problems}");
+        assert!(problems.contains("not an email address"), "{problems}");
+        s.knowledge.qdrant_url = "http://qdrant:6333".into();
+        s.knowledge.embeddings.model = "multilingual-e5-small".into();
+        let warnings = s.warnings().join("\n");
+        assert!(warnings.contains("REST port"), "{warnings}");
+        assert!(warnings.contains("BM25 only"), "{warnings}");
     }
 
     #[test]

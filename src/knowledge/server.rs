@@ -158,9 +158,12 @@ impl QdrantServer {
         let bridge = Bridge::new("triaged-qdrant")?;
         let client = {
             let _guard = bridge.enter()?;
+            // The client's version check prints to stdout (breaking `search` output) and
+            // warns about servers older than itself that answer every call used here.
             Qdrant::from_url(url)
                 .api_key(api_key)
                 .timeout(Duration::from_secs(30))
+                .skip_compatibility_check()
                 .build()
                 .map_err(|e| KnowledgeError(format!("qdrant {url}: {e}")))?
         };

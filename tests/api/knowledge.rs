@@ -114,11 +114,8 @@ fn the_index_and_search_verbs_work_on_a_data_dir() {
             .output()
             .unwrap()
     };
-    let indexed = triaged(&[
-        "index",
-        "config/samples/knowledge/runbooks",
-        "config/samples/knowledge/postmortems",
-    ]);
+    // A knowledge folder laid out by corpus: each subfolder goes to its own corpus.
+    let indexed = triaged(&["index", "config/samples/knowledge"]);
     assert!(
         indexed.status.success(),
         "{}",
@@ -136,6 +133,9 @@ fn the_index_and_search_verbs_work_on_a_data_dir() {
         stdout.contains("runbook.redis-sessions#connection-refused-or-timeouts"),
         "{stdout}"
     );
+    let found = triaged(&["search", "checkout-api full table scan deploy", "--k", "1"]);
+    let stdout = String::from_utf8_lossy(&found.stdout);
+    assert!(stdout.contains("postmortem.INC-2024-047"), "{stdout}");
 }
 
 fn base_knowledge() -> std::path::PathBuf {
