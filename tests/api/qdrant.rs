@@ -54,6 +54,30 @@ fn the_collection_has_bm25_with_idf_and_an_optional_cosine_dense_vector() {
 }
 
 #[test]
+fn the_fields_searches_and_deletes_filter_on_get_keyword_indexes() {
+    let requests = server::field_index_requests("kb");
+    let fields: Vec<(&str, &str, i32, Option<bool>)> = requests
+        .iter()
+        .map(|r| {
+            (
+                r.collection_name.as_str(),
+                r.field_name.as_str(),
+                r.field_type.unwrap_or_default(),
+                r.wait,
+            )
+        })
+        .collect();
+    let keyword = qdrant_client::qdrant::FieldType::Keyword as i32;
+    assert_eq!(
+        fields,
+        [
+            ("kb", "corpus", keyword, Some(true)),
+            ("kb", "source", keyword, Some(true))
+        ]
+    );
+}
+
+#[test]
 fn upserts_carry_named_sparse_and_dense_vectors_and_the_payload_and_wait() {
     let point = IndexPoint {
         id: 7,
