@@ -368,6 +368,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                             dimensions: args.embedding_dimensions,
                             batch_size: 256,
                             timeout_secs: 30,
+                            ..Default::default()
                         },
                         None,
                     )

@@ -138,6 +138,8 @@ impl Default for Settings {
                     dimensions: 0,
                     batch_size: 64,
                     timeout_secs: 30,
+                    query_prefix: String::new(),
+                    document_prefix: String::new(),
                 },
                 index_on_start: true,
             },

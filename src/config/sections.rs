@@ -325,6 +325,10 @@ pub struct EmbeddingSettings {
     /// Texts per request.
     pub batch_size: usize,
     pub timeout_secs: u64,
+    /// Put before every search query, for models trained with input types (e5: `"query: "`).
+    pub query_prefix: String,
+    /// Put before every indexed chunk (e5: `"passage: "`). Changing either rebuilds the index.
+    pub document_prefix: String,
 }
 
 impl KnowledgeSettings {

@@ -25,6 +25,8 @@ pub struct Embedder {
     batch_size: usize,
     timeout: Duration,
     api_key: Option<SecretString>,
+    query_prefix: String,
+    document_prefix: String,
     /// One client and one small runtime for every call: building a TLS client per query
     /// cost tens of milliseconds.
     shared: Arc<Shared>,
@@ -62,6 +64,8 @@ impl Embedder {
             batch_size: settings.batch_size.max(1),
             timeout: Duration::from_secs(settings.timeout_secs.max(1)),
             api_key,
+            query_prefix: settings.query_prefix.clone(),
+            document_prefix: settings.document_prefix.clone(),
             shared: Arc::new(Shared {
                 bridge,
                 client: std::sync::OnceLock::new(),
@@ -75,6 +79,38 @@ impl Embedder {
 
     pub fn model(&self) -> &str {
         &self.model
+    }
+
+    /// What the vectors depend on besides their dimensions: the model, and the input prefixes
+    /// when set (a change means the stored vectors no longer compare with new queries).
+    pub fn identity(&self) -> String {
+        if self.query_prefix.is_empty() && self.document_prefix.is_empty() {
+            self.model.clone()
+        } else {
+            format!(
+                "{} (query {:?}, document {:?})",
+                self.model, self.query_prefix, self.document_prefix
+            )
+        }
+    }
+
+    /// Embeds chunks to index, each with the document prefix.
+    pub fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, KnowledgeError> {
+        if self.document_prefix.is_empty() {
+            return self.embed(texts);
+        }
+        let prefixed: Vec<String> = texts
+            .iter()
+            .map(|t| format!("{}{t}", self.document_prefix))
+            .collect();
+        self.embed(&prefixed)
+    }
+
+    /// Embeds one search query, with the query prefix.
+    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>, KnowledgeError> {
+        self.embed(&[format!("{}{query}", self.query_prefix)])?
+            .pop()
+            .ok_or_else(|| KnowledgeError("the embeddings endpoint returned no vector".into()))
     }
 
     /// Embeds `texts` in batches; every vector must have the configured dimensions.

@@ -150,7 +150,11 @@ impl KnowledgeIndex {
                     .iter()
                     .map(|c| format!("{}\n{}", c.title, c.text))
                     .collect();
-                embedder.embed(&texts)?.into_iter().map(Some).collect()
+                embedder
+                    .embed_documents(&texts)?
+                    .into_iter()
+                    .map(Some)
+                    .collect()
             }
             None => vec![None; fresh.len()],
         };

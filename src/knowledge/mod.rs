@@ -158,7 +158,7 @@ impl KnowledgeIndex {
     ) -> Result<Self, KnowledgeError> {
         let layout = Layout {
             dense_dimensions: embedder.as_ref().map(Embedder::dimensions),
-            dense_model: embedder.as_ref().map(|e| e.model().to_string()),
+            dense_model: embedder.as_ref().map(Embedder::identity),
         };
         let existing: Option<Layout> = std::fs::read_to_string(dir.join(LAYOUT))
             .ok()

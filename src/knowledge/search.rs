@@ -13,8 +13,8 @@ impl KnowledgeIndex {
         let sparse = self.bm25.embed_query(query);
         let limit = per_corpus.max(1) * 8;
         let dense = match &self.embedder {
-            Some(embedder) => match embedder.embed(&[query.to_string()]) {
-                Ok(mut vectors) => vectors.pop(),
+            Some(embedder) => match embedder.embed_query(query) {
+                Ok(vector) => Some(vector),
                 Err(error) => {
                     // Retrieval must not fail because the embeddings endpoint is down.
                     tracing::warn!(%error, "query embedding failed; searching with BM25 alone");

@@ -374,6 +374,7 @@ fn embedder(url: &str, dimensions: usize) -> triaged::knowledge::Embedder {
             dimensions,
             batch_size: 32,
             timeout_secs: 5,
+            ..Default::default()
         },
         Some(secrecy::SecretString::from("sk-test")),
     )
@@ -485,5 +486,83 @@ fn remembered_incidents_survive_reindexing_the_other_corpora() {
     assert_eq!(
         recalled.remembered_incident(),
         Some("0199a3c2-5e1b-7c40-9d2e-4b8f1a6c3e70")
+    );
+}
+
+/// An OpenAI-compatible embeddings endpoint that records every input it is asked to embed.
+#[derive(Clone, Default)]
+struct RecordingEmbeddings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl wiremock::Respond for RecordingEmbeddings {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        let inputs: Vec<String> = body["input"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_str().unwrap().to_string())
+            .collect();
+        self.0.lock().unwrap().extend(inputs.iter().cloned());
+        let data: Vec<serde_json::Value> = (0..inputs.len())
+            .map(|i| serde_json::json!({"object": "embedding", "index": i, "embedding": [0.6, 0.8, 0.0, 0.0]}))
+            .collect();
+        wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "object": "list", "data": data, "model": "e5",
+            "usage": {"prompt_tokens": 1, "total_tokens": 1}
+        }))
+    }
+}
+
+#[tokio::test]
+async fn e5_style_models_get_their_query_and_passage_prefixes() {
+    let server = wiremock::MockServer::start().await;
+    let seen = RecordingEmbeddings::default();
+    wiremock::Mock::given(wiremock::matchers::path("/v1/embeddings"))
+        .respond_with(seen.clone())
+        .mount(&server)
+        .await;
+    let embedder = triaged::knowledge::Embedder::from_settings(
+        &triaged::config::EmbeddingSettings {
+            base_url: format!("{}/v1", server.uri()),
+            model: "multilingual-e5-small".into(),
+            dimensions: 4,
+            batch_size: 8,
+            timeout_secs: 5,
+            query_prefix: "query: ".into(),
+            document_prefix: "passage: ".into(),
+        },
+        None,
+    )
+    .unwrap();
+    let plain = triaged::knowledge::Embedder::from_settings(
+        &triaged::config::EmbeddingSettings {
+            base_url: format!("{}/v1", server.uri()),
+            model: "multilingual-e5-small".into(),
+            dimensions: 4,
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    assert_ne!(
+        embedder.identity(),
+        plain.identity(),
+        "changing the prefixes rebuilds the index"
+    );
+    tokio::task::spawn_blocking(move || {
+        embedder
+            .embed_documents(&["Redis failover".into(), "Postgres CPU".into()])
+            .unwrap();
+        assert_eq!(embedder.embed_query("cache down").unwrap().len(), 4);
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        *seen.0.lock().unwrap(),
+        [
+            "passage: Redis failover",
+            "passage: Postgres CPU",
+            "query: cache down"
+        ]
     );
 }
