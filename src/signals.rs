@@ -514,11 +514,18 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                         entity,
                     );
                 } else if let Some(dep) = dependency {
+                    // A dependency named by a small share of the errors (one group among
+                    // many, such as a circuit breaker's target) is weaker evidence than one
+                    // the errors are mostly about.
+                    let strength = match named_share(item, dep) {
+                        Some(share) if share < MINORITY_SHARE => 0.55,
+                        _ => 0.8,
+                    };
                     push(
                         SignalKind::DependencyInErrors,
                         item,
                         format!("Errors name the dependency {dep}: {}", item.summary),
-                        0.8,
+                        strength,
                         Category::DependencyFailure,
                         dep.clone(),
                     );
@@ -857,6 +864,28 @@ fn zone_entity(item: &EvidenceItem) -> String {
     format!("zone/{zone}")
 }
 
+/// Below this share of a log item's errors, a named dependency is a minority voice.
+const MINORITY_SHARE: f64 = 0.25;
+
+/// The share of a grouped log item's errors whose group names `name`; `None` when the item
+/// has no counted groups.
+fn named_share(item: &EvidenceItem, name: &str) -> Option<f64> {
+    let groups = item.data["groups"].as_array()?;
+    let count = |g: &Value| g["count"].as_f64().unwrap_or(0.0);
+    let total: f64 = groups.iter().map(count).sum();
+    let name = name.to_lowercase();
+    let named: f64 = groups
+        .iter()
+        .filter(|g| {
+            g["example"]
+                .as_str()
+                .is_some_and(|e| e.to_lowercase().contains(&name))
+        })
+        .map(count)
+        .sum();
+    (total > 0.0).then(|| named / total)
+}
+
 fn log_texts(item: &EvidenceItem) -> Vec<String> {
     let mut texts = vec![item.summary.clone()];
     if let Some(groups) = item.data["groups"].as_array() {
@@ -875,6 +904,26 @@ fn log_texts(item: &EvidenceItem) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dependency_named_by_one_small_group_is_a_minority_voice() {
+        let item = EvidenceItem {
+            id: "datadog.logs.api.errors".into(),
+            source: "datadog".into(),
+            kind: "logs".into(),
+            at: None,
+            summary: String::new(),
+            anomaly: 0.9,
+            data: serde_json::json!({"groups": [
+                {"count": 622, "example": "pool timed out (orders-db)"},
+                {"count": 88, "example": "circuit breaker Party-Service opened"},
+            ]}),
+        };
+        let share = named_share(&item, "party-service").unwrap();
+        assert!((share - 88.0 / 710.0).abs() < 1e-9, "{share}");
+        assert!(share < MINORITY_SHARE);
+        assert_eq!(named_share(&item, "orders-db"), Some(622.0 / 710.0));
+    }
 
     #[test]
     fn entities_come_from_evidence_ids() {

@@ -318,29 +318,33 @@ async fn a_brief_is_posted_updated_in_place_threaded_and_resolved() {
         first["metadata"]["event_payload"]["incident_id"],
         id.as_str()
     );
-    assert!(
-        first["text"].as_str().unwrap().starts_with("Investigating"),
-        "first look: {first}"
-    );
-    // The card may be updated once (collection over) before the brief replaces it; the brief
-    // is the last write.
-    let updates = calls(&requests, "chat.update");
-    let briefs: Vec<&&Request> = updates
+    // The card goes first ("Investigating…") unless the whole pipeline beat it (no collector
+    // is configured here), in which case the brief is posted and the card never writes. Either
+    // way the brief is the parent message's last write, and written once.
+    let writes: Vec<Value> = requests
         .iter()
-        .filter(|u| body(u)["blocks"].to_string().contains("ROOT CAUSE"))
+        .filter(|r| {
+            r.url.path().ends_with("chat.postMessage") || r.url.path().ends_with("chat.update")
+        })
+        .map(body)
         .collect();
-    assert_eq!(
-        briefs.len(),
-        1,
-        "the card is updated in place with the brief"
-    );
-    assert!(std::ptr::eq(*briefs[0], *updates.last().unwrap()));
-    assert_eq!(body(briefs[0])["ts"], "1795227090.000100");
-    let blocks = body(briefs[0])["blocks"].to_string();
-    assert!(
-        blocks.contains("ROOT CAUSE") && blocks.contains("feedback_wrong"),
-        "{blocks}"
-    );
+    let briefs: Vec<&Value> = writes
+        .iter()
+        .filter(|w| w["blocks"].to_string().contains("ROOT CAUSE"))
+        .collect();
+    assert_eq!(briefs.len(), 1, "the brief is written once: {writes:#?}");
+    let last = writes.last().unwrap();
+    assert!(std::ptr::eq(briefs[0], last), "nothing after the brief");
+    if first["text"].as_str().unwrap().starts_with("Investigating") {
+        assert_eq!(
+            last["ts"], "1795227090.000100",
+            "the card is updated in place"
+        );
+    } else {
+        assert_eq!(writes.len(), 1, "the brief came first: no card at all");
+    }
+    let blocks = last["blocks"].to_string();
+    assert!(blocks.contains("feedback_wrong"), "{blocks}");
 
     trigger(&app, "2", "Re-Triggered").await;
     all_jobs_finished(&app, &id).await;
@@ -768,7 +772,10 @@ async fn secrets_planted_in_an_alert_reach_no_sink_slack_model_api_pages_logs_or
         }
     }
     let sent = |prefix: &str| sinks.iter().filter(|(s, _)| s.starts_with(prefix)).count();
-    assert!(sent("slack") >= 2, "the first look and the brief were sent");
+    assert!(
+        sent("slack") >= 1,
+        "the brief was sent (after the card, when the card came first)"
+    );
     assert!(sent("model") >= 1, "the model was asked");
     let list = client
         .get(format!("{base}/api/incidents"))
