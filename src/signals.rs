@@ -28,6 +28,8 @@ pub enum SignalKind {
     ResolverFailure,
     OverdueJob,
     NodeUnhealthy,
+    /// The failing pods share one node or zone; their healthy siblings run elsewhere.
+    FailuresConcentrated,
     HpaAtMax,
     CertificateFailure,
     /// A fault the events recorded whose target is healthy now.
@@ -598,6 +600,18 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                     Category::InfrastructureFailure,
                     format!("node/{node}"),
                 );
+            }
+            "placement" => {
+                if let Some(entity) = item.data["entity"].as_str() {
+                    push(
+                        SignalKind::FailuresConcentrated,
+                        item,
+                        format!("Failures concentrated in one place: {}", item.summary),
+                        0.6,
+                        Category::InfrastructureFailure,
+                        entity.to_string(),
+                    );
+                }
             }
             "hpa" if item.anomaly >= 0.8 => {
                 push(

@@ -454,10 +454,7 @@ impl Fakes {
             .route("/api/v1/monitor", get(monitor_list))
             // CloudWatch and RDS speak the AWS Query protocol: a form POST to `/`.
             .route("/", post(aws_query))
-            .route(
-                "/api/v1/events",
-                get(|| async { Json(json!({"events": []})) }),
-            )
+            .route("/api/v1/events", get(cluster_events))
             // Metric queries: the scenarios have no Datadog metrics.
             .route(
                 "/api/v1/query",
@@ -682,29 +679,63 @@ async fn events(
     UrlPath(ns): UrlPath<String>,
     Query(query): Query<EventQuery>,
 ) -> Json<Value> {
-    let warnings_only = query
-        .field_selector
-        .is_some_and(|f| f.contains("type=Warning"));
+    Json(event_list(
+        &state,
+        Some(&ns),
+        query.field_selector.as_deref(),
+    ))
+}
+
+/// `GET /api/v1/events` is two APIs on this one fake host: the Kubernetes cluster-wide event
+/// list (asked with a `fieldSelector`, e.g. node Warning events) and Datadog's v1 event stream
+/// (the scenarios have no Datadog events).
+async fn cluster_events(
+    State(state): State<Arc<FakeState>>,
+    Query(query): Query<EventQuery>,
+) -> Json<Value> {
+    match query.field_selector.as_deref() {
+        Some(selector) => Json(event_list(&state, None, Some(selector))),
+        None => Json(json!({"events": []})),
+    }
+}
+
+/// The scenario's events as a Kubernetes `EventList`: those of `namespace` (all when `None`),
+/// restricted by the field selector's `type=` and `involvedObject.kind=`.
+fn event_list(state: &FakeState, namespace: Option<&str>, selector: Option<&str>) -> Value {
+    let selected = |key: &str| {
+        selector?
+            .split(',')
+            .find_map(|part| part.strip_prefix(key).map(str::to_string))
+    };
+    let (wanted_type, wanted_kind) = (selected("type="), selected("involvedObject.kind="));
     let items = state
         .events
         .iter()
-        .filter(|e| e["namespace"].as_str().is_none_or(|n| n == ns))
-        .filter(|e| !warnings_only || e["type"].as_str().is_none_or(|t| t == "Warning"))
+        .filter(|e| namespace.is_none_or(|ns| e["namespace"].as_str().is_none_or(|n| n == ns)))
+        .filter(|e| {
+            wanted_type
+                .as_deref()
+                .is_none_or(|t| e["type"].as_str().unwrap_or("Warning") == t)
+        })
         .enumerate()
-        .map(|(i, e)| {
+        .filter_map(|(i, e)| {
             let (kind, name) = e["involved_object"]
                 .as_str()
                 .and_then(|o| o.split_once('/'))
                 .unwrap_or(("Pod", ""));
-            json!({
+            if wanted_kind.as_deref().is_some_and(|k| !k.eq_ignore_ascii_case(kind)) {
+                return None;
+            }
+            let ns = namespace.or(e["namespace"].as_str()).unwrap_or("default");
+            Some(json!({
                 "metadata": {"name": format!("event-{i}"), "namespace": ns},
                 "involvedObject": {"kind": kind, "name": name, "namespace": ns},
                 "reason": e["reason"], "message": e["message"], "type": e["type"].as_str().unwrap_or("Warning"),
                 "count": e["count"], "firstTimestamp": e["first_time"], "lastTimestamp": e["last_time"]
-            })
+            }))
         })
         .collect();
-    Json(list("EventList", "v1", items))
+    list("EventList", "v1", items)
 }
 
 async fn node(

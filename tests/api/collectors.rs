@@ -877,7 +877,7 @@ async fn fake_kubernetes(window: &Window) -> MockServer {
         "/api/v1/nodes/ip-10-4-12-7.ec2.internal".into(),
         json!({
             "kind": "Node", "apiVersion": "v1",
-            "metadata": {"name": "ip-10-4-12-7.ec2.internal", "labels": {"node.kubernetes.io/instance-type": "m6i.xlarge"}},
+            "metadata": {"name": "ip-10-4-12-7.ec2.internal", "labels": {"node.kubernetes.io/instance-type": "m6i.xlarge", "topology.kubernetes.io/zone": "eu-west-1a"}},
             "status": {"conditions": [
                 {"type": "MemoryPressure", "status": "True", "reason": "KubeletHasInsufficientMemory", "message": "kubelet has insufficient memory available"},
                 {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure"},
@@ -886,6 +886,33 @@ async fn fake_kubernetes(window: &Window) -> MockServer {
         }),
     )
     .await;
+    // Node Warning events, cluster-wide, of the node hosting the pods and of another node.
+    let mut gc = warning_event(
+        "ImageGCFailed",
+        "Node",
+        "ip-10-4-12-7.ec2.internal",
+        "failed to garbage collect required amount of images. Wanted to free 2147483648 bytes, but freed 0 bytes",
+        6,
+        at(window, 2),
+    );
+    gc["metadata"]["namespace"] = json!("default");
+    gc["involvedObject"]["namespace"] = json!("");
+    let mut elsewhere = gc.clone();
+    elsewhere["involvedObject"]["name"] = json!("ip-10-9-9-9.ec2.internal");
+    elsewhere["metadata"]["name"] = json!("ip-10-9-9-9.ec2.internal.17f3a9c2");
+    Mock::given(method("GET"))
+        .and(path("/api/v1/events"))
+        .and(query_param(
+            "fieldSelector",
+            "involvedObject.kind=Node,type=Warning",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(k8s_list(
+            "EventList",
+            "v1",
+            vec![gc, elsewhere],
+        )))
+        .mount(&server)
+        .await;
     Mock::given(method("GET"))
         .and(path("/api/v1/namespaces/production/pods/game-api-7d9f8b6c5d-x2x7q/log"))
         .and(query_param("previous", "true"))
@@ -973,6 +1000,19 @@ async fn kubernetes_reports_the_rollout_crashing_pods_events_hpa_node_and_logs()
         .item("k8s.node.ip-10-4-12-7.ec2.internal")
         .expect("node");
     assert!(node.summary.contains("MemoryPressure=True"));
+    assert!(
+        node.summary.contains("(zone eu-west-1a)"),
+        "{}",
+        node.summary
+    );
+    let gc = bundle
+        .item("k8s.event.node.ImageGCFailed.node/ip-10-4-12-7.ec2.internal")
+        .expect("the hosting node's kubelet warning");
+    assert!(gc.summary.starts_with("6× ImageGCFailed"), "{}", gc.summary);
+    assert!(
+        !bundle.items.iter().any(|i| i.id.contains("ip-10-9-9-9")),
+        "other nodes' events are left out"
+    );
     let logs = bundle
         .item("k8s.logs.production/game-api-7d9f8b6c5d-x2x7q")
         .expect("previous logs");

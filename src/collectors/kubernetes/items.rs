@@ -404,6 +404,14 @@ pub(super) fn autoscalers(
         .collect()
 }
 
+/// The zone a node's labels put it in (`topology.kubernetes.io/zone`, or the older beta label).
+pub(super) fn zone_of(node: &Value) -> Option<&str> {
+    let labels = &node["metadata"]["labels"];
+    labels["topology.kubernetes.io/zone"]
+        .as_str()
+        .or_else(|| labels["failure-domain.beta.kubernetes.io/zone"].as_str())
+}
+
 pub(super) fn node_condition(node: &Value) -> Option<EvidenceItem> {
     let conditions = node["status"]["conditions"].as_array()?;
     let bad: Vec<String> = conditions
@@ -425,14 +433,88 @@ pub(super) fn node_condition(node: &Value) -> Option<EvidenceItem> {
     if bad.is_empty() {
         return None;
     }
+    let zone = zone_of(node);
     Some(EvidenceItem {
         id: format!("k8s.node.{}", name(node)),
         source: "kubernetes".into(),
         kind: "node".into(),
         at: None,
-        summary: format!("node {} hosting the pods: {}", name(node), bad.join(", ")),
+        summary: format!(
+            "node {}{} hosting the pods: {}",
+            name(node),
+            zone.map_or(String::new(), |z| format!(" (zone {z})")),
+            bad.join(", ")
+        ),
         anomaly: 0.85,
-        data: json!({ "conditions": conditions }),
+        data: json!({ "conditions": conditions, "zone": zone }),
+    })
+}
+
+/// Where the target workload's failing pods run: when at least two of them share one node
+/// (or one zone) and none of their healthy siblings does, the failure is local to it — an
+/// item naming `node/<name>` or `az/<zone>`. `None` when failures are spread or there are none.
+pub(super) fn placement(
+    namespace: &str,
+    pods: &[&Value],
+    unhealthy: &[EvidenceItem],
+    zones: &BTreeMap<String, String>,
+) -> Option<EvidenceItem> {
+    let failing: BTreeSet<&str> = unhealthy
+        .iter()
+        .filter_map(|i| i.id.rsplit('/').next())
+        .collect();
+    fn node_of<'a>(p: &&'a Value) -> Option<&'a str> {
+        p["spec"]["nodeName"].as_str()
+    }
+    let (bad, good): (Vec<&&Value>, Vec<&&Value>) =
+        pods.iter().partition(|p| failing.contains(name(p)));
+    if bad.len() < 2 || good.is_empty() {
+        return None;
+    }
+    let same = |key: &dyn Fn(&&Value) -> Option<String>| -> Option<String> {
+        let first = key(bad[0])?;
+        (bad.iter()
+            .all(|p| key(p).as_deref() == Some(first.as_str()))
+            && good
+                .iter()
+                .all(|p| key(p).as_deref() != Some(first.as_str())))
+        .then_some(first)
+    };
+    let by_node = |p: &&Value| node_of(p).map(str::to_string);
+    let by_zone = |p: &&Value| node_of(p).and_then(|n| zones.get(n)).cloned();
+    let (scope, place) = match (same(&by_node), same(&by_zone)) {
+        (Some(node), _) => ("node", node),
+        (None, Some(zone)) => ("az", zone),
+        (None, None) => return None,
+    };
+    let where_good: BTreeSet<String> = good
+        .iter()
+        .filter_map(|p| {
+            if scope == "node" {
+                by_node(p)
+            } else {
+                by_zone(p)
+            }
+        })
+        .collect();
+    let kind = if scope == "node" { "node" } else { "zone" };
+    Some(EvidenceItem {
+        id: format!("k8s.placement.{namespace}.{scope}/{place}"),
+        source: "kubernetes".into(),
+        kind: "placement".into(),
+        at: None,
+        summary: format!(
+            "all {} failing pods run on {kind} {place}; the {} healthy ones run elsewhere ({})",
+            bad.len(),
+            good.len(),
+            where_good.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+        anomaly: 0.8,
+        data: json!({
+            "entity": format!("{scope}/{place}"),
+            "failing": bad.iter().map(|p| name(p)).collect::<Vec<_>>(),
+            "healthy": good.len(),
+        }),
     })
 }
 

@@ -1,8 +1,9 @@
 //! Kubernetes, read-only (get/list): rollout history of the target workloads, their pods'
-//! health, Warning events, HPAs, the condition of the nodes hosting the pods, Jobs that failed
-//! or run far longer than before, and the previous logs of crashing containers.
+//! health, Warning events, HPAs, the condition, zone and Warning events of the nodes hosting
+//! the pods (and whether the failing pods sit on one node or zone), Jobs that failed or run
+//! far longer than before, and the previous logs of crashing containers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -176,22 +177,47 @@ impl Collector for KubernetesCollector {
             .filter_map(|p| p["spec"]["nodeName"].as_str())
             .collect();
         let nodes: Api<Node> = Api::all(self.client.clone());
+        let mut zones: BTreeMap<String, String> = BTreeMap::new();
         for node_name in node_names.iter().take(5) {
             match nodes.get(node_name).await {
                 Ok(node) => {
-                    if let Some(item) = serde_json::to_value(&node)
-                        .ok()
-                        .as_ref()
-                        .and_then(node_condition)
-                    {
-                        collected.items.push(item);
+                    let node = serde_json::to_value(&node).unwrap_or_default();
+                    if let Some(zone) = zone_of(&node) {
+                        zones.insert(node_name.to_string(), zone.to_string());
                     }
+                    collected.items.extend(node_condition(&node));
                 }
                 Err(e) => collected
                     .warnings
                     .push(format!("node {node_name}: {}", describe(e))),
             }
         }
+        // Warning events of those nodes (kubelet: image garbage collection failing, eviction
+        // thresholds met, NodeNotReady), next to their conditions.
+        if !node_names.is_empty() {
+            let all_events: Api<Event> = Api::all(self.client.clone());
+            let params = ListParams::default().fields("involvedObject.kind=Node,type=Warning");
+            let on_hosts = |object: &str| node_names.contains(object);
+            collected.absorb(
+                "node events",
+                all_events
+                    .list(&params)
+                    .await
+                    .map_err(describe)
+                    .map(|list| {
+                        let events: Vec<Value> = list
+                            .items
+                            .iter()
+                            .filter_map(|e| serde_json::to_value(e).ok())
+                            .collect();
+                        warning_events("node", &events, &on_hosts, window)
+                    }),
+            );
+        }
+        // Failing pods concentrated on one node or zone while their siblings elsewhere are fine.
+        collected
+            .items
+            .extend(placement(namespace, &target_pods, &pod_items, &zones));
         let pod_api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let crashing = pod_items.iter().filter(|i| i.anomaly >= 0.9).take(3);
         let mut log_items = Vec::new();
@@ -252,6 +278,60 @@ impl Collector for KubernetesCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pod_on(name: &str, node: &str, crashing: bool) -> Value {
+        let waiting = if crashing {
+            json!({"waiting": {"reason": "CrashLoopBackOff"}})
+        } else {
+            json!({"running": {}})
+        };
+        json!({
+            "metadata": {"name": name},
+            "spec": {"nodeName": node},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"restartCount": if crashing { 9 } else { 0 }, "state": waiting}
+            ]}
+        })
+    }
+
+    #[test]
+    fn failing_pods_that_share_a_node_or_zone_are_placed_there() {
+        let zones: BTreeMap<String, String> = [
+            ("n1", "eu-west-1a"),
+            ("n2", "eu-west-1a"),
+            ("n3", "eu-west-1b"),
+        ]
+        .map(|(n, z)| (n.to_string(), z.to_string()))
+        .into();
+        let place = |pods: &[Value]| {
+            let pods: Vec<&Value> = pods.iter().collect();
+            let unhealthy = pod_health("prod", &pods);
+            placement("prod", &pods, &unhealthy, &zones).map(|i| i.data["entity"].clone())
+        };
+        // Two failing pods on n1, the healthy one on n3: the node.
+        let one_node = [
+            pod_on("api-a", "n1", true),
+            pod_on("api-b", "n1", true),
+            pod_on("api-c", "n3", false),
+        ];
+        assert_eq!(place(&one_node), Some(json!("node/n1")));
+        // Failing on n1 and n2 (both eu-west-1a), healthy in eu-west-1b: the zone.
+        let one_zone = [
+            pod_on("api-a", "n1", true),
+            pod_on("api-b", "n2", true),
+            pod_on("api-c", "n3", false),
+        ];
+        assert_eq!(place(&one_zone), Some(json!("az/eu-west-1a")));
+        // A healthy sibling on the same node, a single failure, or no healthy pod: no claim.
+        let mixed = [
+            pod_on("api-a", "n1", true),
+            pod_on("api-b", "n1", true),
+            pod_on("api-c", "n1", false),
+        ];
+        assert_eq!(place(&mixed), None);
+        assert_eq!(place(&one_node[1..]), None);
+        assert_eq!(place(&one_node[..2]), None);
+    }
 
     #[test]
     fn env_changes_name_added_removed_and_changed_variables_only() {
