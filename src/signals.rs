@@ -601,6 +601,18 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                     format!("node/{node}"),
                 );
             }
+            "quota" if item.anomaly >= 0.8 => {
+                if let Some(entity) = item.data["entity"].as_str() {
+                    push(
+                        SignalKind::Saturation,
+                        item,
+                        format!("A namespace quota is exhausted: {}", item.summary),
+                        0.6,
+                        Category::ResourceSaturation,
+                        entity.to_string(),
+                    );
+                }
+            }
             "placement" => {
                 if let Some(entity) = item.data["entity"].as_str() {
                     push(

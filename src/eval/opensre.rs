@@ -449,6 +449,11 @@ impl Fakes {
                 "/apis/batch/v1/namespaces/{ns}/jobs",
                 get(|| async { Json(list("JobList", "batch/v1", vec![])) }),
             )
+            // The scenarios carry no quota objects (a refused pod shows in their events).
+            .route(
+                "/api/v1/namespaces/{ns}/resourcequotas",
+                get(|| async { Json(list("ResourceQuotaList", "v1", vec![])) }),
+            )
             .route("/api/v1/nodes/{name}", get(node))
             .route("/api/v2/logs/events/search", post(log_search))
             .route("/api/v1/monitor", get(monitor_list))

@@ -886,6 +886,20 @@ async fn fake_kubernetes(window: &Window) -> MockServer {
         }),
     )
     .await;
+    mount(
+        "/api/v1/namespaces/production/resourcequotas".into(),
+        k8s_list(
+            "ResourceQuotaList",
+            "v1",
+            vec![json!({
+                "metadata": {"name": "compute", "namespace": "production"},
+                "spec": {"hard": {"pods": "40", "limits.memory": "64Gi"}},
+                "status": {"hard": {"pods": "40", "limits.memory": "64Gi"},
+                           "used": {"pods": "40", "limits.memory": "61Gi"}}
+            })],
+        ),
+    )
+    .await;
     // Node Warning events, cluster-wide, of the node hosting the pods and of another node.
     let mut gc = warning_event(
         "ImageGCFailed",

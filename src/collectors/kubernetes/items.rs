@@ -204,7 +204,20 @@ pub(super) fn pod_health(namespace: &str, pods: &[&Value]) -> Vec<EvidenceItem> 
         if restarts == 0 && waiting.is_empty() && terminations.is_empty() && phase == "Running" {
             continue;
         }
+        // A Pending pod the scheduler cannot place says why in its PodScheduled condition.
+        let unschedulable = pod["status"]["conditions"]
+            .as_array()
+            .and_then(|conditions| {
+                conditions
+                    .iter()
+                    .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+            })
+            .and_then(|c| c["message"].as_str().or_else(|| c["reason"].as_str()))
+            .map(|why| why.chars().take(300).collect::<String>());
         let mut summary = format!("pod {}: {phase}, {restarts} restarts", name(pod));
+        if let Some(why) = &unschedulable {
+            summary.push_str(&format!(", not scheduled: {why}"));
+        }
         if !waiting.is_empty() {
             summary.push_str(&format!(", waiting: {}", waiting.join(", ")));
         }
@@ -217,9 +230,10 @@ pub(super) fn pod_health(namespace: &str, pods: &[&Value]) -> Vec<EvidenceItem> 
                 summary.push_str(&format!(" at {}", at.format("%H:%M")));
             }
         }
-        let severe = waiting
-            .iter()
-            .any(|w| w == "CrashLoopBackOff" || w.contains("ImagePull"))
+        let severe = unschedulable.is_some()
+            || waiting
+                .iter()
+                .any(|w| w == "CrashLoopBackOff" || w.contains("ImagePull"))
             || terminations
                 .iter()
                 .any(|(r, _, _)| r == "OOMKilled" || r == "Error");
@@ -233,6 +247,7 @@ pub(super) fn pod_health(namespace: &str, pods: &[&Value]) -> Vec<EvidenceItem> 
             data: json!({
                 "phase": phase,
                 "node": pod["spec"]["nodeName"],
+                "unschedulable": unschedulable,
                 "restarts": restarts,
                 "waiting": waiting,
                 "last_terminations": terminations.iter().map(|(r, c, a)| json!({"reason": r, "exit_code": c, "finished_at": a})).collect::<Vec<_>>(),
@@ -516,6 +531,85 @@ pub(super) fn placement(
             "healthy": good.len(),
         }),
     })
+}
+
+/// A Kubernetes quantity (`500m`, `4`, `8Gi`, `1.5G`, `2e3`) as a number in base units.
+pub(super) fn quantity(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(split);
+    let scale = match suffix {
+        "" => 1.0,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0_f64.powi(2),
+        "Gi" => 1024.0_f64.powi(3),
+        "Ti" => 1024.0_f64.powi(4),
+        "Pi" => 1024.0_f64.powi(5),
+        _ => return None,
+    };
+    number.parse::<f64>().ok().map(|n| n * scale)
+}
+
+/// ResourceQuotas of the namespace with a resource at 90% or more of its hard limit: what
+/// refuses new pods (or soon will) although every node has room.
+pub(super) fn quotas(namespace: &str, quotas: &[Value]) -> Vec<EvidenceItem> {
+    let mut items = Vec::new();
+    for quota in quotas {
+        let hard = quota["status"]["hard"].as_object();
+        let used = &quota["status"]["used"];
+        let mut near: Vec<(String, String, String, f64)> = hard
+            .into_iter()
+            .flatten()
+            .filter_map(|(resource, limit)| {
+                let limit_text = limit.as_str()?;
+                let used_text = used[resource].as_str().unwrap_or("0");
+                let (limit, now) = (quantity(limit_text)?, quantity(used_text)?);
+                (limit > 0.0 && now / limit >= 0.9).then(|| {
+                    (
+                        resource.clone(),
+                        used_text.to_string(),
+                        limit_text.to_string(),
+                        now / limit,
+                    )
+                })
+            })
+            .collect();
+        if near.is_empty() {
+            continue;
+        }
+        near.sort_by(|a, b| b.3.total_cmp(&a.3));
+        let full = near[0].3 >= 1.0;
+        let parts: Vec<String> = near
+            .iter()
+            .map(|(r, u, h, ratio)| format!("{r} {u} of {h} ({:.0}%)", ratio * 100.0))
+            .collect();
+        items.push(EvidenceItem {
+            id: format!("k8s.quota.{namespace}/{}", name(quota)),
+            source: "kubernetes".into(),
+            kind: "quota".into(),
+            at: None,
+            summary: format!(
+                "resource quota {} {}: {}",
+                name(quota),
+                if full { "exhausted" } else { "nearly exhausted" },
+                parts.join(", ")
+            ),
+            anomaly: if full { 0.8 } else { 0.6 },
+            data: json!({
+                "entity": format!("quota/{namespace}/{}", name(quota)),
+                "resources": near.iter().map(|(r, u, h, ratio)| json!({"resource": r, "used": u, "hard": h, "ratio": ratio})).collect::<Vec<_>>(),
+            }),
+        });
+    }
+    items
 }
 
 /// Jobs that failed in the window, or are running more than twice as long as the median of

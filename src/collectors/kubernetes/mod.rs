@@ -1,7 +1,8 @@
 //! Kubernetes, read-only (get/list): rollout history of the target workloads, their pods'
 //! health, Warning events, HPAs, the condition, zone and Warning events of the nodes hosting
 //! the pods (and whether the failing pods sit on one node or zone), Jobs that failed or run
-//! far longer than before, and the previous logs of crashing containers.
+//! far longer than before, ResourceQuotas near their limits, and the previous logs of
+//! crashing containers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, Pod, ResourceQuota};
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
 use serde::Serialize;
@@ -103,12 +104,13 @@ impl Collector for KubernetesCollector {
         let workloads: BTreeSet<String> = targets.kube_workloads.iter().cloned().collect();
         let warnings_only = ListParams::default().fields("type=Warning");
         let all = ListParams::default();
-        let (replicasets, pods, events, hpas, job_list) = tokio::join!(
+        let (replicasets, pods, events, hpas, job_list, quota_list) = tokio::join!(
             self.list::<ReplicaSet>(namespace, &all),
             self.list::<Pod>(namespace, &all),
             self.list::<Event>(namespace, &warnings_only),
             self.list::<HorizontalPodAutoscaler>(namespace, &all),
             self.list::<Job>(namespace, &all),
+            self.list::<ResourceQuota>(namespace, &all),
         );
         let mut collected = Collected::default();
         let lists = [
@@ -170,6 +172,7 @@ impl Collector for KubernetesCollector {
         );
         collected.absorb("hpa", hpas.map(|h| autoscalers(namespace, &h, &workloads)));
         collected.absorb("jobs", job_list.map(|j| jobs(namespace, &j, window)));
+        collected.absorb("resourcequotas", quota_list.map(|q| quotas(namespace, &q)));
 
         // Nodes hosting the target pods, and previous logs of crashing containers.
         let node_names: BTreeSet<&str> = target_pods
@@ -292,6 +295,57 @@ mod tests {
                 {"restartCount": if crashing { 9 } else { 0 }, "state": waiting}
             ]}
         })
+    }
+
+    #[test]
+    fn a_pending_pod_says_why_the_scheduler_cannot_place_it() {
+        let pending = json!({
+            "metadata": {"name": "api-x"},
+            "spec": {},
+            "status": {"phase": "Pending", "conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": "0/6 nodes are available: 6 Insufficient cpu."
+            }]}
+        });
+        let items = pod_health("prod", &[&pending]);
+        assert_eq!(
+            items[0].summary,
+            "pod api-x: Pending, 0 restarts, not scheduled: 0/6 nodes are available: 6 Insufficient cpu."
+        );
+        assert_eq!(items[0].anomaly, 0.9);
+    }
+
+    #[test]
+    fn quotas_near_their_limit_are_reported_with_every_resource_that_is() {
+        assert_eq!(quantity("500m"), Some(0.5));
+        assert_eq!(quantity("8Gi"), Some(8.0 * 1024.0 * 1024.0 * 1024.0));
+        assert_eq!(quantity("1.5G"), Some(1.5e9));
+        assert_eq!(quantity("2e3"), Some(2000.0));
+        assert_eq!(quantity("12"), Some(12.0));
+        assert_eq!(quantity("3Zi"), None);
+        let list = [
+            json!({
+                "metadata": {"name": "compute"},
+                "status": {
+                    "hard": {"pods": "20", "requests.cpu": "8", "requests.memory": "16Gi"},
+                    "used": {"pods": "20", "requests.cpu": "7500m", "requests.memory": "4Gi"}
+                }
+            }),
+            json!({
+                "metadata": {"name": "roomy"},
+                "status": {"hard": {"pods": "100"}, "used": {"pods": "3"}}
+            }),
+        ];
+        let items = quotas("prod", &list);
+        assert_eq!(items.len(), 1, "only the quota near its limit");
+        let item = &items[0];
+        assert_eq!(item.id, "k8s.quota.prod/compute");
+        assert_eq!(
+            item.summary,
+            "resource quota compute exhausted: pods 20 of 20 (100%), requests.cpu 7500m of 8 (94%)"
+        );
+        assert_eq!(item.data["entity"], "quota/prod/compute");
+        assert_eq!(item.anomaly, 0.8);
     }
 
     #[test]
