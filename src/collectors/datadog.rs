@@ -298,12 +298,16 @@ impl DatadogCollector {
                 .as_array()
                 .map(|t| t.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            let haystack = format!("{title} {}", tags.join(" ")).to_lowercase();
-            if !CHANGE_WORDS.iter().any(|w| haystack.contains(w)) {
+            let Some((change, classified_by)) =
+                classify_change(&attributes["attributes"], title, &tags)
+            else {
                 continue;
-            }
+            };
             let at = attributes["timestamp"].as_str().and_then(parse_time);
             let minutes_before = at.map(|t| (window.onset - t).num_minutes());
+            // Only the title says it is a change (no version, commit, deploy source or change
+            // category): a calendar entry or an announcement reads the same, so it weighs less.
+            let cap = if classified_by == "fields" { 1.0 } else { 0.5 };
             let id = event["id"].as_str().unwrap_or("unknown");
             items.push(EvidenceItem {
                 id: format!("datadog.event.{id}"),
@@ -315,16 +319,93 @@ impl DatadogCollector {
                     Some(m) => format!("{title} ({} min after onset)", -m),
                     None => title.to_string(),
                 },
-                anomaly: match minutes_before {
-                    Some(m) if (0..=30).contains(&m) => 0.8,
-                    Some(m) if m >= 0 => 0.5,
-                    _ => 0.3,
-                },
-                data: json!({ "title": title, "tags": tags, "timestamp": at }),
+                anomaly: f64::min(
+                    cap,
+                    match minutes_before {
+                        Some(m) if (0..=30).contains(&m) => 0.8,
+                        Some(m) if m >= 0 => 0.5,
+                        _ => 0.3,
+                    },
+                ),
+                data: json!({
+                    "title": title, "tags": tags, "timestamp": at,
+                    "change": change, "classified_by": classified_by,
+                }),
             });
         }
         Ok(items)
     }
+}
+
+/// Tags that only a deploy carries: the version or commit that shipped.
+const DEPLOY_TAGS: [&str; 6] = [
+    "version:",
+    "git.commit.sha:",
+    "git.repository_url:",
+    "image_tag:",
+    "deployment_id:",
+    "deploy_id:",
+];
+
+/// Event sources that are delivery systems.
+const DEPLOY_SOURCES: [&str; 10] = [
+    "deploy",
+    "deployment",
+    "github",
+    "gitlab",
+    "jenkins",
+    "argocd",
+    "argo_cd",
+    "spinnaker",
+    "circleci",
+    "octopus_deploy",
+];
+
+/// What kind of change an event records, and what said so: its structured fields (a version
+/// or commit tag, a delivery system as its source, Datadog's `change` category, a feature
+/// flag or config source) or, failing those, only words in its title or tags. `None` when it
+/// is not a change at all.
+pub fn classify_change(
+    fields: &Value,
+    title: &str,
+    tags: &[&str],
+) -> Option<(&'static str, &'static str)> {
+    let tag_value = |key: &str| {
+        tags.iter()
+            .find_map(|t| t.strip_prefix(key))
+            .map(str::to_lowercase)
+    };
+    let source = tag_value("source:").or_else(|| {
+        fields["evt"]["source_type_name"]
+            .as_str()
+            .map(str::to_lowercase)
+    });
+    let category = fields["category"]
+        .as_str()
+        .or_else(|| fields["evt"]["category"].as_str())
+        .map(str::to_lowercase);
+    if tags
+        .iter()
+        .any(|t| DEPLOY_TAGS.iter().any(|d| t.starts_with(d)))
+        || source
+            .as_deref()
+            .is_some_and(|s| DEPLOY_SOURCES.contains(&s))
+    {
+        return Some(("deploy", "fields"));
+    }
+    if let Some(source) = &source
+        && (source.contains("flag") || source.contains("launchdarkly"))
+    {
+        return Some(("feature_flag", "fields"));
+    }
+    if category.as_deref() == Some("change") {
+        return Some(("change", "fields"));
+    }
+    let haystack = format!("{title} {}", tags.join(" ")).to_lowercase();
+    CHANGE_WORDS
+        .iter()
+        .any(|w| haystack.contains(w))
+        .then_some(("change", "title"))
 }
 
 const CHANGE_WORDS: [&str; 8] = [
@@ -492,6 +573,37 @@ fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_are_told_by_their_fields_and_title_words_alone_weigh_less() {
+        let none = json!({});
+        assert_eq!(
+            classify_change(&none, "Deployed checkout-api", &["version:v3.41.0"]),
+            Some(("deploy", "fields"))
+        );
+        assert_eq!(
+            classify_change(&none, "pipeline 881", &["source:github"]),
+            Some(("deploy", "fields"))
+        );
+        assert_eq!(
+            classify_change(
+                &json!({"category": "change"}),
+                "checkout.new_cart enabled",
+                &[]
+            ),
+            Some(("change", "fields"))
+        );
+        assert_eq!(
+            classify_change(
+                &none,
+                "Quarterly change freeze begins",
+                &["source:calendar"]
+            ),
+            Some(("change", "title")),
+            "a calendar entry is at most a title-word change"
+        );
+        assert_eq!(classify_change(&none, "Monitor muted by jane", &[]), None);
+    }
 
     #[test]
     fn monitor_queries_split_into_metric_query_and_threshold() {

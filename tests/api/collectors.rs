@@ -388,6 +388,11 @@ async fn datadog_collects_monitor_metric_grouped_logs_and_deploy_events() {
     assert!(
         deploys[0].summary.contains("v3.41.0") && deploys[0].summary.contains("3 min before onset")
     );
+    assert_eq!(deploys[0].data["change"], "deploy");
+    assert_eq!(
+        deploys[0].data["classified_by"], "fields",
+        "told by its version tag and source, not its title"
+    );
     assert_no_planted_secrets(&bundle);
 }
 
