@@ -5,7 +5,8 @@
 //!
 //! A brief marked "Wrong" is remembered with the cause people wrote, never the wrong one; an
 //! unconfirmed brief is remembered as unconfirmed and weighs less. Every string is redacted.
-//! Records older than `memory.retain_days` are removed from the folder and so from the index.
+//! Records older than `memory.retain_days` are removed from the folder and so from the index
+//! (checked at start and then at most daily).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -172,6 +173,7 @@ pub struct Memory {
     store: Arc<dyn Store>,
     retain_days: i64,
     public_url: String,
+    last_prune: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
 
 impl Memory {
@@ -194,6 +196,7 @@ impl Memory {
             store,
             retain_days: settings.memory.retain_days,
             public_url: settings.slack.public_url.trim_end_matches('/').to_string(),
+            last_prune: std::sync::Mutex::new(None),
         });
         memory.reindex().await?;
         Ok(Some(memory))
@@ -225,8 +228,8 @@ impl Memory {
         let file = self.dir.join(format!("{}.md", file_stem(incident_id)));
         std::fs::write(&file, record.to_markdown())
             .map_err(|e| format!("writing {}: {e}", file.display()))?;
-        // Only this record is re-read, unless retention removed others.
-        if prune(&self.dir, self.retain_days, Utc::now()) > 0 {
+        // Only this record is re-read, unless a due retention pass removed others.
+        if self.prune_if_due() > 0 {
             self.index(self.dir.clone()).await?;
         } else {
             self.index(file).await?;
@@ -239,8 +242,23 @@ impl Memory {
 
     /// Drops records past retention, then brings the corpus in step with the folder.
     async fn reindex(&self) -> Result<(), String> {
-        prune(&self.dir, self.retain_days, Utc::now());
+        self.prune_if_due();
         self.index(self.dir.clone()).await
+    }
+
+    /// A retention pass reads every record; it runs at most once a day (and at open), not on
+    /// every write. Returns how many records it removed.
+    fn prune_if_due(&self) -> usize {
+        let now = Utc::now();
+        let mut last = self
+            .last_prune
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if last.is_some_and(|at| now.signed_duration_since(at) < chrono::Duration::days(1)) {
+            return 0;
+        }
+        *last = Some(now);
+        prune(&self.dir, self.retain_days, now)
     }
 
     /// Indexes a record or the whole folder (which also drops the chunks of removed records).

@@ -601,26 +601,29 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                     format!("node/{node}"),
                 );
             }
-            "quota" if item.anomaly >= 0.8 => {
-                if let Some(entity) = item.data["entity"].as_str() {
-                    push(
+            // Items that name the entity they are about: an exhausted quota, failures
+            // concentrated on one node or zone.
+            "quota" | "placement" if item.kind == "placement" || item.anomaly >= 0.8 => {
+                let (kind, what, category) = if item.kind == "quota" {
+                    (
                         SignalKind::Saturation,
-                        item,
-                        format!("A namespace quota is exhausted: {}", item.summary),
-                        0.6,
+                        "A namespace quota is exhausted",
                         Category::ResourceSaturation,
-                        entity.to_string(),
-                    );
-                }
-            }
-            "placement" => {
+                    )
+                } else {
+                    (
+                        SignalKind::FailuresConcentrated,
+                        "Failures concentrated in one place",
+                        Category::InfrastructureFailure,
+                    )
+                };
                 if let Some(entity) = item.data["entity"].as_str() {
                     push(
-                        SignalKind::FailuresConcentrated,
+                        kind,
                         item,
-                        format!("Failures concentrated in one place: {}", item.summary),
+                        format!("{what}: {}", item.summary),
                         0.6,
-                        Category::InfrastructureFailure,
+                        category,
                         entity.to_string(),
                     );
                 }

@@ -112,25 +112,19 @@ impl Card {
 
     /// Records a source's outcome; true when the card changed.
     pub fn apply(&mut self, update: SourceUpdate) -> bool {
+        let source = update.report.source.clone();
         let line = SourceLine::Reported {
             report: update.report,
             top: update.top,
         };
-        let SourceLine::Reported { report, .. } = &line else {
-            unreachable!("built just above")
-        };
-        match self
-            .sources
-            .iter_mut()
-            .find(|(name, _)| *name == report.source)
-        {
+        match self.sources.iter_mut().find(|(name, _)| *name == source) {
             Some((_, current)) if *current == line => false,
             Some((_, current)) => {
                 *current = line;
                 true
             }
             None => {
-                self.sources.push((report.source.clone(), line));
+                self.sources.push((source, line));
                 self.sources.sort_by(|a, b| a.0.cmp(&b.0));
                 true
             }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
+use super::slack::ellipsis;
 use super::write::{WriteError, send};
 
 use crate::analysis::Brief;
@@ -155,16 +156,6 @@ pub fn marker(key: &str) -> String {
     format!("ref: {key}")
 }
 
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    format!(
-        "{}…",
-        text.chars().take(max.saturating_sub(1)).collect::<String>()
-    )
-}
-
 /// The brief as a short plain-text note: the cause (or, below MEDIUM, the leading hypothesis
 /// stated as one), what it rests on, the safest first action, what is missing, the link.
 pub fn brief_note(
@@ -188,7 +179,7 @@ pub fn brief_note(
     };
     lines.push(format!(
         "{label}: {} [{} {}]",
-        cut(&rc.statement, 400),
+        ellipsis(&rc.statement, 400),
         rc.category.as_str(),
         rc.entity
     ));
@@ -205,20 +196,20 @@ pub fn brief_note(
     if let Some(action) = t.actions.first() {
         lines.push(format!(
             "First action: {} (risk {:?})",
-            cut(&action.action, 300),
+            ellipsis(&action.action, 300),
             action.risk
         ));
     }
     if let Some(alternative) = t.alternatives.first() {
         lines.push(format!(
             "Also possible: {} [{} {}]",
-            cut(&alternative.statement, 200),
+            ellipsis(&alternative.statement, 200),
             alternative.category.as_str(),
             alternative.entity
         ));
     }
     if !missing.is_empty() {
-        lines.push(format!("Missing: {}", cut(&missing.join("; "), 300)));
+        lines.push(format!("Missing: {}", ellipsis(&missing.join("; "), 300)));
     }
     finish(lines, incident_url, key)
 }
@@ -226,7 +217,7 @@ pub fn brief_note(
 /// A re-trigger's note: what changed since the previous brief.
 pub fn change_note(changes: &str, incident_url: Option<&str>, key: &str) -> String {
     finish(
-        vec![format!("triaged update — {}", cut(changes, 800))],
+        vec![format!("triaged update — {}", ellipsis(changes, 800))],
         incident_url,
         key,
     )
@@ -236,7 +227,7 @@ fn finish(mut lines: Vec<String>, incident_url: Option<&str>, key: &str) -> Stri
     if let Some(url) = incident_url {
         lines.push(format!("Full brief: {url}"));
     }
-    let mut text = cut(&lines.join("\n"), NOTE_BUDGET_CHARS);
+    let mut text = ellipsis(&lines.join("\n"), NOTE_BUDGET_CHARS);
     text.push('\n');
     text.push_str(&marker(key));
     text

@@ -62,15 +62,19 @@ fn cut(text: &str, max: usize) -> String {
     format!("{}{MORE}", text.chars().take(keep).collect::<String>())
 }
 
+/// `text` cut to `max` characters, the last one an ellipsis when anything was cut.
+pub(super) fn ellipsis(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    format!(
+        "{}…",
+        text.chars().take(max.saturating_sub(1)).collect::<String>()
+    )
+}
+
 fn header(text: &str) -> Value {
-    let text = if text.chars().count() > MAX_HEADER_CHARS {
-        format!(
-            "{}…",
-            text.chars().take(MAX_HEADER_CHARS - 1).collect::<String>()
-        )
-    } else {
-        text.to_string()
-    };
+    let text = ellipsis(text, MAX_HEADER_CHARS);
     json!({"type": "header", "text": {"type": "plain_text", "text": text, "emoji": true}})
 }
 
