@@ -41,6 +41,14 @@ pub struct Collected {
 
 impl Collected {
     /// Adds a sub-query's outcome: items on success, a warning on failure.
+    /// A part's answer, or nothing with a warning naming the part and why.
+    pub fn or_warn<T: Default>(&mut self, part: &str, result: Result<T, CollectError>) -> T {
+        result.unwrap_or_else(|error| {
+            self.warnings.push(format!("{part}: {error}"));
+            T::default()
+        })
+    }
+
     pub fn absorb(&mut self, part: &str, result: Result<Vec<EvidenceItem>, CollectError>) {
         match result {
             Ok(items) => self.items.extend(items),

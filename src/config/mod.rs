@@ -140,6 +140,8 @@ impl Default for Settings {
                     timeout_secs: 30,
                     query_prefix: String::new(),
                     document_prefix: String::new(),
+                    query_input_type: String::new(),
+                    document_input_type: String::new(),
                 },
                 index_on_start: true,
             },

@@ -329,6 +329,12 @@ pub struct EmbeddingSettings {
     pub query_prefix: String,
     /// Put before every indexed chunk (e5: `"passage: "`). Changing either rebuilds the index.
     pub document_prefix: String,
+    /// Sent as the request's `input_type` with search queries, for endpoints that take one
+    /// (`"query"`, `"search_query"`); empty: not sent.
+    pub query_input_type: String,
+    /// Sent as `input_type` with indexed chunks (`"passage"`, `"document"`,
+    /// `"search_document"`); empty: not sent.
+    pub document_input_type: String,
 }
 
 impl KnowledgeSettings {

@@ -454,6 +454,19 @@ impl Fakes {
                 "/api/v1/namespaces/{ns}/resourcequotas",
                 get(|| async { Json(list("ResourceQuotaList", "v1", vec![])) }),
             )
+            // Nor any ConfigMap, NetworkPolicy or StatefulSet/DaemonSet revision.
+            .route(
+                "/api/v1/namespaces/{ns}/configmaps",
+                get(|| async { Json(list("PartialObjectMetadataList", "meta.k8s.io/v1", vec![])) }),
+            )
+            .route(
+                "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
+                get(|| async { Json(list("NetworkPolicyList", "networking.k8s.io/v1", vec![])) }),
+            )
+            .route(
+                "/apis/apps/v1/namespaces/{ns}/controllerrevisions",
+                get(|| async { Json(list("ControllerRevisionList", "apps/v1", vec![])) }),
+            )
             .route("/api/v1/nodes/{name}", get(node))
             .route("/api/v2/logs/events/search", post(log_search))
             .route("/api/v1/monitor", get(monitor_list))

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
-use async_openai::types::embeddings::{CreateEmbeddingRequest, EmbeddingInput};
+use async_openai::types::embeddings::{
+    CreateEmbeddingRequest, CreateEmbeddingResponse, EmbeddingInput,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::KnowledgeError;
@@ -27,6 +29,8 @@ pub struct Embedder {
     api_key: Option<SecretString>,
     query_prefix: String,
     document_prefix: String,
+    query_input_type: String,
+    document_input_type: String,
     /// One client and one small runtime for every call: building a TLS client per query
     /// cost tens of milliseconds.
     shared: Arc<Shared>,
@@ -66,6 +70,8 @@ impl Embedder {
             api_key,
             query_prefix: settings.query_prefix.clone(),
             document_prefix: settings.document_prefix.clone(),
+            query_input_type: settings.query_input_type.clone(),
+            document_input_type: settings.document_input_type.clone(),
             shared: Arc::new(Shared {
                 bridge,
                 client: std::sync::OnceLock::new(),
@@ -82,47 +88,59 @@ impl Embedder {
     }
 
     /// What the vectors depend on besides their dimensions: the model, and the input prefixes
-    /// when set (a change means the stored vectors no longer compare with new queries).
+    /// and types when set (a change means the stored vectors no longer compare with new
+    /// queries).
     pub fn identity(&self) -> String {
-        if self.query_prefix.is_empty() && self.document_prefix.is_empty() {
-            self.model.clone()
-        } else {
-            format!(
-                "{} (query {:?}, document {:?})",
-                self.model, self.query_prefix, self.document_prefix
-            )
+        let mut identity = self.model.clone();
+        if !self.query_prefix.is_empty() || !self.document_prefix.is_empty() {
+            identity.push_str(&format!(
+                " (query {:?}, document {:?})",
+                self.query_prefix, self.document_prefix
+            ));
         }
+        if !self.query_input_type.is_empty() || !self.document_input_type.is_empty() {
+            identity.push_str(&format!(
+                " (input_type {:?}/{:?})",
+                self.query_input_type, self.document_input_type
+            ));
+        }
+        identity
     }
 
-    /// Embeds chunks to index, each with the document prefix.
+    /// Embeds chunks to index, each with the document prefix and input type.
     pub fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, KnowledgeError> {
-        if self.document_prefix.is_empty() {
-            return self.embed(texts);
-        }
-        let prefixed: Vec<String> = texts
-            .iter()
-            .map(|t| format!("{}{t}", self.document_prefix))
-            .collect();
-        self.embed(&prefixed)
+        self.embed(texts, &self.document_prefix, &self.document_input_type)
     }
 
-    /// Embeds one search query, with the query prefix.
+    /// Embeds one search query, with the query prefix and input type.
     pub fn embed_query(&self, query: &str) -> Result<Vec<f32>, KnowledgeError> {
-        self.embed(&[format!("{}{query}", self.query_prefix)])?
+        self.embed_queries(&[query.to_string()])?
             .pop()
             .ok_or_else(|| KnowledgeError("the embeddings endpoint returned no vector".into()))
     }
 
-    /// Embeds `texts` in batches; every vector must have the configured dimensions.
-    pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, KnowledgeError> {
+    /// Embeds several search queries in one request.
+    pub fn embed_queries(&self, queries: &[String]) -> Result<Vec<Vec<f32>>, KnowledgeError> {
+        self.embed(queries, &self.query_prefix, &self.query_input_type)
+    }
+
+    /// Embeds `texts` in batches, each with `prefix`; every vector must have the configured
+    /// dimensions.
+    fn embed(
+        &self,
+        texts: &[String],
+        prefix: &str,
+        input_type: &str,
+    ) -> Result<Vec<Vec<f32>>, KnowledgeError> {
         let mut out = Vec::with_capacity(texts.len());
         for batch in texts.chunks(self.batch_size) {
             let this = self.clone();
-            let batch = batch.to_vec();
+            let batch: Vec<String> = batch.iter().map(|t| format!("{prefix}{t}")).collect();
+            let input_type = input_type.to_string();
             out.extend(
                 self.shared
                     .bridge
-                    .run(async move { this.request(batch).await })??,
+                    .run(async move { this.request(batch, &input_type).await })??,
             );
         }
         Ok(out)
@@ -147,7 +165,11 @@ impl Embedder {
         })
     }
 
-    async fn request(&self, batch: Vec<String>) -> Result<Vec<Vec<f32>>, KnowledgeError> {
+    async fn request(
+        &self,
+        batch: Vec<String>,
+        input_type: &str,
+    ) -> Result<Vec<Vec<f32>>, KnowledgeError> {
         let client = self.client();
         let count = batch.len();
         let request = CreateEmbeddingRequest {
@@ -157,11 +179,22 @@ impl Embedder {
             user: None,
             dimensions: Some(self.dimensions as u32),
         };
-        let response = client
-            .embeddings()
-            .create(request)
-            .await
-            .map_err(|e| KnowledgeError(format!("embeddings ({}): {e}", self.model)))?;
+        let failed = |e: async_openai::error::OpenAIError| {
+            KnowledgeError(format!("embeddings ({}): {e}", self.model))
+        };
+        let response: CreateEmbeddingResponse = if input_type.is_empty() {
+            client.embeddings().create(request).await.map_err(failed)?
+        } else {
+            // The typed request has no `input_type`: the same body with it added.
+            let mut body = serde_json::to_value(&request)
+                .map_err(|e| KnowledgeError(format!("embeddings request: {e}")))?;
+            body["input_type"] = serde_json::Value::String(input_type.to_string());
+            client
+                .embeddings()
+                .create_byot(body)
+                .await
+                .map_err(failed)?
+        };
         let mut data = response.data;
         if data.len() != count {
             return Err(KnowledgeError(format!(

@@ -168,6 +168,7 @@ impl KnowledgeIndex {
                     .embed_document(&format!("{}\n{}", c.title, c.text));
                 server::IndexPoint {
                     id: *point,
+                    chunk_id: c.id.clone(),
                     sparse_indices: sparse.indices,
                     sparse_values: sparse.values,
                     dense: dense.take(),
@@ -202,10 +203,10 @@ impl KnowledgeIndex {
             // Files that are gone go by filter on their source; sections gone from files
             // that remain go by id.
             let all: Vec<u64> = stale.iter().map(|(_, point, _)| *point).collect();
-            let sections: Vec<u64> = stale
+            let sections: Vec<String> = stale
                 .iter()
                 .filter(|(_, _, file_gone)| !file_gone)
-                .map(|(_, point, _)| *point)
+                .map(|(id, _, _)| id.clone())
                 .collect();
             self.backend.delete(&all, &sections, &gone)?;
         }
@@ -225,6 +226,10 @@ impl KnowledgeIndex {
             manifest.remove(id);
         }
         self.backend.flush();
+        if let Ok(mut noise) = self.noise.lock() {
+            // What a meaningless query matches depends on what is indexed.
+            *noise = None;
+        }
         std::fs::write(
             self.dir.join(MANIFEST),
             serde_json::to_vec(&*manifest).map_err(err)?,

@@ -23,9 +23,8 @@ use chrono::{DateTime, Utc};
 use qdrant_edge::bm25_embed::{EdgeBm25, EdgeBm25Config};
 use qdrant_edge::{
     Distance, EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder,
-    Fusion, Modifier, NamedQuery, PointInsertOperations, PointOperations, PointStruct, Prefetch,
-    QueryEnum, QueryRequest, ScoringQuery, SearchRequest, UpdateOperation, Vector, Vectors,
-    WithPayloadInterface, WithVector,
+    Modifier, NamedQuery, PointInsertOperations, PointOperations, PointStruct, QueryEnum,
+    SearchRequest, UpdateOperation, Vector, Vectors, WithPayloadInterface,
 };
 
 pub use self::embed::Embedder;
@@ -96,6 +95,9 @@ pub struct KnowledgeIndex {
     manifest: Mutex<BTreeMap<String, Entry>>,
     /// Dense embeddings fused with BM25, when configured.
     embedder: Option<Embedder>,
+    /// The best cosine a meaningless query reaches (see `search`), measured on first use
+    /// after each indexing run.
+    noise: Mutex<Option<f64>>,
 }
 
 /// The collection layout an index was built with (`layout.json`): an index built without
@@ -122,8 +124,6 @@ pub struct ServerTarget {
 
 const LAYOUT: &str = "layout.json";
 const DENSE: &str = "dense";
-/// RRF's k: Qdrant's scoring is 1 / (rank + k) with ranks from 1.
-const RRF_K: usize = 60;
 
 /// One indexed chunk in the manifest.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -203,12 +203,14 @@ impl KnowledgeIndex {
                 layout.dense_dimensions,
                 rebuild,
             )?;
+            let manifest = checked_manifest(&backend, manifest)?;
             return Ok(Self {
                 dir: dir.to_path_buf(),
                 backend: Backend::Server(Box::new(backend)),
                 bm25,
                 manifest: Mutex::new(manifest),
                 embedder,
+                noise: Mutex::new(None),
             });
         }
         let shard = if dir.join("segments").exists() {
@@ -222,6 +224,7 @@ impl KnowledgeIndex {
             bm25,
             manifest: Mutex::new(manifest),
             embedder,
+            noise: Mutex::new(None),
         })
     }
 
@@ -233,6 +236,40 @@ impl KnowledgeIndex {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The local manifest is a cache of what the server holds: it is used while its size matches
+/// the collection's exact point count, and rebuilt from the collection's payloads (chunk id,
+/// hash, source) when it does not — a new data dir, a deleted collection, or another replica
+/// that indexed since.
+fn checked_manifest(
+    server: &server::QdrantServer,
+    cached: BTreeMap<String, Entry>,
+) -> Result<BTreeMap<String, Entry>, KnowledgeError> {
+    let held = server.count()?;
+    if held == cached.len() as u64 {
+        return Ok(cached);
+    }
+    tracing::info!(
+        collection = %server.collection,
+        cached = cached.len(),
+        held,
+        "the local manifest disagrees with the collection; reading it from the server"
+    );
+    Ok(server
+        .manifest()?
+        .into_iter()
+        .filter_map(|p| {
+            Some((
+                p["chunk_id"].as_str()?.to_string(),
+                Entry {
+                    hash: p["hash"].as_str()?.to_string(),
+                    source: p["source"].as_str().unwrap_or("").to_string(),
+                    point: 0,
+                },
+            ))
+        })
+        .collect())
 }
 
 impl Backend {
@@ -273,18 +310,18 @@ impl Backend {
         }
     }
 
-    /// Removes stale chunks: the embedded shard by id (`all`: the manifest knows every point
-    /// of a file); the server by id for sections gone from files that remain (`ids`) and by
-    /// a filter on `source` for files that are gone.
+    /// Removes stale chunks: the embedded shard by point (the manifest knows every point of a
+    /// file); the server by chunk id for sections gone from files that remain and by a filter
+    /// on `source` for files that are gone.
     fn delete(
         &self,
-        all: &[u64],
-        ids: &[u64],
+        points: &[u64],
+        sections: &[String],
         gone: &std::collections::BTreeSet<String>,
     ) -> Result<(), KnowledgeError> {
         match self {
             Self::Edge(shard) => {
-                let ids = all.iter().map(|id| (*id).into()).collect();
+                let ids = points.iter().map(|id| (*id).into()).collect();
                 shard
                     .update(UpdateOperation::PointOperation(
                         PointOperations::DeletePoints { ids },
@@ -292,8 +329,8 @@ impl Backend {
                     .map_err(err)
             }
             Self::Server(server) => {
-                if !ids.is_empty() {
-                    server.delete_ids(ids)?;
+                if !sections.is_empty() {
+                    server.delete_ids(sections)?;
                 }
                 for source in gone {
                     server.delete_source(source)?;

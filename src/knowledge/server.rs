@@ -8,26 +8,36 @@ use std::time::Duration;
 
 use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
-    Condition, CreateCollection, CreateCollectionBuilder, CreateFieldIndexCollection,
-    CreateFieldIndexCollectionBuilder, DeletePoints, DeletePointsBuilder, Distance, FieldType,
-    Filter, Modifier, PointId, PointStruct, PrefetchQueryBuilder, Query, QueryBatchPoints,
-    QueryBatchPointsBuilder, QueryPoints, QueryPointsBuilder, RrfBuilder,
-    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPoints, UpsertPointsBuilder,
-    Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
+    Condition, CountPoints, CountPointsBuilder, CreateCollection, CreateCollectionBuilder,
+    CreateFieldIndexCollection, CreateFieldIndexCollectionBuilder, DeletePoints,
+    DeletePointsBuilder, Distance, FieldType, Filter, Modifier, PayloadIncludeSelector, PointId,
+    PointStruct, Query, QueryBatchPoints, QueryBatchPointsBuilder, QueryPoints, QueryPointsBuilder,
+    ScrollPoints, ScrollPointsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
+    UpsertPoints, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
+    VectorsConfigBuilder,
 };
 use serde_json::Value;
 
 use super::bridge::Bridge;
-use super::{DENSE, KnowledgeError, RRF_K, SPARSE};
+use super::{DENSE, KnowledgeError, SPARSE};
 
-/// One point as both backends see it.
+/// One point as both backends see it: the embedded shard keys it by `id` (a counter kept in
+/// the manifest), the server by [`point_uuid`] of its chunk id, so every replica and the CLI
+/// address the same point for the same chunk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexPoint {
     pub id: u64,
+    pub chunk_id: String,
     pub sparse_indices: Vec<u32>,
     pub sparse_values: Vec<f32>,
     pub dense: Option<Vec<f32>>,
     pub payload: Value,
+}
+
+/// The server's point id for a chunk: a UUIDv5 of its chunk id, the same on every replica.
+pub fn point_uuid(chunk_id: &str) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d1f_4c3e_9a57_4b8e_a0f2_3c5d_7e91_b2a4);
+    uuid::Uuid::new_v5(&NAMESPACE, chunk_id.as_bytes()).to_string()
 }
 
 /// The collection: `bm25` sparse with the IDF modifier; `dense` (cosine) when embeddings are
@@ -85,7 +95,7 @@ pub fn upsert_request(
             }
             let payload = qdrant_client::Payload::try_from(p.payload.clone())
                 .map_err(|e| KnowledgeError(format!("qdrant payload: {e}")))?;
-            Ok(PointStruct::new(p.id, vectors, payload))
+            Ok(PointStruct::new(point_uuid(&p.chunk_id), vectors, payload))
         })
         .collect::<Result<Vec<_>, KnowledgeError>>()?;
     Ok(UpsertPointsBuilder::new(collection, points)
@@ -93,45 +103,34 @@ pub fn upsert_request(
         .build())
 }
 
-/// One corpus's best matches: BM25 alone, or dense and BM25 prefetched and fused with RRF.
-pub fn query_request(
-    collection: &str,
-    corpus: &str,
-    sparse: (&[u32], &[f32]),
-    dense: Option<&[f32]>,
-    limit: u64,
-) -> QueryPoints {
-    let filter = Filter::must([Condition::matches("corpus", corpus.to_string())]);
-    let sparse_query = || {
-        Query::new_nearest(VectorInput::new_sparse(
-            sparse.0.to_vec(),
-            sparse.1.to_vec(),
-        ))
-    };
+/// What one query compares: the BM25 sparse vector or the dense embedding.
+#[derive(Debug, Clone, Copy)]
+pub enum Probe<'a> {
+    Sparse(&'a [u32], &'a [f32]),
+    Dense(&'a [f32]),
+}
+
+/// The whole collection's `limit` nearest points to one probe, with their raw scores (BM25 or
+/// cosine): fusion happens in the client, once, across every corpus, so both backends rank
+/// and score alike.
+pub fn query_request(collection: &str, probe: Probe<'_>, limit: u64) -> QueryPoints {
     let builder = QueryPointsBuilder::new(collection)
-        .filter(filter.clone())
         .limit(limit)
         .with_payload(true);
-    match dense {
-        Some(dense) => builder
-            .add_prefetch(
-                PrefetchQueryBuilder::default()
-                    .using(DENSE)
-                    .query(Query::new_nearest(dense.to_vec()))
-                    .filter(filter.clone())
-                    .limit(limit * 4),
-            )
-            .add_prefetch(
-                PrefetchQueryBuilder::default()
-                    .using(SPARSE)
-                    .query(sparse_query())
-                    .filter(filter)
-                    .limit(limit * 4),
-            )
-            .query(Query::new_rrf(RrfBuilder::with_k(RRF_K as u32)))
-            .build(),
-        None => builder.using(SPARSE).query(sparse_query()).build(),
+    match probe {
+        Probe::Sparse(indices, values) => {
+            builder
+                .using(SPARSE)
+                .query(Query::new_nearest(VectorInput::new_sparse(
+                    indices.to_vec(),
+                    values.to_vec(),
+                )))
+        }
+        Probe::Dense(vector) => builder
+            .using(DENSE)
+            .query(Query::new_nearest(vector.to_vec())),
     }
+    .build()
 }
 
 pub fn query_batch_request(collection: &str, queries: Vec<QueryPoints>) -> QueryBatchPoints {
@@ -149,17 +148,70 @@ pub fn delete_by_source_request(collection: &str, source: &str) -> DeletePoints 
         .build()
 }
 
-pub fn delete_ids_request(collection: &str, ids: &[u64]) -> DeletePoints {
-    let ids: Vec<PointId> = ids.iter().map(|id| PointId::from(*id)).collect();
+pub fn delete_ids_request(collection: &str, chunk_ids: &[String]) -> DeletePoints {
+    let ids: Vec<PointId> = chunk_ids
+        .iter()
+        .map(|id| PointId::from(point_uuid(id)))
+        .collect();
     DeletePointsBuilder::new(collection)
         .points(ids)
         .wait(true)
         .build()
 }
 
+/// The exact number of points in the collection.
+pub fn count_request(collection: &str) -> CountPoints {
+    CountPointsBuilder::new(collection).exact(true).build()
+}
+
+/// The payload fields the manifest is rebuilt from.
+pub const MANIFEST_FIELDS: [&str; 3] = ["chunk_id", "hash", "source"];
+
+/// One page of the collection's points with only [`MANIFEST_FIELDS`] (no vectors, no text).
+pub fn scroll_request(collection: &str, offset: Option<PointId>) -> ScrollPoints {
+    let mut builder = ScrollPointsBuilder::new(collection)
+        .limit(1024)
+        .with_payload(PayloadIncludeSelector::new(
+            MANIFEST_FIELDS
+                .iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>(),
+        ))
+        .with_vectors(false);
+    if let Some(offset) = offset {
+        builder = builder.offset(offset);
+    }
+    builder.build()
+}
+
+/// A client error as one sentence: where, what happened, what to check. Connection failures
+/// otherwise surface as multi-line transport dumps.
+pub fn describe(url: &str, error: &qdrant_client::QdrantError) -> String {
+    let text = error.to_string();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("connect") || lower.contains("transport") || lower.contains("unavailable") {
+        format!(
+            "Qdrant at {url} is unreachable: check that the server runs and that the URL is its \
+             gRPC endpoint (http://HOST:6334, not the REST port 6333)"
+        )
+    } else if lower.contains("deadline") || lower.contains("timed out") || lower.contains("timeout")
+    {
+        format!("Qdrant at {url} did not answer in time")
+    } else if lower.contains("unauthenticated") || lower.contains("permission") {
+        format!("Qdrant at {url} refused the API key (QDRANT_API_KEY)")
+    } else {
+        let first = text.lines().next().unwrap_or("").trim();
+        format!(
+            "Qdrant at {url}: {}",
+            first.chars().take(300).collect::<String>()
+        )
+    }
+}
+
 pub struct QdrantServer {
     client: Qdrant,
     pub collection: String,
+    url: String,
     bridge: Bridge,
 }
 
@@ -183,11 +235,12 @@ impl QdrantServer {
                 .timeout(Duration::from_secs(30))
                 .skip_compatibility_check()
                 .build()
-                .map_err(|e| KnowledgeError(format!("qdrant {url}: {e}")))?
+                .map_err(|e| KnowledgeError(describe(url, &e)))?
         };
         let server = Self {
             client,
             collection: collection.to_string(),
+            url: url.to_string(),
             bridge,
         };
         let name = collection.to_string();
@@ -219,7 +272,7 @@ impl QdrantServer {
         let client = self.client.clone();
         self.bridge
             .run(call(client))?
-            .map_err(|e| KnowledgeError(format!("qdrant: {e}")))
+            .map_err(|e| KnowledgeError(describe(&self.url, &e)))
     }
 
     pub fn upsert(&self, points: &[IndexPoint]) -> Result<(), KnowledgeError> {
@@ -227,8 +280,8 @@ impl QdrantServer {
         self.run(move |client| async move { client.upsert_points(request).await.map(|_| ()) })
     }
 
-    pub fn delete_ids(&self, ids: &[u64]) -> Result<(), KnowledgeError> {
-        let request = delete_ids_request(&self.collection, ids);
+    pub fn delete_ids(&self, chunk_ids: &[String]) -> Result<(), KnowledgeError> {
+        let request = delete_ids_request(&self.collection, chunk_ids);
         self.run(move |client| async move { client.delete_points(request).await.map(|_| ()) })
     }
 
@@ -237,19 +290,55 @@ impl QdrantServer {
         self.run(move |client| async move { client.delete_points(request).await.map(|_| ()) })
     }
 
-    /// Per-corpus queries in one batch; (score, payload) per hit, each corpus best first.
-    pub fn query(&self, queries: Vec<QueryPoints>) -> Result<Vec<(f64, Value)>, KnowledgeError> {
+    /// Several probes in one batch: for each, (raw score, payload) per hit, best first.
+    pub fn query(
+        &self,
+        queries: Vec<QueryPoints>,
+    ) -> Result<Vec<Vec<(f64, Value)>>, KnowledgeError> {
         let request = query_batch_request(&self.collection, queries);
         let response = self.run(move |client| async move { client.query_batch(request).await })?;
         Ok(response
             .result
             .into_iter()
-            .flat_map(|batch| batch.result)
-            .map(|point| {
-                let payload: serde_json::Map<String, Value> =
-                    qdrant_client::Payload::from(point.payload).into();
-                (f64::from(point.score), Value::Object(payload))
+            .map(|batch| {
+                batch
+                    .result
+                    .into_iter()
+                    .map(|point| (f64::from(point.score), payload_json(point.payload)))
+                    .collect()
             })
             .collect())
     }
+
+    /// The exact number of points the collection holds.
+    pub fn count(&self) -> Result<u64, KnowledgeError> {
+        let request = count_request(&self.collection);
+        self.run(move |client| async move {
+            client
+                .count(request)
+                .await
+                .map(|r| r.result.map_or(0, |c| c.count))
+        })
+    }
+
+    /// Every point's [`MANIFEST_FIELDS`], page by page: what the collection holds, for a data
+    /// dir whose manifest does not match it (new, or another replica indexed since).
+    pub fn manifest(&self) -> Result<Vec<Value>, KnowledgeError> {
+        let mut out = Vec::new();
+        let mut offset = None;
+        loop {
+            let request = scroll_request(&self.collection, offset);
+            let page = self.run(move |client| async move { client.scroll(request).await })?;
+            out.extend(page.result.into_iter().map(|p| payload_json(p.payload)));
+            match page.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+fn payload_json(payload: std::collections::HashMap<String, qdrant_client::qdrant::Value>) -> Value {
+    let map: serde_json::Map<String, Value> = qdrant_client::Payload::from(payload).into();
+    Value::Object(map)
 }

@@ -775,7 +775,7 @@ fn pod(name: &str, hash: &str, restarts: u32, crashing: bool, window: &Window) -
             "labels": {"app": "game-api", "pod-template-hash": hash},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("game-api-{hash}"), "uid": "rs", "controller": true}]
         },
-        "spec": {"nodeName": "ip-10-4-12-7.ec2.internal", "containers": [{"name": "game-api", "image": "registry.example.com/game-api:v3.41.0", "resources": {"limits": {"memory": "512Mi"}}}]},
+        "spec": {"nodeName": "ip-10-4-12-7.ec2.internal", "containers": [{"name": "game-api", "image": "registry.example.com/game-api:v3.41.0", "resources": {"limits": {"memory": "512Mi"}}, "envFrom": [{"configMapRef": {"name": "game-api-settings"}}]}]},
         "status": {
             "phase": "Running",
             "conditions": [{"type": "Ready", "status": if crashing { "False" } else { "True" }}],
@@ -905,6 +905,60 @@ async fn fake_kubernetes(window: &Window) -> MockServer {
         ),
     )
     .await;
+    // ConfigMaps as metadata only (PartialObjectMetadataList): one the pods read, written two
+    // minutes before the onset; one nobody reads; one read but untouched for days.
+    let config_map = |name: &str, written: DateTime<Utc>| {
+        json!({
+            "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+            "metadata": {
+                "name": name, "namespace": "production", "uid": format!("uid-{name}"),
+                "creationTimestamp": (Utc::now() - chrono::Duration::days(30)).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                "managedFields": [
+                    {"manager": "kubectl-create", "operation": "Update", "apiVersion": "v1", "time": (Utc::now() - chrono::Duration::days(30)).format("%Y-%m-%dT%H:%M:%SZ").to_string(), "fieldsType": "FieldsV1", "fieldsV1": {}},
+                    {"manager": "argocd-controller", "operation": "Apply", "apiVersion": "v1", "time": written.format("%Y-%m-%dT%H:%M:%SZ").to_string(), "fieldsType": "FieldsV1", "fieldsV1": {}}
+                ]
+            }
+        })
+    };
+    Mock::given(method("GET"))
+        .and(path("/api/v1/namespaces/production/configmaps"))
+        .and(wiremock::matchers::header_regex(
+            "accept",
+            "as=PartialObjectMetadataList",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": "4242"},
+            "items": [
+                config_map("game-api-settings", at(window, -2)),
+                config_map("billing-settings", at(window, -1)),
+            ]
+        })))
+        .mount(&server)
+        .await;
+    mount(
+        "/apis/networking.k8s.io/v1/namespaces/production/networkpolicies".into(),
+        k8s_list(
+            "NetworkPolicyList",
+            "networking.k8s.io/v1",
+            vec![
+                json!({
+                    "metadata": {"name": "deny-egress", "namespace": "production", "creationTimestamp": at(window, -6).format("%Y-%m-%dT%H:%M:%SZ").to_string()},
+                    "spec": {"podSelector": {"matchLabels": {"app": "game-api"}}, "policyTypes": ["Egress"]}
+                }),
+                json!({
+                    "metadata": {"name": "billing-only", "namespace": "production", "creationTimestamp": at(window, -6).format("%Y-%m-%dT%H:%M:%SZ").to_string()},
+                    "spec": {"podSelector": {"matchLabels": {"app": "billing"}}, "policyTypes": ["Ingress"]}
+                }),
+            ],
+        ),
+    )
+    .await;
+    mount(
+        "/apis/apps/v1/namespaces/production/controllerrevisions".into(),
+        k8s_list("ControllerRevisionList", "apps/v1", vec![]),
+    )
+    .await;
     // Node Warning events, cluster-wide, of the node hosting the pods and of another node.
     let mut gc = warning_event(
         "ImageGCFailed",
@@ -1031,6 +1085,35 @@ async fn kubernetes_reports_the_rollout_crashing_pods_events_hpa_node_and_logs()
     assert!(
         !bundle.items.iter().any(|i| i.id.contains("ip-10-9-9-9")),
         "other nodes' events are left out"
+    );
+    let config = bundle
+        .item("k8s.config.production/configmap/game-api-settings")
+        .expect("the ConfigMap the pods read, written in the window");
+    assert_eq!(config.kind, "change");
+    assert!(
+        config.summary.contains("read by game-api")
+            && config.summary.contains("2 min before onset"),
+        "{}",
+        config.summary
+    );
+    assert!(
+        bundle
+            .item("k8s.config.production/configmap/billing-settings")
+            .is_none(),
+        "a ConfigMap the workload does not read is not its change"
+    );
+    let policy = bundle
+        .item("k8s.config.production/networkpolicy/deny-egress")
+        .expect("the policy selecting the pods");
+    assert!(
+        policy.summary.contains("selects pods of game-api"),
+        "{}",
+        policy.summary
+    );
+    assert!(
+        bundle
+            .item("k8s.config.production/networkpolicy/billing-only")
+            .is_none()
     );
     let logs = bundle
         .item("k8s.logs.production/game-api-7d9f8b6c5d-x2x7q")

@@ -498,7 +498,15 @@ fn the_helm_chart_defaults_are_read_only_and_locked_down() {
         .collect();
     let role: ClusterRole = serde_yaml_ng::from_str(&untemplated).unwrap();
     assert_read_only(&role, "helm clusterrole");
-    assert_eq!(role.rules.unwrap().len(), 4);
+    let rules = role.rules.unwrap();
+    assert_eq!(rules.len(), 5);
+    let resources: Vec<String> = rules
+        .iter()
+        .flat_map(|r| r.resources.clone().unwrap_or_default())
+        .collect();
+    for read in ["configmaps", "controllerrevisions", "networkpolicies"] {
+        assert!(resources.iter().any(|r| r == read), "{read}: {resources:?}");
+    }
 }
 
 fn strip_template_expressions(line: &str) -> String {

@@ -530,6 +530,7 @@ async fn e5_style_models_get_their_query_and_passage_prefixes() {
             timeout_secs: 5,
             query_prefix: "query: ".into(),
             document_prefix: "passage: ".into(),
+            ..Default::default()
         },
         None,
     )

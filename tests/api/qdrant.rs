@@ -1,6 +1,7 @@
-//! The Qdrant server backend: the exact requests it builds (collection layout, upsert,
-//! per-corpus filtered hybrid query with prefetch and RRF, delete by filter), and — when
-//! `TRIAGED_TEST_QDRANT_URL` points at a real Qdrant — the whole index against it.
+//! The Qdrant server backend: the exact requests it builds (collection layout, upsert keyed by
+//! the chunk's UUIDv5, one whole-collection probe per vector, delete by filter, count and
+//! manifest scroll), and — when `TRIAGED_TEST_QDRANT_URL` points at a real Qdrant — the whole
+//! index against it, including several indexers sharing one collection.
 
 use qdrant_client::qdrant::condition::ConditionOneOf;
 use qdrant_client::qdrant::r#match::MatchValue;
@@ -81,6 +82,7 @@ fn the_fields_searches_and_deletes_filter_on_get_keyword_indexes() {
 fn upserts_carry_named_sparse_and_dense_vectors_and_the_payload_and_wait() {
     let point = IndexPoint {
         id: 7,
+        chunk_id: "runbook.x#y".into(),
         sparse_indices: vec![3, 17],
         sparse_values: vec![1.0, 0.5],
         dense: Some(vec![0.6, 0.8]),
@@ -90,9 +92,14 @@ fn upserts_carry_named_sparse_and_dense_vectors_and_the_payload_and_wait() {
     assert_eq!(request.collection_name, "kb");
     assert_eq!(request.wait, Some(true));
     let stored = &request.points[0];
+    // The server keys a point by its chunk id, never by a replica's local counter.
+    let uuid = server::point_uuid("runbook.x#y");
+    assert_eq!(uuid, server::point_uuid("runbook.x#y"));
+    assert_ne!(uuid, server::point_uuid("runbook.x#z"));
+    assert_eq!(uuid::Uuid::parse_str(&uuid).unwrap().get_version_num(), 5);
     assert_eq!(
         format!("{:?}", stored.id),
-        format!("{:?}", Some(qdrant_client::qdrant::PointId::from(7u64)))
+        format!("{:?}", Some(qdrant_client::qdrant::PointId::from(uuid)))
     );
     let vectors = format!("{:?}", stored.vectors);
     assert!(
@@ -114,53 +121,47 @@ fn upserts_carry_named_sparse_and_dense_vectors_and_the_payload_and_wait() {
 }
 
 #[test]
-fn hybrid_queries_prefetch_dense_and_bm25_within_the_corpus_and_fuse_with_rrf() {
-    let request = server::query_request(
-        "kb",
-        "terraform",
-        (&[1, 2], &[0.5, 0.5]),
-        Some(&[0.1, 0.2]),
-        3,
-    );
-    assert_eq!(request.collection_name, "kb");
-    assert_eq!(request.limit, Some(3));
-    assert_eq!(
-        keyword_matches(request.filter.as_ref().unwrap()),
-        [("corpus".to_string(), "terraform".to_string())]
-    );
-    let usings: Vec<_> = request
-        .prefetch
-        .iter()
-        .map(|p| p.using.clone().unwrap())
-        .collect();
-    assert_eq!(usings, ["dense", "bm25"]);
-    for prefetch in &request.prefetch {
-        assert_eq!(prefetch.limit, Some(12));
-        assert_eq!(
-            keyword_matches(prefetch.filter.as_ref().unwrap()),
-            [("corpus".to_string(), "terraform".to_string())],
-            "each prefetch stays inside the corpus"
-        );
-        assert!(matches!(
-            prefetch.query.as_ref().and_then(|q| q.variant.as_ref()),
-            Some(query::Variant::Nearest(_))
-        ));
-    }
-    match request.query.and_then(|q| q.variant) {
-        Some(query::Variant::Rrf(rrf)) => assert_eq!(rrf.k, Some(60)),
-        other => panic!("expected RRF, got {other:?}"),
-    }
-    assert!(format!("{:?}", request.with_payload).contains("Enable(true)"));
-
-    let sparse_only = server::query_request("kb", "runbooks", (&[1], &[1.0]), None, 5);
-    assert!(sparse_only.prefetch.is_empty());
-    assert_eq!(sparse_only.using.as_deref(), Some("bm25"));
+fn each_probe_searches_the_whole_collection_by_one_named_vector_for_raw_scores() {
+    let dense = server::query_request("kb", server::Probe::Dense(&[0.1, 0.2]), 24);
+    assert_eq!(dense.collection_name, "kb");
+    assert_eq!(dense.limit, Some(24));
+    assert_eq!(dense.using.as_deref(), Some("dense"));
+    // One ranking across corpora: no per-corpus filter, no server-side fusion.
+    assert!(dense.filter.is_none());
+    assert!(dense.prefetch.is_empty());
     assert!(matches!(
-        sparse_only.query.as_ref().and_then(|q| q.variant.as_ref()),
+        dense.query.as_ref().and_then(|q| q.variant.as_ref()),
         Some(query::Variant::Nearest(_))
     ));
-    let batch = server::query_batch_request("kb", vec![sparse_only.clone(), sparse_only]);
+    assert!(format!("{:?}", dense.with_payload).contains("Enable(true)"));
+
+    let sparse = server::query_request("kb", server::Probe::Sparse(&[1], &[1.0]), 5);
+    assert!(sparse.prefetch.is_empty() && sparse.filter.is_none());
+    assert_eq!(sparse.using.as_deref(), Some("bm25"));
+    let batch = server::query_batch_request("kb", vec![sparse, dense]);
     assert_eq!(batch.query_points.len(), 2);
+}
+
+#[test]
+fn the_manifest_is_checked_by_an_exact_count_and_read_back_without_vectors() {
+    let count = server::count_request("kb");
+    assert_eq!(count.collection_name, "kb");
+    assert_eq!(count.exact, Some(true));
+    let first = server::scroll_request("kb", None);
+    assert!(first.offset.is_none());
+    let selector = format!("{:?}", first.with_payload);
+    for field in server::MANIFEST_FIELDS {
+        assert!(selector.contains(field), "{selector}");
+    }
+    assert!(!selector.contains("\"text\""), "{selector}");
+    assert!(format!("{:?}", first.with_vectors).contains("Enable(false)"));
+    let next = server::scroll_request(
+        "kb",
+        Some(qdrant_client::qdrant::PointId::from(server::point_uuid(
+            "a",
+        ))),
+    );
+    assert!(next.offset.is_some());
 }
 
 #[test]
@@ -175,9 +176,15 @@ fn deleted_files_go_by_a_filter_on_their_source_and_sections_by_id() {
         ),
         other => panic!("expected a filter, got {other:?}"),
     }
-    let by_id = server::delete_ids_request("kb", &[4, 9]);
+    let by_id = server::delete_ids_request("kb", &["runbook.a#b".into(), "runbook.a#c".into()]);
     match by_id.points.and_then(|p| p.points_selector_one_of) {
-        Some(PointsSelectorOneOf::Points(list)) => assert_eq!(list.ids.len(), 2),
+        Some(PointsSelectorOneOf::Points(list)) => assert_eq!(
+            list.ids,
+            [
+                qdrant_client::qdrant::PointId::from(server::point_uuid("runbook.a#b")),
+                qdrant_client::qdrant::PointId::from(server::point_uuid("runbook.a#c"))
+            ]
+        ),
         other => panic!("expected ids, got {other:?}"),
     }
 }
@@ -193,34 +200,115 @@ fn an_unreachable_qdrant_is_a_clear_error_not_a_panic() {
     let error = triaged::knowledge::KnowledgeIndex::open_on(dir.path(), None, Some(target))
         .err()
         .expect("no server there");
-    assert!(error.to_string().contains("qdrant"), "{error}");
+    let text = error.to_string();
+    assert!(text.contains("http://127.0.0.1:1"), "{text}");
+    assert!(
+        text.contains("unreachable") && text.contains("6334"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1, "one sentence: {text}");
+}
+
+/// A collection on the real server, dropped when the test ends (pass or fail).
+struct RealCollection {
+    url: String,
+    name: String,
+}
+
+impl RealCollection {
+    /// `None` without `TRIAGED_TEST_QDRANT_URL`.
+    fn new() -> Self {
+        let url = std::env::var("TRIAGED_TEST_QDRANT_URL").expect("TRIAGED_TEST_QDRANT_URL");
+        Self {
+            url,
+            name: format!("triaged_test_{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    fn target(&self) -> triaged::knowledge::ServerTarget {
+        triaged::knowledge::ServerTarget {
+            url: self.url.clone(),
+            api_key: std::env::var("QDRANT_API_KEY").ok(),
+            collection: self.name.clone(),
+        }
+    }
+
+    fn client(&self) -> (tokio::runtime::Runtime, qdrant_client::Qdrant) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let client = {
+            let _guard = runtime.enter();
+            qdrant_client::Qdrant::from_url(&self.url)
+                .api_key(std::env::var("QDRANT_API_KEY").ok())
+                .skip_compatibility_check()
+                .build()
+                .unwrap()
+        };
+        (runtime, client)
+    }
+
+    fn count(&self) -> u64 {
+        let (runtime, client) = self.client();
+        runtime
+            .block_on(client.count(server::count_request(&self.name)))
+            .unwrap()
+            .result
+            .unwrap()
+            .count
+    }
+
+    fn drop_collection(&self) {
+        let (runtime, client) = self.client();
+        let _ = runtime.block_on(client.delete_collection(&self.name));
+    }
+}
+
+impl Drop for RealCollection {
+    fn drop(&mut self) {
+        self.drop_collection();
+    }
+}
+
+fn knowledge_base() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/base/knowledge")
 }
 
 /// Runs only against a real Qdrant: `TRIAGED_TEST_QDRANT_URL=http://localhost:6334 cargo
-/// nextest run --run-ignored all qdrant`. There is none on the build machine, so it is marked
-/// ignored (and reported as skipped) rather than passing without having run.
+/// nextest run --run-ignored only real_qdrant`; `.ci/run` does so when the variable is set.
+/// Without a server it is marked ignored (reported as skipped), never passed without running.
 #[test]
 #[ignore = "needs a Qdrant server: set TRIAGED_TEST_QDRANT_URL and pass --run-ignored"]
-fn a_real_qdrant_server_indexes_searches_and_deletes_like_the_embedded_shard() {
-    let url = std::env::var("TRIAGED_TEST_QDRANT_URL").expect("TRIAGED_TEST_QDRANT_URL");
-    let collection = format!("triaged_test_{}", uuid::Uuid::new_v4().simple());
+fn real_qdrant_indexes_searches_and_deletes_like_the_embedded_shard() {
+    let collection = RealCollection::new();
     let dir = tempfile::tempdir().unwrap();
-    let base =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/base/knowledge");
-    let target = triaged::knowledge::ServerTarget {
-        url,
-        api_key: std::env::var("QDRANT_API_KEY").ok(),
-        collection,
-    };
+    let base = knowledge_base();
     let index =
-        triaged::knowledge::KnowledgeIndex::open_on(dir.path(), None, Some(target)).unwrap();
-    index.index_corpora(&base).unwrap();
+        triaged::knowledge::KnowledgeIndex::open_on(dir.path(), None, Some(collection.target()))
+            .unwrap();
+    let report = index.index_corpora(&base).unwrap();
+    assert_eq!(collection.count(), report.chunks as u64);
     let queries = triaged::knowledge::labelled::load(
         &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/retrieval/queries.toml"),
     )
     .unwrap();
-    let score = triaged::knowledge::labelled::evaluate(&index, &queries).unwrap();
-    assert!(score.recall[&5] >= 0.9, "{}", score.to_text());
+    let on_server = triaged::knowledge::labelled::evaluate(&index, &queries).unwrap();
+    let embedded_dir = tempfile::tempdir().unwrap();
+    let embedded = triaged::knowledge::KnowledgeIndex::open(embedded_dir.path()).unwrap();
+    embedded.index_corpora(&base).unwrap();
+    let local = triaged::knowledge::labelled::evaluate(&embedded, &queries).unwrap();
+    // Same vectors, same fusion in the client: the same ranking on both backends.
+    assert!(
+        (on_server.mrr - local.mrr).abs() < 0.02
+            && (on_server.recall[&1] - local.recall[&1]).abs() < 0.02,
+        "server\n{}\nembedded\n{}",
+        on_server.to_text(),
+        local.to_text()
+    );
+    assert!(on_server.recall[&5] >= 0.9, "{}", on_server.to_text());
+    assert!(
+        index.search("???", 5).unwrap().is_empty(),
+        "no lexical match is no match"
+    );
+
     // A deleted file's chunks go by filter on the server too.
     let copy = tempfile::tempdir().unwrap();
     std::fs::copy(
@@ -229,20 +317,75 @@ fn a_real_qdrant_server_indexes_searches_and_deletes_like_the_embedded_shard() {
     )
     .unwrap();
     index.index_path("runbooks", copy.path()).unwrap();
-    assert!(
+    let found = |index: &triaged::knowledge::KnowledgeIndex| {
         index
-            .search("x509 certificate expired", 5)
+            .search("x509 certificate expired tls", 20)
             .unwrap()
             .iter()
-            .any(|m| m.id == "runbook.tls#tls-certificates")
-    );
+            .any(|m| m.source.as_deref().is_some_and(|s| s.ends_with("tls.md")))
+    };
+    assert!(found(&index));
     std::fs::remove_file(copy.path().join("tls.md")).unwrap();
     index.index_path("runbooks", copy.path()).unwrap();
-    assert!(
-        index
-            .search("x509 certificate expired", 5)
-            .unwrap()
+    assert!(!found(&index));
+    assert_eq!(collection.count(), report.chunks as u64);
+}
+
+/// The collection, not a replica's data dir, is the truth: a new data dir finds what is
+/// there; a collection deleted under a data dir is filled again; replicas indexing the same
+/// knowledge at once leave exactly one point per chunk.
+#[test]
+#[ignore = "needs a Qdrant server: set TRIAGED_TEST_QDRANT_URL and pass --run-ignored"]
+fn real_qdrant_is_shared_state_for_replicas() {
+    let collection = RealCollection::new();
+    let base = knowledge_base();
+    let replicas: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let reports: Vec<triaged::knowledge::IndexReport> = std::thread::scope(|scope| {
+        let handles: Vec<_> = replicas
             .iter()
-            .all(|m| m.id != "runbook.tls#tls-certificates")
+            .map(|dir| {
+                let target = collection.target();
+                let base = base.clone();
+                scope.spawn(move || {
+                    triaged::knowledge::KnowledgeIndex::open_on(dir.path(), None, Some(target))
+                        .unwrap()
+                        .index_corpora(&base)
+                        .unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let chunks = reports[0].chunks as u64;
+    assert!(chunks > 50);
+    assert_eq!(
+        collection.count(),
+        chunks,
+        "one point per chunk: {reports:?}"
     );
+
+    // A fresh data dir reads the manifest from the collection: nothing to write.
+    let fresh = tempfile::tempdir().unwrap();
+    let index =
+        triaged::knowledge::KnowledgeIndex::open_on(fresh.path(), None, Some(collection.target()))
+            .unwrap();
+    assert_eq!(index.len() as u64, chunks);
+    let again = index.index_corpora(&base).unwrap();
+    assert_eq!((again.indexed, again.unchanged), (0, reports[0].chunks));
+    assert!(
+        !index
+            .search("x509 certificate expired", 3)
+            .unwrap()
+            .is_empty()
+    );
+    drop(index);
+
+    // The collection deleted under an existing data dir: the next run writes everything.
+    collection.drop_collection();
+    let index =
+        triaged::knowledge::KnowledgeIndex::open_on(fresh.path(), None, Some(collection.target()))
+            .unwrap();
+    let refilled = index.index_corpora(&base).unwrap();
+    assert_eq!(refilled.indexed, refilled.chunks);
+    assert_eq!(collection.count(), chunks);
 }

@@ -86,46 +86,90 @@ pub(super) fn minutes_relative(at: DateTime<Utc>, onset: DateTime<Utc>) -> Strin
     }
 }
 
-/// Rollouts: each ReplicaSet revision of the target Deployments created in the window, and
-/// the current one.
+/// One revision of a workload's pod template, whichever object records it.
+struct Revision<'a> {
+    kind: &'static str,
+    workload: String,
+    number: i64,
+    created: Option<DateTime<Utc>>,
+    /// The pod spec of the revision's template.
+    spec: &'a Value,
+    /// A ReplicaSet's own replica counts (ControllerRevisions have none).
+    status: Option<&'a Value>,
+}
+
+fn revisions<'a>(
+    workloads: &BTreeSet<String>,
+    replicasets: &'a [Value],
+    controller_revisions: &'a [Value],
+) -> Vec<Revision<'a>> {
+    let mut out = Vec::new();
+    for rs in replicasets {
+        if let Some(workload) = owned_by(rs, "Deployment", workloads) {
+            out.push(Revision {
+                kind: "Deployment",
+                workload,
+                number: rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    .as_str()
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(0),
+                created: time(&rs["metadata"]["creationTimestamp"]),
+                spec: &rs["spec"]["template"]["spec"],
+                status: Some(&rs["status"]),
+            });
+        }
+    }
+    for cr in controller_revisions {
+        for kind in ["StatefulSet", "DaemonSet"] {
+            if let Some(workload) = owned_by(cr, kind, workloads) {
+                out.push(Revision {
+                    kind,
+                    workload,
+                    number: cr["revision"].as_i64().unwrap_or(0),
+                    created: time(&cr["metadata"]["creationTimestamp"]),
+                    // The revision stores its template as a patch: `data.spec.template`.
+                    spec: &cr["data"]["spec"]["template"]["spec"],
+                    status: None,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Rollouts: each revision of the target workloads (Deployments' ReplicaSets, StatefulSets'
+/// and DaemonSets' ControllerRevisions) created in the window, and the current one.
 pub(super) fn rollouts(
     namespace: &str,
     workloads: &BTreeSet<String>,
     replicasets: &[Value],
+    controller_revisions: &[Value],
     window: &Window,
 ) -> Vec<EvidenceItem> {
-    let mut by_deployment: BTreeMap<String, Vec<(i64, &Value)>> = BTreeMap::new();
-    for rs in replicasets {
-        if let Some(deployment) = owned_by(rs, "Deployment", workloads) {
-            let revision = rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
-                .as_str()
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(0);
-            by_deployment
-                .entry(deployment)
-                .or_default()
-                .push((revision, rs));
-        }
+    let mut by_workload: BTreeMap<(String, &'static str), Vec<Revision<'_>>> = BTreeMap::new();
+    for revision in revisions(workloads, replicasets, controller_revisions) {
+        by_workload
+            .entry((revision.workload.clone(), revision.kind))
+            .or_default()
+            .push(revision);
     }
     let mut items = Vec::new();
-    for (deployment, mut revisions) in by_deployment {
-        revisions.sort_by_key(|(revision, _)| *revision);
-        let newest = revisions.last().map(|(r, _)| *r);
-        for (index, (revision, rs)) in revisions.iter().enumerate() {
-            let created = time(&rs["metadata"]["creationTimestamp"]);
+    for ((workload, kind), mut revisions) in by_workload {
+        revisions.sort_by_key(|r| r.number);
+        let newest = revisions.last().map(|r| r.number);
+        for (index, revision) in revisions.iter().enumerate() {
+            let created = revision.created;
             let in_window = created.is_some_and(|c| c >= window.start && c <= window.end);
-            if !in_window && Some(*revision) != newest {
+            if !in_window && Some(revision.number) != newest {
                 continue;
             }
-            let image = images(&rs["spec"]["template"]["spec"]).join(", ");
-            let previous_spec = index
-                .checked_sub(1)
-                .map(|i| &revisions[i].1["spec"]["template"]["spec"]);
+            let image = images(revision.spec).join(", ");
+            let previous_spec = index.checked_sub(1).map(|i| revisions[i].spec);
             let previous = previous_spec
                 .map(|spec| images(spec).join(", "))
                 .filter(|p| *p != image);
             let env_changed = previous_spec
-                .map(|spec| env_changes(spec, &rs["spec"]["template"]["spec"]))
+                .map(|spec| env_changes(spec, revision.spec))
                 .unwrap_or_default();
             let when = created.map_or(String::new(), |c| {
                 format!(
@@ -135,13 +179,19 @@ pub(super) fn rollouts(
                 )
             });
             let before_onset = created.map(|c| (window.onset - c).num_minutes());
+            let number = revision.number;
+            let which = if kind == "Deployment" {
+                String::new()
+            } else {
+                format!(" ({kind})")
+            };
             items.push(EvidenceItem {
-                id: format!("k8s.rollout.{namespace}/{deployment}.rev{revision}"),
+                id: format!("k8s.rollout.{namespace}/{workload}.rev{number}"),
                 source: "kubernetes".into(),
                 kind: "rollout".into(),
                 at: created,
                 summary: format!(
-                    "{deployment} rolled out {image} (revision {revision}){when}{}",
+                    "{workload}{which} rolled out {image} (revision {number}){when}{}",
                     match (&previous, env_changed.is_empty()) {
                         (Some(p), _) => format!(", replacing {p}"),
                         (None, false) => format!(
@@ -158,19 +208,180 @@ pub(super) fn rollouts(
                     _ => 0.15,
                 },
                 data: json!({
-                    "deployment": deployment,
-                    "revision": revision,
-                    "images": images(&rs["spec"]["template"]["spec"]),
+                    "deployment": workload,
+                    "workload_kind": kind,
+                    "revision": number,
+                    "images": images(revision.spec),
                     "previous_images": previous,
                     "env_changed": env_changed,
                     "created": created,
-                    "replicas": rs["status"]["replicas"],
-                    "ready_replicas": rs["status"]["readyReplicas"],
+                    "replicas": revision.status.map(|s| s["replicas"].clone()),
+                    "ready_replicas": revision.status.map(|s| s["readyReplicas"].clone()),
                 }),
             });
         }
     }
     items
+}
+
+/// The ConfigMaps a pod spec reads (volumes, projected volumes, `envFrom`, `env` key refs).
+pub(super) fn config_maps_used(spec: &Value) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut add = |v: &Value| {
+        if let Some(n) = v.as_str() {
+            names.insert(n.to_string());
+        }
+    };
+    for volume in spec["volumes"].as_array().into_iter().flatten() {
+        add(&volume["configMap"]["name"]);
+        for source in volume["projected"]["sources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            add(&source["configMap"]["name"]);
+        }
+    }
+    let containers = spec["containers"]
+        .as_array()
+        .into_iter()
+        .chain(spec["initContainers"].as_array())
+        .flatten();
+    for container in containers {
+        for from in container["envFrom"].as_array().into_iter().flatten() {
+            add(&from["configMapRef"]["name"]);
+        }
+        for env in container["env"].as_array().into_iter().flatten() {
+            add(&env["valueFrom"]["configMapKeyRef"]["name"]);
+        }
+    }
+    names
+}
+
+/// When an object was last written: the newest `managedFields` time, else its creation.
+fn last_written(object: &Value) -> Option<DateTime<Utc>> {
+    object["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| time(&f["time"]))
+        .max()
+        .or_else(|| time(&object["metadata"]["creationTimestamp"]))
+}
+
+/// Whether a NetworkPolicy's `podSelector` selects pods with these labels (an empty selector
+/// selects every pod of the namespace; `matchExpressions` are read for `In`/`Exists`).
+pub(super) fn selects(policy: &Value, labels: &serde_json::Map<String, Value>) -> bool {
+    let selector = &policy["spec"]["podSelector"];
+    let match_labels = selector["matchLabels"].as_object();
+    let labels_ok = match_labels.is_none_or(|m| m.iter().all(|(k, v)| labels.get(k) == Some(v)));
+    let expressions_ok = selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|e| {
+            let key = e["key"].as_str().unwrap_or("");
+            let values: Vec<&str> = e["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let value = labels.get(key).and_then(Value::as_str);
+            match e["operator"].as_str().unwrap_or("") {
+                "In" => value.is_some_and(|v| values.contains(&v)),
+                "NotIn" => value.is_none_or(|v| !values.contains(&v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                _ => false,
+            }
+        });
+    labels_ok && expressions_ok
+}
+
+/// ConfigMaps the target pods read and NetworkPolicies that select them, written in the
+/// window: names and times only (the lists are metadata-only; no value is ever fetched).
+pub(super) fn config_changes(
+    namespace: &str,
+    pods: &[&Value],
+    config_maps: &[Value],
+    policies: &[Value],
+    window: &Window,
+) -> Vec<EvidenceItem> {
+    let mut users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for pod in pods {
+        for map in config_maps_used(&pod["spec"]) {
+            users.entry(map).or_default().insert(workload_of(pod));
+        }
+    }
+    let mut items = Vec::new();
+    let mut push = |object_kind: &str, object: &Value, used_by: BTreeSet<String>, how: &str| {
+        let Some(at) = last_written(object).filter(|t| *t >= window.start && *t <= window.end)
+        else {
+            return;
+        };
+        let object_name = name(object);
+        let users: Vec<String> = used_by.into_iter().collect();
+        let before = (window.onset - at).num_minutes();
+        items.push(EvidenceItem {
+            id: format!(
+                "k8s.config.{namespace}/{}/{object_name}",
+                object_kind.to_lowercase()
+            ),
+            source: "kubernetes".into(),
+            kind: "change".into(),
+            at: Some(at),
+            summary: format!(
+                "config change: {object_kind} {object_name} ({how} {}) written at {}, {}",
+                users.join(", "),
+                at.format("%H:%M"),
+                minutes_relative(at, window.onset)
+            ),
+            anomaly: if (0..=30).contains(&before) { 0.8 } else { 0.5 },
+            data: json!({
+                "title": format!("{object_kind} {object_name} changed"),
+                "object_kind": object_kind,
+                "name": object_name,
+                "used_by": users,
+                "changed_at": at,
+                "change": "config",
+            }),
+        });
+    };
+    for map in config_maps {
+        if let Some(used_by) = users.get(name(map)) {
+            push("ConfigMap", map, used_by.clone(), "read by");
+        }
+    }
+    for policy in policies {
+        let selected: BTreeSet<String> = pods
+            .iter()
+            .filter(|p| {
+                p["metadata"]["labels"]
+                    .as_object()
+                    .is_some_and(|labels| selects(policy, labels))
+            })
+            .map(|p| workload_of(p))
+            .collect();
+        if !selected.is_empty() {
+            push("NetworkPolicy", policy, selected, "selects pods of");
+        }
+    }
+    items
+}
+
+/// The workload a pod belongs to: its owner, with a ReplicaSet's template hash removed
+/// (`api-7d9f8c6b5` → Deployment `api`); a pod without an owner is its own workload.
+fn workload_of(pod: &Value) -> String {
+    let owner = &pod["metadata"]["ownerReferences"][0];
+    match (owner["kind"].as_str(), owner["name"].as_str()) {
+        (Some("ReplicaSet"), Some(set)) => set
+            .rsplit_once('-')
+            .map_or(set, |(base, _)| base)
+            .to_string(),
+        (_, Some(owner)) => owner.to_string(),
+        _ => name(pod).to_string(),
+    }
 }
 
 /// Unhealthy pods of the targets: restarts, waiting reasons, last terminations.
@@ -281,7 +492,11 @@ pub(super) fn workload_state(
                 sets.iter().map(|rs| name(rs).to_string()).collect();
             let mine: Vec<&&Value> = pods
                 .iter()
-                .filter(|p| owned_by(p, "ReplicaSet", &set_names).is_some())
+                .filter(|p| {
+                    owned_by(p, "ReplicaSet", &set_names).is_some()
+                        || owned_by(p, "StatefulSet", &only).is_some()
+                        || owned_by(p, "DaemonSet", &only).is_some()
+                })
                 .collect();
             if mine.is_empty() && sets.is_empty() {
                 return None;

@@ -1,4 +1,6 @@
-//! Kubernetes, read-only (get/list): rollout history of the target workloads, their pods'
+//! Kubernetes, read-only (get/list): rollout history of the target workloads (Deployments,
+//! StatefulSets, DaemonSets), the ConfigMaps their pods read and the NetworkPolicies that
+//! select them when written in the window (metadata only), their pods'
 //! health, Warning events, HPAs, the condition, zone and Warning events of the nodes hosting
 //! the pods (and whether the failing pods sit on one node or zone), Jobs that failed or run
 //! far longer than before, ResourceQuotas near their limits, and the previous logs of
@@ -8,10 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{ControllerRevision, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, Node, Pod, ResourceQuota};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod, ResourceQuota};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
 use serde::Serialize;
@@ -84,6 +87,28 @@ impl KubernetesCollector {
             .filter_map(|item| serde_json::to_value(item).ok())
             .collect())
     }
+
+    /// Names, labels and write times only (`PartialObjectMetadata`): for objects whose
+    /// contents the collector must never hold, such as ConfigMaps.
+    async fn list_metadata<K>(&self, namespace: &str) -> Result<Vec<Value>, CollectError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        let list = api
+            .list_metadata(&ListParams::default())
+            .await
+            .map_err(describe)?;
+        Ok(list
+            .items
+            .iter()
+            .filter_map(|item| serde_json::to_value(item).ok())
+            .collect())
+    }
 }
 
 #[async_trait]
@@ -112,6 +137,11 @@ impl Collector for KubernetesCollector {
             self.list::<Job>(namespace, &all),
             self.list::<ResourceQuota>(namespace, &all),
         );
+        let (controller_revisions, config_maps, policies) = tokio::join!(
+            self.list::<ControllerRevision>(namespace, &all),
+            self.list_metadata::<ConfigMap>(namespace),
+            self.list::<NetworkPolicy>(namespace, &all),
+        );
         let mut collected = Collected::default();
         let lists = [
             replicasets.is_err(),
@@ -128,27 +158,28 @@ impl Collector for KubernetesCollector {
                 "every list call failed; replicasets: {first}"
             )));
         }
-        let replicasets = replicasets.unwrap_or_else(|e| {
-            collected.warnings.push(format!("replicasets: {e}"));
-            Vec::new()
-        });
+        let replicasets = collected.or_warn("replicasets", replicasets);
         let target_sets: BTreeSet<String> = replicasets
             .iter()
             .filter(|rs| owned_by(rs, "Deployment", &workloads).is_some())
             .map(|rs| name(rs).to_string())
             .collect();
-        collected
-            .items
-            .extend(rollouts(namespace, &workloads, &replicasets, window));
+        let controller_revisions = collected.or_warn("controllerrevisions", controller_revisions);
+        collected.items.extend(rollouts(
+            namespace,
+            &workloads,
+            &replicasets,
+            &controller_revisions,
+            window,
+        ));
 
-        let pods = pods.unwrap_or_else(|e| {
-            collected.warnings.push(format!("pods: {e}"));
-            Vec::new()
-        });
+        let pods = collected.or_warn("pods", pods);
         let target_pods: Vec<&Value> = pods
             .iter()
             .filter(|p| {
                 owned_by(p, "ReplicaSet", &target_sets).is_some()
+                    || owned_by(p, "StatefulSet", &workloads).is_some()
+                    || owned_by(p, "DaemonSet", &workloads).is_some()
                     || targets.pods.iter().any(|n| n == name(p))
             })
             .collect();
@@ -173,6 +204,15 @@ impl Collector for KubernetesCollector {
         collected.absorb("hpa", hpas.map(|h| autoscalers(namespace, &h, &workloads)));
         collected.absorb("jobs", job_list.map(|j| jobs(namespace, &j, window)));
         collected.absorb("resourcequotas", quota_list.map(|q| quotas(namespace, &q)));
+        let config_maps = collected.or_warn("configmaps", config_maps);
+        let policies = collected.or_warn("networkpolicies", policies);
+        collected.items.extend(config_changes(
+            namespace,
+            &target_pods,
+            &config_maps,
+            &policies,
+            window,
+        ));
 
         // Nodes hosting the target pods, and previous logs of crashing containers.
         let node_names: BTreeSet<&str> = target_pods
@@ -385,6 +425,84 @@ mod tests {
         assert_eq!(place(&mixed), None);
         assert_eq!(place(&one_node[1..]), None);
         assert_eq!(place(&one_node[..2]), None);
+    }
+
+    #[test]
+    fn statefulset_and_daemonset_rollouts_come_from_their_controller_revisions() {
+        let onset = chrono::Utc::now();
+        let window = Window {
+            start: onset - chrono::Duration::hours(1),
+            onset,
+            end: onset + chrono::Duration::minutes(5),
+        };
+        let revision = |owner_kind: &str, owner: &str, number: i64, image: &str, age_min: i64| {
+            json!({
+                "metadata": {
+                    "name": format!("{owner}-{number}"),
+                    "creationTimestamp": (onset - chrono::Duration::minutes(age_min)).to_rfc3339(),
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": owner_kind, "name": owner, "uid": "u", "controller": true}]
+                },
+                "revision": number,
+                "data": {"spec": {"template": {"$patch": "replace", "spec": {"containers": [{"name": "c", "image": image}]}}}}
+            })
+        };
+        let revisions = [
+            revision("StatefulSet", "ledger-db", 6, "postgres:16.3", 60 * 24 * 9),
+            revision("StatefulSet", "ledger-db", 7, "postgres:16.4", 4),
+            revision("DaemonSet", "node-agent", 3, "agent:2.1", 60 * 24 * 2),
+            revision("StatefulSet", "other", 2, "other:1", 3),
+        ];
+        let workloads = BTreeSet::from(["ledger-db".to_string(), "node-agent".to_string()]);
+        let items = rollouts("data", &workloads, &[], &revisions, &window);
+        let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "k8s.rollout.data/ledger-db.rev7",
+                "k8s.rollout.data/node-agent.rev3"
+            ]
+        );
+        assert!(
+            items[0]
+                .summary
+                .contains("(StatefulSet) rolled out postgres:16.4")
+                && items[0].summary.contains("replacing postgres:16.3")
+                && items[0].summary.contains("4 min before onset"),
+            "{}",
+            items[0].summary
+        );
+        assert!(items[0].anomaly >= 0.9);
+        assert_eq!(items[0].data["workload_kind"], "StatefulSet");
+        assert!(
+            items[1].anomaly < 0.2,
+            "the current revision from days ago is context only"
+        );
+    }
+
+    #[test]
+    fn network_policy_selectors_match_labels_and_expressions() {
+        let labels = json!({"app": "api", "tier": "web"});
+        let labels = labels.as_object().unwrap();
+        let policy = |selector: Value| json!({"spec": {"podSelector": selector}});
+        assert!(selects(&policy(json!({})), labels), "empty selects all");
+        assert!(selects(
+            &policy(json!({"matchLabels": {"app": "api"}})),
+            labels
+        ));
+        assert!(!selects(
+            &policy(json!({"matchLabels": {"app": "db"}})),
+            labels
+        ));
+        assert!(selects(
+            &policy(
+                json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "edge"]}]})
+            ),
+            labels
+        ));
+        assert!(!selects(
+            &policy(json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]})),
+            labels
+        ));
     }
 
     #[test]
