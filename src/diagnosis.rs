@@ -421,6 +421,32 @@ pub fn diagnose_with(
     hypotheses
 }
 
+/// The probability that a rules brief of each level names the real cause, before any labelled
+/// suite: the values the calibration fit starts from.
+pub const DESIGN_PROBABILITY: [(Confidence, f64); 3] = [
+    (Confidence::Low, 0.4),
+    (Confidence::Medium, 0.7),
+    (Confidence::High, 0.85),
+];
+
+/// The calibrated probability per level, fitted on the visible suite only
+/// (`triaged eval tests/scenarios --fit-calibration`: MEDIUM 11 of 11 briefs right, HIGH 6 of
+/// 6, no LOW hypothesis brief), each design value counting as 10 briefs. The held-out and
+/// OpenSRE suites are not fitted on; they measure the result.
+pub const CALIBRATED_PROBABILITY: [(Confidence, f64); 3] = [
+    (Confidence::Low, 0.4),
+    (Confidence::Medium, 0.857),
+    (Confidence::High, 0.906),
+];
+
+/// What a rules brief whose root cause is a tested hypothesis reports as its score.
+pub fn probability(confidence: Confidence) -> f64 {
+    CALIBRATED_PROBABILITY
+        .iter()
+        .find(|(level, _)| *level == confidence)
+        .map_or(0.4, |(_, p)| *p)
+}
+
 /// HIGH only with support from two independent sources, nothing against and a clear margin
 /// over the runner-up; MEDIUM with a fair score, some margin and nothing against; otherwise
 /// LOW. A check against a cause is decisive enough that it is never more than LOW.

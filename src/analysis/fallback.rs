@@ -68,7 +68,9 @@ pub fn analyse(
             category: top.category,
             entity: top.entity.clone(),
             confidence: top.confidence,
-            score: top.score,
+            // Its level's calibrated probability: raw check scores rank hypotheses but are
+            // not probabilities (runners-up reach the winners' raw scores).
+            score: crate::diagnosis::probability(top.confidence),
             evidence_ids: top.evidence_ids.clone(),
             knowledge_ids: top.knowledge_ids.clone(),
         },

@@ -187,11 +187,8 @@ pub fn validate_with(
         triage.root_cause.confidence = ceiling;
         report.capped = Some(reason);
     }
-    let max_score = match triage.root_cause.confidence {
-        Confidence::High => 1.0,
-        Confidence::Medium => 0.79,
-        Confidence::Low => 0.49,
-    };
+    // No level claims more than its calibrated probability (fitted on the labelled suite).
+    let max_score = crate::diagnosis::probability(triage.root_cause.confidence);
     triage.root_cause.score = triage.root_cause.score.min(max_score);
     report
 }

@@ -40,6 +40,10 @@ pub struct EvalArgs {
     /// benchmark: answer.yml, alert.json and evidence files per scenario).
     #[arg(long, value_enum, default_value = "scenarios")]
     format: EvalFormat,
+    /// Fit the confidence calibration (raw hypothesis score → probability of naming the
+    /// labelled cause) on this suite's hypotheses and print the fit.
+    #[arg(long)]
+    fit_calibration: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -67,6 +71,12 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         EvalFormat::Opensre => eval::opensre::run(&args.dir, &settings, &secrets, &options).await?,
     };
     print!("{}", scorecard.to_text());
+    if args.fit_calibration {
+        print!(
+            "\n{}",
+            eval::calibration::fit_scorecard(&scorecard).to_text()
+        );
+    }
     if let Some(path) = &args.json {
         eval::write_json(&scorecard, path)?;
     }

@@ -3,6 +3,7 @@
 //! against what the scenario says is right. Also replay of stored incidents and export of
 //! incidents with feedback as scenarios.
 
+pub mod calibration;
 mod canned;
 pub mod export;
 pub mod opensre;
@@ -119,6 +120,20 @@ pub struct ScenarioResult {
     pub ruled_out_expected: usize,
     #[serde(default)]
     pub ruled_out_found: usize,
+    /// Every tested hypothesis with its raw score and whether it names the labelled cause:
+    /// the data the confidence calibration is fitted on (`triaged eval --fit-calibration`).
+    #[serde(default)]
+    pub hypotheses: Vec<HypothesisOutcome>,
+}
+
+/// One tested hypothesis of a scored brief.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HypothesisOutcome {
+    pub category: String,
+    pub entity: String,
+    /// The checks' raw score, before calibration.
+    pub raw: f64,
+    pub right: bool,
 }
 
 /// Runs every scenario under `root`. `root/base/` holds the shared base corpus

@@ -375,6 +375,7 @@ async fn run_one(
             forbidden,
             ruled_out_expected: case.label.ruling_out_keywords.len(),
             ruled_out_found: found(&case.label.ruling_out_keywords),
+            hypotheses: super::score::outcomes(&brief, |h| answers.contains(&h.category)),
         },
         gaps,
     ))

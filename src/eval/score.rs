@@ -203,7 +203,27 @@ pub(super) fn score(
         forbidden: false,
         ruled_out_expected: 0,
         ruled_out_found: 0,
+        hypotheses: outcomes(brief, |h| {
+            expected.category.matches(h.category) && expected.entity.matches(&h.entity)
+        }),
     }
+}
+
+/// Each tested hypothesis of `brief`, judged right by `right`.
+pub(super) fn outcomes(
+    brief: &Brief,
+    right: impl Fn(&crate::diagnosis::Hypothesis) -> bool,
+) -> Vec<super::HypothesisOutcome> {
+    brief
+        .hypotheses
+        .iter()
+        .map(|h| super::HypothesisOutcome {
+            category: h.category.as_str().into(),
+            entity: h.entity.clone(),
+            raw: h.score,
+            right: right(h),
+        })
+        .collect()
 }
 
 fn ratio(numerator: usize, denominator: usize) -> Option<f64> {

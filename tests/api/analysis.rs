@@ -729,7 +729,7 @@ async fn ids_that_do_not_exist_are_dropped_and_confidence_capped() {
             .unwrap()
             .contains("two independent sources")
     );
-    assert!(brief.triage.root_cause.score <= 0.79);
+    assert!(brief.triage.root_cause.score <= triaged::diagnosis::probability(Confidence::Medium));
 }
 
 #[tokio::test]

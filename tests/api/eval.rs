@@ -69,6 +69,27 @@ async fn the_rules_analyst_keeps_the_recorded_baseline_on_the_scenario_suite() {
     // The calibration table accounts for every brief.
     let briefs: usize = scorecard.calibration.iter().map(|row| row.briefs).sum();
     assert_eq!(briefs, scorecard.scenarios);
+    // The calibrated score of each level is the fit on this suite, to the third decimal: a
+    // change to the checks that moves the fit must refit the constants.
+    let fit = eval::calibration::fit_scorecard(&scorecard);
+    for level in &fit.levels {
+        assert!(
+            (triaged::diagnosis::probability(level.confidence) - level.fitted).abs() < 0.0005,
+            "{}",
+            fit.to_text()
+        );
+    }
+    // Every tested hypothesis is in the results, judged against the label: a brief that is
+    // right stated its top hypothesis, so that one is judged right.
+    for result in scorecard.results.iter().filter(|r| r.hit) {
+        assert!(
+            result.hypotheses.first().is_some_and(|h| h.right),
+            "{}: {:?}",
+            result.name,
+            result.hypotheses
+        );
+    }
+    assert!(fit.raw_bins.iter().map(|(_, n, _)| n).sum::<usize>() > scorecard.scenarios);
 }
 
 #[tokio::test]
