@@ -166,7 +166,7 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
         let minutes_before = item.at.map(|at| (bundle.window.onset - at).num_minutes());
         match item.kind.as_str() {
             "rollout" if item.anomaly >= 0.6 => {
-                let entity = rollout_entity(&item.id).unwrap_or_else(workload_entity);
+                let entity = rollout_entity(item).unwrap_or_else(workload_entity);
                 let strength = if minutes_before.is_some_and(|m| (0..=30).contains(&m)) {
                     0.85
                 } else {
@@ -542,6 +542,21 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                     );
                 }
             }
+            // A cert-manager Certificate expired or not Ready.
+            "certificate" if item.anomaly >= 0.9 => {
+                let entity = item.data["host"]
+                    .as_str()
+                    .map(|h| format!("certificate/{h}"))
+                    .unwrap_or_else(workload_entity);
+                push(
+                    SignalKind::CertificateFailure,
+                    item,
+                    format!("Certificate failing: {}", item.summary),
+                    0.8,
+                    Category::CertificateOrAuth,
+                    entity,
+                );
+            }
             "alert" => {
                 let text = item.data["text"].as_str().unwrap_or_default();
                 if certificate_failure(text) {
@@ -869,11 +884,16 @@ fn max_and_last(item: &EvidenceItem) -> (f64, f64) {
     )
 }
 
-/// `k8s.rollout.production/game-api.rev42` → `deployment/production/game-api`.
-fn rollout_entity(id: &str) -> Option<String> {
-    let rest = id.strip_prefix("k8s.rollout.")?;
+/// `k8s.rollout.production/game-api.rev42` → `deployment/production/game-api` (or
+/// `statefulset/…`, `daemonset/…` by the item's workload kind).
+fn rollout_entity(item: &EvidenceItem) -> Option<String> {
+    let rest = item.id.strip_prefix("k8s.rollout.")?;
     let (path, _) = rest.rsplit_once(".rev")?;
-    Some(format!("deployment/{path}"))
+    let kind = item.data["workload_kind"]
+        .as_str()
+        .unwrap_or("Deployment")
+        .to_lowercase();
+    Some(format!("{kind}/{path}"))
 }
 
 /// `aws.rds.prod-postgres-primary.cpu` → `rds/prod-postgres-primary`.
@@ -956,9 +976,23 @@ mod tests {
 
     #[test]
     fn entities_come_from_evidence_ids() {
+        let mut rollout = EvidenceItem {
+            id: "k8s.rollout.production/game-api.rev42".into(),
+            source: "kubernetes".into(),
+            kind: "rollout".into(),
+            at: None,
+            summary: String::new(),
+            anomaly: 0.9,
+            data: serde_json::json!({}),
+        };
         assert_eq!(
-            rollout_entity("k8s.rollout.production/game-api.rev42").as_deref(),
+            rollout_entity(&rollout).as_deref(),
             Some("deployment/production/game-api")
+        );
+        rollout.data = serde_json::json!({"workload_kind": "StatefulSet"});
+        assert_eq!(
+            rollout_entity(&rollout).as_deref(),
+            Some("statefulset/production/game-api")
         );
         assert_eq!(
             rds_entity("aws.rds.prod-postgres-primary.connections"),

@@ -954,6 +954,37 @@ async fn fake_kubernetes(window: &Window) -> MockServer {
         ),
     )
     .await;
+    // cert-manager is installed: one certificate expired (renewal failing), one healthy.
+    mount(
+        "/apis/cert-manager.io/v1/namespaces/production/certificates".into(),
+        json!({
+            "apiVersion": "cert-manager.io/v1", "kind": "CertificateList",
+            "metadata": {"resourceVersion": "77"},
+            "items": [
+                {
+                    "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+                    "metadata": {"name": "game-api-tls", "namespace": "production"},
+                    "spec": {"secretName": "game-api-tls", "dnsNames": ["play.example.com"], "issuerRef": {"name": "letsencrypt", "kind": "ClusterIssuer"}},
+                    "status": {
+                        "conditions": [{"type": "Ready", "status": "False", "reason": "Expired", "message": "Certificate expired on Sun, 29 Nov 2026 02:00:00 UTC"}],
+                        "notAfter": (Utc::now() - chrono::Duration::hours(30)).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                        "failedIssuanceAttempts": 3,
+                        "lastFailureTime": at(window, -10).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+                    }
+                },
+                {
+                    "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+                    "metadata": {"name": "admin-tls", "namespace": "production"},
+                    "spec": {"secretName": "admin-tls", "dnsNames": ["admin.example.com"]},
+                    "status": {
+                        "conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "message": "Certificate is up to date and has not expired"}],
+                        "notAfter": (Utc::now() + chrono::Duration::days(60)).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+                    }
+                }
+            ]
+        }),
+    )
+    .await;
     mount(
         "/apis/apps/v1/namespaces/production/controllerrevisions".into(),
         k8s_list("ControllerRevisionList", "apps/v1", vec![]),
@@ -1114,6 +1145,24 @@ async fn kubernetes_reports_the_rollout_crashing_pods_events_hpa_node_and_logs()
         bundle
             .item("k8s.config.production/networkpolicy/billing-only")
             .is_none()
+    );
+    let certificate = bundle
+        .item("k8s.certificate.production/game-api-tls")
+        .expect("the expired certificate");
+    assert!(
+        certificate.summary.contains("play.example.com")
+            && certificate.summary.contains("not Ready (Expired")
+            && certificate.summary.contains("3 failed issuance attempt(s)"),
+        "{}",
+        certificate.summary
+    );
+    assert_eq!(certificate.data["expired"], true);
+    assert!(certificate.anomaly >= 0.9);
+    assert!(
+        bundle
+            .item("k8s.certificate.production/admin-tls")
+            .is_none(),
+        "a Ready certificate far from expiry is no evidence"
     );
     let logs = bundle
         .item("k8s.logs.production/game-api-7d9f8b6c5d-x2x7q")

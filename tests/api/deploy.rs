@@ -499,12 +499,17 @@ fn the_helm_chart_defaults_are_read_only_and_locked_down() {
     let role: ClusterRole = serde_yaml_ng::from_str(&untemplated).unwrap();
     assert_read_only(&role, "helm clusterrole");
     let rules = role.rules.unwrap();
-    assert_eq!(rules.len(), 5);
+    assert_eq!(rules.len(), 6);
     let resources: Vec<String> = rules
         .iter()
         .flat_map(|r| r.resources.clone().unwrap_or_default())
         .collect();
-    for read in ["configmaps", "controllerrevisions", "networkpolicies"] {
+    for read in [
+        "configmaps",
+        "controllerrevisions",
+        "networkpolicies",
+        "certificates",
+    ] {
         assert!(resources.iter().any(|r| r == read), "{read}: {resources:?}");
     }
 }

@@ -901,3 +901,112 @@ pub(super) fn jobs(namespace: &str, jobs: &[Value], window: &Window) -> Vec<Evid
     }
     items
 }
+
+/// cert-manager Certificates that need a look: not Ready (with the condition's reason and
+/// message), already past `notAfter`, within 14 days of it, or failing to renew. A Ready
+/// certificate far from expiry is left out.
+pub(super) fn certificates(
+    namespace: &str,
+    certificates: &[Value],
+    now: DateTime<Utc>,
+) -> Vec<EvidenceItem> {
+    certificates
+        .iter()
+        .filter_map(|cert| {
+            let cert_name = name(cert);
+            let status = &cert["status"];
+            let ready = status["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "Ready");
+            let is_ready = ready.is_some_and(|c| c["status"] == "True");
+            let not_after = time(&status["notAfter"]);
+            let days_left = not_after.map(|t| (t - now).num_hours() as f64 / 24.0);
+            let failed_attempts = status["failedIssuanceAttempts"].as_i64().unwrap_or(0);
+            let expired = days_left.is_some_and(|d| d <= 0.0);
+            let expiring = days_left.is_some_and(|d| d > 0.0 && d <= 14.0);
+            if is_ready && !expired && !expiring && failed_attempts == 0 {
+                return None;
+            }
+            let hosts: Vec<&str> = cert["spec"]["dnsNames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let mut parts = Vec::new();
+            if !is_ready {
+                parts.push(format!(
+                    "not Ready ({}: {})",
+                    ready
+                        .and_then(|c| c["reason"].as_str())
+                        .unwrap_or("no condition"),
+                    ready
+                        .and_then(|c| c["message"].as_str())
+                        .unwrap_or("")
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ));
+            }
+            if let (Some(at), Some(days)) = (not_after, days_left) {
+                parts.push(if expired {
+                    format!(
+                        "expired at {} ({:.1} days ago)",
+                        at.format("%Y-%m-%d %H:%M UTC"),
+                        -days
+                    )
+                } else {
+                    format!(
+                        "expires {} (in {days:.1} days)",
+                        at.format("%Y-%m-%d %H:%M UTC")
+                    )
+                });
+            }
+            if failed_attempts > 0 {
+                parts.push(format!(
+                    "{failed_attempts} failed issuance attempt(s), last at {}",
+                    status["lastFailureTime"]
+                        .as_str()
+                        .unwrap_or("an unknown time")
+                ));
+            }
+            Some(EvidenceItem {
+                id: format!("k8s.certificate.{namespace}/{cert_name}"),
+                source: "kubernetes".into(),
+                kind: "certificate".into(),
+                at: not_after
+                    .filter(|_| expired)
+                    .or_else(|| time(&status["lastFailureTime"])),
+                summary: format!(
+                    "certificate {cert_name} ({}): {}",
+                    if hosts.is_empty() {
+                        "no dnsNames".to_string()
+                    } else {
+                        hosts.join(", ")
+                    },
+                    parts.join("; ")
+                ),
+                anomaly: if expired || (!is_ready && ready.is_some()) {
+                    0.9
+                } else if failed_attempts > 0 {
+                    0.7
+                } else {
+                    0.5
+                },
+                data: json!({
+                    "host": hosts.first(),
+                    "hosts": hosts,
+                    "ready": is_ready,
+                    "reason": ready.and_then(|c| c["reason"].as_str()),
+                    "not_after": not_after,
+                    "days_left": days_left,
+                    "expired": expired,
+                    "failed_issuance_attempts": failed_attempts,
+                    "secret": cert["spec"]["secretName"],
+                }),
+            })
+        })
+        .collect()
+}

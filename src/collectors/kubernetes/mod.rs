@@ -1,6 +1,7 @@
 //! Kubernetes, read-only (get/list): rollout history of the target workloads (Deployments,
 //! StatefulSets, DaemonSets), the ConfigMaps their pods read and the NetworkPolicies that
-//! select them when written in the window (metadata only), their pods'
+//! select them when written in the window (metadata only), cert-manager Certificates that are
+//! not Ready or near expiry (when installed), their pods'
 //! health, Warning events, HPAs, the condition, zone and Warning events of the nodes hosting
 //! the pods (and whether the failing pods sit on one node or zone), Jobs that failed or run
 //! far longer than before, ResourceQuotas near their limits, and the previous logs of
@@ -15,7 +16,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{ListParams, LogParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, LogParams};
 use kube::{Api, Client};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -88,6 +89,28 @@ impl KubernetesCollector {
             .collect())
     }
 
+    /// cert-manager Certificates of the namespace through the dynamic API; `None` when the
+    /// CRD is not installed (a 404 is "not installed", not an error).
+    async fn certificates(&self, namespace: &str) -> Result<Option<Vec<Value>>, CollectError> {
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "cert-manager.io",
+            "v1",
+            "Certificate",
+        ));
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &resource);
+        match api.list(&ListParams::default()).await {
+            Ok(list) => Ok(Some(
+                list.items
+                    .iter()
+                    .filter_map(|item| serde_json::to_value(item).ok())
+                    .collect(),
+            )),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+            Err(e) => Err(describe(e)),
+        }
+    }
+
     /// Names, labels and write times only (`PartialObjectMetadata`): for objects whose
     /// contents the collector must never hold, such as ConfigMaps.
     async fn list_metadata<K>(&self, namespace: &str) -> Result<Vec<Value>, CollectError>
@@ -137,10 +160,11 @@ impl Collector for KubernetesCollector {
             self.list::<Job>(namespace, &all),
             self.list::<ResourceQuota>(namespace, &all),
         );
-        let (controller_revisions, config_maps, policies) = tokio::join!(
+        let (controller_revisions, config_maps, policies, certificate_list) = tokio::join!(
             self.list::<ControllerRevision>(namespace, &all),
             self.list_metadata::<ConfigMap>(namespace),
             self.list::<NetworkPolicy>(namespace, &all),
+            self.certificates(namespace),
         );
         let mut collected = Collected::default();
         let lists = [
@@ -206,6 +230,11 @@ impl Collector for KubernetesCollector {
         collected.absorb("resourcequotas", quota_list.map(|q| quotas(namespace, &q)));
         let config_maps = collected.or_warn("configmaps", config_maps);
         let policies = collected.or_warn("networkpolicies", policies);
+        if let Some(list) = collected.or_warn("certificates", certificate_list) {
+            collected
+                .items
+                .extend(certificates(namespace, &list, chrono::Utc::now()));
+        }
         collected.items.extend(config_changes(
             namespace,
             &target_pods,
