@@ -436,7 +436,20 @@ impl Collector for DatadogCollector {
                     .is_some_and(|q| q.contains(".hits"))
             })
             .map(|s| format!("sum:trace.http.request.hits{{service:{s}}}.as_count()"));
-        let (monitor, metric, requests, logs, events) = tokio::join!(
+        // The catalog dependencies' request and error rates, each with its week-ago level, so a
+        // dependency that fails (or stops being called) shows beside the alerting service.
+        let dependency_queries: Vec<String> = targets
+            .dependencies
+            .iter()
+            .take(MAX_DEPENDENCIES)
+            .flat_map(|d| {
+                [
+                    format!("sum:trace.http.request.hits{{service:{d}}}.as_count()"),
+                    format!("sum:trace.http.request.errors{{service:{d}}}.as_count()"),
+                ]
+            })
+            .collect();
+        let (monitor, metric, requests, logs, events, dependencies) = tokio::join!(
             async {
                 match (&targets.datadog_monitor_id, service) {
                     (Some(id), _) => self.monitor(id).await,
@@ -468,18 +481,55 @@ impl Collector for DatadogCollector {
                     None => Ok(Vec::new()),
                 }
             },
+            async {
+                let answers = futures::future::join_all(
+                    dependency_queries.iter().map(|q| self.metric(q, window)),
+                )
+                .await;
+                let mut items = Vec::new();
+                let mut failures = Vec::new();
+                for answer in answers {
+                    match answer {
+                        Ok(found) => items.extend(found),
+                        Err(e) => failures.push(e.to_string()),
+                    }
+                }
+                (items, failures)
+            },
         );
+        // One dependency's query failing is a warning beside the others' items; all of them
+        // failing is the part's failure.
+        let (dependency_items, dependency_failures) = dependencies;
+        let dependencies = if dependency_failures.is_empty() || !dependency_items.is_empty() {
+            Ok(dependency_items)
+        } else {
+            Err(CollectError(dependency_failures.join("; ")))
+        };
+        let partial_failures = if dependencies.is_ok() {
+            dependency_failures
+        } else {
+            Vec::new()
+        };
         let parts = [
             ("monitor", monitor),
             ("metric", metric),
             ("requests", requests),
             ("logs", logs),
             ("events", events),
+            ("dependencies", dependencies),
         ];
-        let all_failed = parts.iter().all(|(_, r)| r.is_err());
+        // A part with nothing to ask (no dependencies in the catalog) neither fails nor counts.
+        let asked_dependencies = !dependency_queries.is_empty();
+        let all_failed = parts
+            .iter()
+            .filter(|(part, _)| *part != "dependencies" || asked_dependencies)
+            .all(|(_, r)| r.is_err());
         let mut collected = Collected::default();
         for (part, result) in parts {
             collected.absorb(part, result);
+        }
+        for failure in partial_failures {
+            collected.warnings.push(format!("dependencies: {failure}"));
         }
         if all_failed {
             return Err(CollectError(collected.warnings.join("; ")));
@@ -487,6 +537,9 @@ impl Collector for DatadogCollector {
         Ok(collected)
     }
 }
+
+/// Catalog dependencies whose request and error rates are read.
+const MAX_DEPENDENCIES: usize = 3;
 
 /// Monitors of a service read at most.
 const MAX_SERVICE_MONITORS: usize = 10;

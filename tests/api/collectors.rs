@@ -320,6 +320,127 @@ async fn fake_datadog(window: &Window) -> MockServer {
     server
 }
 
+/// A series for `metric` of `service` at `level` over `window`, in the metric query API's shape.
+fn datadog_series(window: &Window, metric: &str, service: &str, level: f64) -> Value {
+    let mut reply = datadog_hits(window, level);
+    let series = &mut reply["series"][0];
+    series["metric"] = json!(metric);
+    series["display_name"] = json!(metric);
+    series["scope"] = json!(format!("service:{service}"));
+    series["tag_set"] = json!([format!("service:{service}")]);
+    reply
+}
+
+#[tokio::test]
+async fn datadog_reads_each_catalog_dependencys_requests_and_errors_against_a_week_ago() {
+    let window = window();
+    let datadog = fake_datadog(&window).await;
+    let week_ago_start = window.start - chrono::Duration::days(7);
+    for (metric, now, before) in [
+        ("trace.http.request.hits", 900.0, 880.0),
+        ("trace.http.request.errors", 240.0, 2.0),
+    ] {
+        let query = format!("sum:{metric}{{service:payments-gateway}}.as_count()");
+        for (from, window_of, level) in [
+            (window.start, window.clone(), now),
+            (
+                week_ago_start,
+                Window {
+                    start: week_ago_start,
+                    onset: window.onset - chrono::Duration::days(7),
+                    end: window.end - chrono::Duration::days(7),
+                },
+                before,
+            ),
+        ] {
+            Mock::given(method("GET"))
+                .and(path("/api/v1/query"))
+                .and(query_param("query", query.as_str()))
+                .and(query_param("from", from.timestamp().to_string()))
+                .respond_with(ResponseTemplate::new(200).set_body_json(datadog_series(
+                    &window_of,
+                    metric,
+                    "payments-gateway",
+                    level,
+                )))
+                .mount(&datadog)
+                .await;
+        }
+    }
+    // The API answers a metric nobody reports with no series.
+    Mock::given(method("GET"))
+        .and(path("/api/v1/query"))
+        .and(wiremock::matchers::query_param_contains(
+            "query",
+            "service:ledger-api",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": "ok", "res_type": "time_series", "resp_version": 1, "series": [],
+            "values": [], "times": [], "message": "", "group_by": []
+        })))
+        .mount(&datadog)
+        .await;
+    // A third dependency's queries fail: a warning, the other dependencies still read.
+    Mock::given(method("GET"))
+        .and(path("/api/v1/query"))
+        .and(wiremock::matchers::query_param_contains(
+            "query",
+            "service:search-api",
+        ))
+        .respond_with(
+            ResponseTemplate::new(500).set_body_json(json!({"errors": ["Internal Server Error"]})),
+        )
+        .mount(&datadog)
+        .await;
+    let registered = collectors::datadog::DatadogCollector::register(
+        &settings(&datadog.uri(), "http://unused"),
+        &secrets(),
+    );
+    let targets = Targets {
+        dependencies: vec![
+            "payments-gateway".into(),
+            "ledger-api".into(),
+            "search-api".into(),
+        ],
+        ..checkout_targets()
+    };
+    let bundle = run(&[registered], &targets, &window, 5).await;
+    let errors = bundle
+        .items
+        .iter()
+        .find(|i| i.id.contains("trace.http.request.errors") && i.id.contains("payments"))
+        .expect("the dependency's error rate");
+    assert!(
+        errors.summary.contains("same window a week earlier 2.")
+            && errors.summary.contains("service:payments-gateway"),
+        "{}",
+        errors.summary
+    );
+    assert_eq!(
+        errors.data["week_ago_mean"].as_f64().map(f64::round),
+        Some(2.0)
+    );
+    let hits = bundle
+        .items
+        .iter()
+        .find(|i| i.id.contains("trace.http.request.hits") && i.id.contains("payments"))
+        .expect("the dependency's request rate");
+    assert!(
+        hits.summary.contains("same window a week earlier 880."),
+        "{}",
+        hits.summary
+    );
+    // The dependency without series gives no item and no warning; the failing one a warning.
+    assert!(!bundle.items.iter().any(|i| i.id.contains("ledger")));
+    let r = report(&bundle, "datadog");
+    assert_eq!(r.status, SourceStatus::Ok, "{r:?}");
+    let message = r.message.as_deref().unwrap_or("");
+    assert!(
+        message.contains("dependencies:") && message.contains("500") && !message.contains("ledger"),
+        "{message}"
+    );
+}
+
 #[tokio::test]
 async fn datadog_collects_monitor_metric_grouped_logs_and_deploy_events() {
     let window = window();
