@@ -342,7 +342,7 @@ async fn datadog_reads_each_catalog_dependencys_requests_and_errors_against_a_we
     ] {
         let query = format!("sum:{metric}{{service:payments-gateway}}.as_count()");
         for (from, window_of, level) in [
-            (window.start, window.clone(), now),
+            (window.start, window, now),
             (
                 week_ago_start,
                 Window {
