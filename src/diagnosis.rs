@@ -836,7 +836,23 @@ fn baseline(
                 .flat_map(|s| s.evidence_ids.first())
                 .filter_map(|id| bundle.item(id))
                 .find(|i| i.kind == "edge_firewall");
-            if let (Some((edge, total)), Some(fw)) = (edge_total, firewall)
+            // The same window a week earlier blocked about as many: the zone's usual level.
+            if let Some(fw) = firewall
+                && let (Some(blocked), Some(week)) = (
+                    fw.data["blocked"].as_f64(),
+                    fw.data["week_ago_blocked"].as_f64(),
+                )
+                && blocked <= week * 1.5
+            {
+                checks.push(check(
+                    CheckKind::Baseline,
+                    weight.baseline_against,
+                    format!(
+                        "{blocked:.0} challenged or blocked, {week:.0} in the same window a week earlier: the zone's usual level"
+                    ),
+                    vec![fw.id.clone()],
+                ));
+            } else if let (Some((edge, total)), Some(fw)) = (edge_total, firewall)
                 && let Some(blocked) = fw.data["blocked"].as_f64()
                 && total > 0.0
                 && blocked / total < 0.01

@@ -15,7 +15,7 @@
 //!    `signals`    — deterministic findings in an evidence bundle (a rollout before the onset, …)
 //!    `diagnosis`  — hypotheses proposed by the signals, tested for and against by named checks
 //!    `knowledge`  — six corpora chunked, indexed (Qdrant Edge or server; BM25 + optional
-//!    dense, RRF) and retrieved
+//!    dense, one fusion in the client) and retrieved
 //!    `collectors` — live read-only context (Datadog, Kubernetes, AWS, Cloudflare) under deadlines
 //!    `analysis`   — the prompt, the model client, validation, the rules analyst, the brief
 //! 4. `memory`     — incident memory: resolved incidents and feedback written as records and

@@ -344,7 +344,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             for hybrid in [false, true] {
                 let mode = if hybrid {
                     format!(
-                        "hybrid BM25 + {}-d dense, RRF; fake embeddings endpoint {} ms/request",
+                        "hybrid BM25 + {}-d dense, fused by closeness; fake embeddings endpoint {} ms/request",
                         args.embedding_dimensions, args.embedding_ms
                     )
                 } else {

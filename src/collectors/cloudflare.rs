@@ -1,5 +1,7 @@
 //! Cloudflare GraphQL Analytics for the zone: status-code mix, edge TTFB quantiles per minute,
-//! cache status, and firewall events by action, source (including `l7ddos`), rule and country.
+//! cache status, firewall events by action, source (including `l7ddos`), rule and country
+//! against the same window a week earlier, the top countries, ASNs and paths with their share
+//! now and a week earlier, and server errors per host (one origin host answering 52x).
 //! Errors can arrive inside an HTTP 200 and are errors.
 
 use std::sync::Arc;
@@ -22,9 +24,45 @@ pub struct CloudflareCollector {
     default_zone: Option<String>,
 }
 
-const QUERY: &str = r#"query TriageZone($zoneTag: string, $start: Time, $end: Time) {
+const QUERY: &str = r#"query TriageZone($zoneTag: string, $start: Time, $end: Time, $weekStart: Time, $weekEnd: Time) {
   viewer {
     zones(filter: { zoneTag: $zoneTag }) {
+      countries: httpRequestsAdaptiveGroups(limit: 5, filter: { datetime_geq: $start, datetime_leq: $end }, orderBy: [count_DESC]) {
+        count
+        dimensions { clientCountryName }
+      }
+      asns: httpRequestsAdaptiveGroups(limit: 5, filter: { datetime_geq: $start, datetime_leq: $end }, orderBy: [count_DESC]) {
+        count
+        dimensions { clientAsn clientASNDescription }
+      }
+      paths: httpRequestsAdaptiveGroups(limit: 5, filter: { datetime_geq: $start, datetime_leq: $end }, orderBy: [count_DESC]) {
+        count
+        dimensions { clientRequestPath }
+      }
+      hosts: httpRequestsAdaptiveGroups(limit: 100, filter: { datetime_geq: $start, datetime_leq: $end }, orderBy: [count_DESC]) {
+        count
+        dimensions { clientRequestHTTPHost edgeResponseStatus }
+      }
+      weekStatuses: httpRequestsAdaptiveGroups(limit: 100, filter: { datetime_geq: $weekStart, datetime_leq: $weekEnd }) {
+        count
+        dimensions { edgeResponseStatus }
+      }
+      weekCountries: httpRequestsAdaptiveGroups(limit: 50, filter: { datetime_geq: $weekStart, datetime_leq: $weekEnd }, orderBy: [count_DESC]) {
+        count
+        dimensions { clientCountryName }
+      }
+      weekAsns: httpRequestsAdaptiveGroups(limit: 50, filter: { datetime_geq: $weekStart, datetime_leq: $weekEnd }, orderBy: [count_DESC]) {
+        count
+        dimensions { clientAsn clientASNDescription }
+      }
+      weekPaths: httpRequestsAdaptiveGroups(limit: 50, filter: { datetime_geq: $weekStart, datetime_leq: $weekEnd }, orderBy: [count_DESC]) {
+        count
+        dimensions { clientRequestPath }
+      }
+      weekFirewall: firewallEventsAdaptiveGroups(limit: 100, filter: { datetime_geq: $weekStart, datetime_leq: $weekEnd }, orderBy: [count_DESC]) {
+        count
+        dimensions { action source }
+      }
       statuses: httpRequestsAdaptiveGroups(limit: 100, filter: { datetime_geq: $start, datetime_leq: $end }) {
         count
         dimensions { edgeResponseStatus }
@@ -89,6 +127,7 @@ impl Collector for CloudflareCollector {
                 ],
             });
         };
+        let week = chrono::Duration::days(7);
         let reply = send_json(
             self.client
                 .post(&self.endpoint)
@@ -99,6 +138,8 @@ impl Collector for CloudflareCollector {
                         "zoneTag": zone,
                         "start": window.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                         "end": window.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        "weekStart": (window.start - week).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        "weekEnd": (window.end - week).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     }
                 })),
         )
@@ -123,7 +164,13 @@ impl Collector for CloudflareCollector {
         items.extend(status_mix(&zone, &zone_data["statuses"]));
         items.extend(edge_latency(&zone, &zone_data["latency"], onset));
         items.extend(cache_mix(&zone, &zone_data["cache"]));
-        items.extend(firewall(&zone, &zone_data["firewall"]));
+        items.extend(firewall(
+            &zone,
+            &zone_data["firewall"],
+            &zone_data["weekFirewall"],
+        ));
+        items.extend(traffic(&zone, zone_data));
+        items.extend(hosts(&zone, &zone_data["hosts"]));
         Ok(Collected {
             items,
             warnings: Vec::new(),
@@ -231,22 +278,35 @@ fn cache_mix(zone: &str, cache: &Value) -> Option<EvidenceItem> {
     })
 }
 
-fn firewall(zone: &str, firewall: &Value) -> Option<EvidenceItem> {
+/// Events blocked or challenged among firewall groups.
+fn blocked_of(events: &[Value]) -> f64 {
+    events
+        .iter()
+        .filter(|g| {
+            matches!(
+                g["dimensions"]["action"].as_str(),
+                Some("block" | "managed_challenge" | "challenge" | "js_challenge")
+            )
+        })
+        .map(count)
+        .sum()
+}
+
+fn firewall(zone: &str, firewall: &Value, week_ago: &Value) -> Option<EvidenceItem> {
     let events = groups(firewall);
     let total: f64 = events.iter().map(count).sum();
     if total == 0.0 {
         return None;
     }
-    let by = |key: &str, value: &str| {
-        events
-            .iter()
-            .filter(|g| g["dimensions"][key].as_str() == Some(value))
-            .map(count)
-            .sum::<f64>()
-    };
-    let ddos = by("source", "l7ddos");
-    let blocked =
-        by("action", "block") + by("action", "managed_challenge") + by("action", "challenge");
+    let ddos: f64 = events
+        .iter()
+        .filter(|g| g["dimensions"]["source"].as_str() == Some("l7ddos"))
+        .map(count)
+        .sum();
+    let blocked = blocked_of(events);
+    // The same window a week earlier: the zone's usual background of challenges and blocks.
+    let week_blocked = week_ago.as_array().map(|w| blocked_of(w));
+    let usual = week_blocked.is_some_and(|w| blocked <= w * 1.5);
     let top = &events[0]["dimensions"];
     Some(EvidenceItem {
         id: format!("cloudflare.{zone}.firewall"),
@@ -254,7 +314,8 @@ fn firewall(zone: &str, firewall: &Value) -> Option<EvidenceItem> {
         kind: "edge_firewall".into(),
         at: None,
         summary: format!(
-            "Firewall events: {total:.0} ({blocked:.0} blocked or challenged, {ddos:.0} by l7ddos); top: {} by {} rule {} from {}",
+            "Firewall events: {total:.0} ({blocked:.0} blocked or challenged{}, {ddos:.0} by l7ddos); top: {} by {} rule {} from {}",
+            week_blocked.map_or(String::new(), |w| format!(", a week earlier {w:.0}")),
             top["action"].as_str().unwrap_or("?"),
             top["source"].as_str().unwrap_or("?"),
             top["ruleId"].as_str().unwrap_or("?"),
@@ -262,9 +323,188 @@ fn firewall(zone: &str, firewall: &Value) -> Option<EvidenceItem> {
         ),
         anomaly: if ddos > 0.0 {
             0.9
+        } else if usual {
+            0.2
         } else {
             (blocked / 10_000.0).clamp(0.2, 0.8)
         },
-        data: json!({ "total": total, "l7ddos": ddos, "blocked": blocked, "groups": events.iter().take(20).collect::<Vec<_>>() }),
+        data: json!({
+            "total": total, "l7ddos": ddos, "blocked": blocked,
+            "week_ago_blocked": week_blocked,
+            "groups": events.iter().take(20).collect::<Vec<_>>(),
+        }),
+    })
+}
+
+/// `(label, count)` of each group by the dimensions `keys` (joined with a space).
+fn labelled(value: &Value, keys: &[&str]) -> Vec<(String, f64)> {
+    groups(value)
+        .iter()
+        .map(|g| {
+            let label = keys
+                .iter()
+                .filter_map(|k| match &g["dimensions"][*k] {
+                    Value::String(s) if !s.is_empty() => Some(s.clone()),
+                    Value::Number(n) => Some(format!("AS{n}")),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            (label, count(g))
+        })
+        .collect()
+}
+
+/// The top sources of the window's requests (countries, ASNs, paths), each with its share now
+/// and in the same window a week earlier, and the total against the week-ago total: a surge,
+/// a new dominant source and the zone's usual mix read differently.
+fn traffic(zone: &str, data: &Value) -> Option<EvidenceItem> {
+    let total: f64 = groups(&data["statuses"]).iter().map(count).sum();
+    if total == 0.0 {
+        return None;
+    }
+    let week_total: f64 = groups(&data["weekStatuses"]).iter().map(count).sum();
+    let ratio = (week_total > 0.0).then(|| total / week_total);
+    let mut breakdowns = serde_json::Map::new();
+    let mut parts = Vec::new();
+    let mut new_source: Option<String> = None;
+    for (name, now_key, week_key, keys) in [
+        (
+            "countries",
+            "countries",
+            "weekCountries",
+            &["clientCountryName"][..],
+        ),
+        (
+            "asns",
+            "asns",
+            "weekAsns",
+            &["clientAsn", "clientASNDescription"][..],
+        ),
+        ("paths", "paths", "weekPaths", &["clientRequestPath"][..]),
+    ] {
+        let week: std::collections::HashMap<String, f64> =
+            labelled(&data[week_key], keys).into_iter().collect();
+        let rows: Vec<Value> = labelled(&data[now_key], keys)
+            .into_iter()
+            .take(3)
+            .map(|(label, n)| {
+                let share = n / total;
+                let week_share = (week_total > 0.0)
+                    .then(|| week.get(&label).copied().unwrap_or(0.0) / week_total);
+                if share >= 0.2
+                    && week_share.is_some_and(|w| w * 4.0 < share)
+                    && new_source.is_none()
+                {
+                    new_source = Some(format!("{label} ({name})"));
+                }
+                json!({"label": label, "count": n, "share": share, "week_ago_share": week_share})
+            })
+            .collect();
+        if let Some(top) = rows.first() {
+            parts.push(format!(
+                "top {name}: {} {:.0}%{}",
+                top["label"].as_str().unwrap_or("?"),
+                top["share"].as_f64().unwrap_or(0.0) * 100.0,
+                top["week_ago_share"]
+                    .as_f64()
+                    .map_or(String::new(), |w| format!(
+                        " (a week earlier {:.0}%)",
+                        w * 100.0
+                    ))
+            ));
+        }
+        breakdowns.insert(name.into(), Value::Array(rows));
+    }
+    let surge = ratio.unwrap_or(1.0);
+    Some(EvidenceItem {
+        id: format!("cloudflare.{zone}.traffic"),
+        source: "cloudflare".into(),
+        kind: "edge_traffic".into(),
+        at: None,
+        summary: format!(
+            "Edge requests {total:.0}{}; {}{}",
+            ratio.map_or(String::new(), |r| format!(
+                " (same window a week earlier {week_total:.0}, ×{r:.1})"
+            )),
+            parts.join("; "),
+            new_source
+                .as_ref()
+                .map_or(String::new(), |s| format!("; new dominant source: {s}"))
+        ),
+        anomaly: if surge >= 3.0 {
+            0.8
+        } else if surge >= 1.5 || new_source.is_some() {
+            0.5
+        } else {
+            0.15
+        },
+        data: json!({
+            "total": total,
+            "week_ago_total": (week_total > 0.0).then_some(week_total),
+            "ratio": ratio,
+            "new_source": new_source,
+            "breakdowns": breakdowns,
+        }),
+    })
+}
+
+/// Server errors per host: one origin host failing (52x: the origin unreachable or erroring)
+/// while the zone's other hosts are fine.
+fn hosts(zone: &str, hosts: &Value) -> Option<EvidenceItem> {
+    let mut by_host: std::collections::BTreeMap<String, (f64, f64, f64)> = Default::default();
+    for g in groups(hosts) {
+        let host = g["dimensions"]["clientRequestHTTPHost"]
+            .as_str()
+            .unwrap_or("");
+        let status = g["dimensions"]["edgeResponseStatus"].as_i64().unwrap_or(0);
+        let entry = by_host.entry(host.to_string()).or_default();
+        entry.0 += count(g);
+        if (500..600).contains(&status) {
+            entry.1 += count(g);
+        }
+        if (520..530).contains(&status) {
+            entry.2 += count(g);
+        }
+    }
+    let (worst, (requests, errors, origin)) = by_host
+        .iter()
+        .filter(|(_, (n, _, _))| *n > 0.0)
+        .max_by(|a, b| (a.1.1 / a.1.0).total_cmp(&(b.1.1 / b.1.0)))?;
+    let share = errors / requests;
+    if share < 0.05 {
+        return None;
+    }
+    let others: (f64, f64) = by_host
+        .iter()
+        .filter(|(h, _)| *h != worst)
+        .fold((0.0, 0.0), |acc, (_, (n, e, _))| (acc.0 + n, acc.1 + e));
+    let others_share = (others.0 > 0.0).then(|| others.1 / others.0);
+    Some(EvidenceItem {
+        id: format!("cloudflare.{zone}.host_errors"),
+        source: "cloudflare".into(),
+        kind: "edge_host_errors".into(),
+        at: None,
+        summary: format!(
+            "{worst}: {:.1}% of its {requests:.0} requests answered 5xx ({:.1}% 52x, origin errors){}",
+            share * 100.0,
+            origin / requests * 100.0,
+            others_share.map_or(String::new(), |o| format!(
+                "; the zone's other hosts {:.1}%",
+                o * 100.0
+            ))
+        ),
+        anomaly: if others_share.is_some_and(|o| o * 5.0 < share) {
+            (share * 3.0).clamp(0.5, 0.9)
+        } else {
+            (share * 2.0).clamp(0.3, 0.7)
+        },
+        data: json!({
+            "host": worst,
+            "requests": requests,
+            "share_5xx": share,
+            "share_52x": origin / requests,
+            "others_share_5xx": others_share,
+        }),
     })
 }

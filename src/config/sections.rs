@@ -303,7 +303,7 @@ pub struct KnowledgeSettings {
     pub schema: Vec<PathBuf>,
     /// Best matches kept from each corpus.
     pub per_corpus: usize,
-    /// Optional dense embeddings fused with BM25 (RRF); off while `model` is empty.
+    /// Optional dense embeddings fused with BM25 (closeness above the noise ceiling); off while `model` is empty.
     pub embeddings: EmbeddingSettings,
     /// A Qdrant server or cluster (gRPC, e.g. `http://qdrant:6334`) instead of the embedded
     /// shard in `<data_dir>/index`; key from `QDRANT_API_KEY`.

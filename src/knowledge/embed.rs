@@ -1,6 +1,6 @@
 //! Optional dense embeddings from any OpenAI-compatible embeddings endpoint (OpenAI, Azure
 //! OpenAI, vLLM, Ollama, LiteLLM, TEI behind a proxy) through async-openai, batched. With an
-//! embedder the index stores a `dense` vector beside `bm25` and queries fuse both with RRF;
+//! embedder the index stores a `dense` vector beside `bm25` and queries fuse both (see `search`);
 //! without one, BM25 alone.
 //!
 //! Calls go through the embedder's own `Bridge`, so it works from any caller.

@@ -143,7 +143,7 @@ impl KnowledgeIndex {
     }
 
     /// Opens the index in `dir`; with an embedder every chunk also gets a `dense` vector and
-    /// searches fuse both with RRF. An index built with another layout is rebuilt from
+    /// searches fuse both. An index built with another layout is rebuilt from
     /// scratch (it is derived data: the next indexing run fills it again).
     pub fn open_with(dir: &Path, embedder: Option<Embedder>) -> Result<Self, KnowledgeError> {
         Self::open_on(dir, embedder, None)

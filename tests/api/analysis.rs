@@ -1243,3 +1243,36 @@ async fn a_deadline_closes_the_stream_so_the_server_stops_generating() {
         "the server was still streaming when its own 30 s cap ended it"
     );
 }
+
+#[test]
+fn waf_challenges_at_the_zones_week_ago_level_are_background_not_a_surge() {
+    let targets = Targets {
+        cloudflare_zone: Some("z1".into()),
+        ..Targets::default()
+    };
+    let bundle = bundle(
+        targets,
+        vec![EvidenceItem {
+            id: "cloudflare.z1.firewall".into(),
+            source: "cloudflare".into(),
+            kind: "edge_firewall".into(),
+            at: None,
+            summary: "Firewall events: 5200 (5200 blocked or challenged, a week earlier 4900)"
+                .into(),
+            anomaly: 0.2,
+            data: json!({"total": 5200.0, "l7ddos": 0.0, "blocked": 5200.0, "week_ago_blocked": 4900.0}),
+        }],
+    );
+    let signals = triaged::signals::derive(&bundle, &[]);
+    let hypotheses = triaged::diagnosis::diagnose(None, &bundle, &[], &signals);
+    let waf = hypotheses
+        .iter()
+        .find(|h| h.category == triaged::domain::Category::DdosOrAbuse)
+        .expect("the WAF reading proposes abuse");
+    assert!(
+        waf.against()
+            .any(|c| c.reason.contains("4900 in the same window a week earlier")),
+        "{:?}",
+        waf.checks
+    );
+}

@@ -670,6 +670,45 @@ fn cloudflare_zone(window: &Window) -> Value {
             "firewall": [
                 {"count": 184000, "dimensions": {"action": "block", "source": "l7ddos", "ruleId": "dd0c4e7a", "clientCountryName": "BR"}},
                 {"count": 1200, "dimensions": {"action": "managed_challenge", "source": "firewallManaged", "ruleId": "100015", "clientCountryName": "US"}}
+            ],
+            // Top sources now, and the same window a week earlier.
+            "countries": [
+                {"count": 690000, "dimensions": {"clientCountryName": "BR"}},
+                {"count": 310000, "dimensions": {"clientCountryName": "US"}}
+            ],
+            "asns": [
+                {"count": 640000, "dimensions": {"clientAsn": 14061, "clientASNDescription": "DIGITALOCEAN-ASN"}},
+                {"count": 150000, "dimensions": {"clientAsn": 7922, "clientASNDescription": "COMCAST-7922"}}
+            ],
+            "paths": [
+                {"count": 720000, "dimensions": {"clientRequestPath": "/api/search"}},
+                {"count": 200000, "dimensions": {"clientRequestPath": "/"}}
+            ],
+            "hosts": [
+                {"count": 400000, "dimensions": {"clientRequestHTTPHost": "shop.example.com", "edgeResponseStatus": 200}},
+                {"count": 2000, "dimensions": {"clientRequestHTTPHost": "shop.example.com", "edgeResponseStatus": 503}},
+                {"count": 780000, "dimensions": {"clientRequestHTTPHost": "api.example.com", "edgeResponseStatus": 200}},
+                {"count": 94000, "dimensions": {"clientRequestHTTPHost": "api.example.com", "edgeResponseStatus": 522}},
+                {"count": 4200, "dimensions": {"clientRequestHTTPHost": "api.example.com", "edgeResponseStatus": 502}}
+            ],
+            "weekStatuses": [
+                {"count": 300000, "dimensions": {"edgeResponseStatus": 200}},
+                {"count": 1000, "dimensions": {"edgeResponseStatus": 404}}
+            ],
+            "weekCountries": [
+                {"count": 220000, "dimensions": {"clientCountryName": "US"}},
+                {"count": 9000, "dimensions": {"clientCountryName": "BR"}}
+            ],
+            "weekAsns": [
+                {"count": 140000, "dimensions": {"clientAsn": 7922, "clientASNDescription": "COMCAST-7922"}},
+                {"count": 3000, "dimensions": {"clientAsn": 14061, "clientASNDescription": "DIGITALOCEAN-ASN"}}
+            ],
+            "weekPaths": [
+                {"count": 180000, "dimensions": {"clientRequestPath": "/"}},
+                {"count": 20000, "dimensions": {"clientRequestPath": "/api/search"}}
+            ],
+            "weekFirewall": [
+                {"count": 1100, "dimensions": {"action": "managed_challenge", "source": "firewallManaged"}}
             ]
         }]}},
         "errors": null
@@ -715,7 +754,42 @@ async fn cloudflare_reports_status_mix_latency_cache_and_ddos() {
         firewall.summary
     );
     assert!(firewall.anomaly >= 0.9);
+    assert!(
+        firewall.summary.contains("a week earlier 1100"),
+        "{}",
+        firewall.summary
+    );
     assert!(bundle.item(&format!("cloudflare.{zone}.cache")).is_some());
+    // The window against the same window a week earlier: four times the requests, from an ASN
+    // and a path that were a sliver of the traffic then.
+    let traffic = bundle.item(&format!("cloudflare.{zone}.traffic")).unwrap();
+    assert!(
+        traffic.summary.contains("a week earlier 301000, ×4.3")
+            && traffic
+                .summary
+                .contains("top asns: AS14061 DIGITALOCEAN-ASN 49% (a week earlier 1%)")
+            && traffic
+                .summary
+                .contains("top paths: /api/search 55% (a week earlier 7%)")
+            && traffic
+                .summary
+                .contains("new dominant source: BR (countries)"),
+        "{}",
+        traffic.summary
+    );
+    assert!(traffic.anomaly >= 0.8);
+    // One origin host answers 52x while the other host is fine.
+    let host = bundle
+        .item(&format!("cloudflare.{zone}.host_errors"))
+        .unwrap();
+    assert!(
+        host.summary
+            .starts_with("api.example.com: 11.2% of its 878200 requests answered 5xx (10.7% 52x")
+            && host.summary.contains("other hosts 0.5%"),
+        "{}",
+        host.summary
+    );
+    assert!(host.anomaly >= 0.3);
 }
 
 #[tokio::test]
