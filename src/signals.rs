@@ -542,6 +542,31 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                     );
                 }
             }
+            // A synthetic test failing with a TLS certificate error.
+            "synthetics"
+                if item.anomaly >= 0.5
+                    && certificate_failure(&format!(
+                        "{} {}",
+                        item.data["failure"]["code"].as_str().unwrap_or(""),
+                        item.data["failure"]["message"].as_str().unwrap_or("")
+                    )) =>
+            {
+                let entity = item.data["host"]
+                    .as_str()
+                    .map(|h| format!("certificate/{h}"))
+                    .unwrap_or_else(workload_entity);
+                push(
+                    SignalKind::CertificateFailure,
+                    item,
+                    format!(
+                        "The synthetic test fails on the certificate: {}",
+                        item.summary
+                    ),
+                    0.8,
+                    Category::CertificateOrAuth,
+                    entity,
+                );
+            }
             // A cert-manager Certificate expired or not Ready.
             "certificate" if item.anomaly >= 0.9 => {
                 let entity = item.data["host"]

@@ -65,6 +65,125 @@ impl DatadogCollector {
         Ok(vec![monitor_item(id, &monitor)])
     }
 
+    /// A synthetics monitor's test (found by its `monitor_id` in the test list) and its results
+    /// in the window: how many runs failed from which locations, and the latest failure's error
+    /// as the full result states it (`failure.code`/`message`, e.g. an expired certificate).
+    async fn synthetics(
+        &self,
+        monitor_id: &str,
+        window: &Window,
+    ) -> Result<Vec<EvidenceItem>, CollectError> {
+        let list = send_json(self.get("/api/v1/synthetics/tests")).await?;
+        let Some(test) = list["tests"].as_array().into_iter().flatten().find(|t| {
+            t["monitor_id"].as_i64().map(|m| m.to_string()).as_deref() == Some(monitor_id)
+        }) else {
+            return Ok(Vec::new());
+        };
+        let public_id = test["public_id"].as_str().unwrap_or("");
+        let summaries = send_json(
+            self.get(&format!("/api/v1/synthetics/tests/{public_id}/results"))
+                .query(&[
+                    ("from_ts", window.start.timestamp_millis().to_string()),
+                    ("to_ts", window.end.timestamp_millis().to_string()),
+                ]),
+        )
+        .await?;
+        let results: Vec<&Value> = summaries["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
+        let failed: Vec<&&Value> = results
+            .iter()
+            .filter(|r| r["result"]["passed"] == false || r["status"] == 2)
+            .collect();
+        let locations: std::collections::BTreeSet<&str> = failed
+            .iter()
+            .filter_map(|r| r["probe_dc"].as_str())
+            .collect();
+        let latest = failed.iter().max_by(|a, b| {
+            a["check_time"]
+                .as_f64()
+                .unwrap_or(0.0)
+                .total_cmp(&b["check_time"].as_f64().unwrap_or(0.0))
+        });
+        // The summary has no error text: the latest failure's full result does.
+        let failure = match latest.and_then(|r| r["result_id"].as_str()) {
+            Some(result_id) => send_json(self.get(&format!(
+                "/api/v1/synthetics/tests/{public_id}/results/{result_id}"
+            )))
+            .await
+            .map(|full| full["result"]["failure"].clone())
+            .unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        let first_failure = failed
+            .iter()
+            .filter_map(|r| r["check_time"].as_f64())
+            .fold(f64::INFINITY, f64::min);
+        let at = first_failure
+            .is_finite()
+            .then(|| chrono::DateTime::from_timestamp_millis(first_failure as i64))
+            .flatten();
+        let url = test["config"]["request"]["url"].as_str().unwrap_or("");
+        let host = url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', ':']).next())
+            .filter(|h| !h.is_empty());
+        let name = test["name"].as_str().unwrap_or(public_id);
+        let error = match (failure["code"].as_str(), failure["message"].as_str()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_string(),
+            (None, Some(message)) => message.to_string(),
+            (None, None) => String::new(),
+        };
+        Ok(vec![EvidenceItem {
+            id: format!("datadog.synthetics.{public_id}"),
+            source: "datadog".into(),
+            kind: "synthetics".into(),
+            at,
+            summary: format!(
+                "Synthetic test \"{name}\" ({url}): {} of {} runs failed in the window{}{}",
+                failed.len(),
+                results.len(),
+                if locations.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " from {}",
+                        locations.iter().copied().collect::<Vec<_>>().join(", ")
+                    )
+                },
+                if error.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; latest error {}",
+                        error.chars().take(300).collect::<String>()
+                    )
+                }
+            ),
+            anomaly: if failed.is_empty() {
+                0.1
+            } else if failed.len() * 2 >= results.len() {
+                0.85
+            } else {
+                0.5
+            },
+            data: json!({
+                "public_id": public_id,
+                "type": test["type"],
+                "url": url,
+                "host": host,
+                "runs": results.len(),
+                "failed": failed.len(),
+                "locations": locations,
+                "failure": failure,
+            }),
+        }])
+    }
+
     /// The service's own monitors (`service:` tag), for an alert that is not a Datadog
     /// monitor: which are alerting, and which say the service is fine. Alerting ones first.
     async fn service_monitors(&self, service: &str) -> Result<Vec<EvidenceItem>, CollectError> {
@@ -510,6 +629,17 @@ impl Collector for DatadogCollector {
         } else {
             Vec::new()
         };
+        // A synthetics monitor: its test's failing runs and their error.
+        let synthetics = match (&targets.datadog_monitor_id, &monitor) {
+            (Some(id), Ok(items))
+                if items
+                    .iter()
+                    .any(|i| i.data["type"].as_str() == Some("synthetics alert")) =>
+            {
+                Some(self.synthetics(id, window).await)
+            }
+            _ => None,
+        };
         let parts = [
             ("monitor", monitor),
             ("metric", metric),
@@ -527,6 +657,9 @@ impl Collector for DatadogCollector {
         let mut collected = Collected::default();
         for (part, result) in parts {
             collected.absorb(part, result);
+        }
+        if let Some(result) = synthetics {
+            collected.absorb("synthetics", result);
         }
         for failure in partial_failures {
             collected.warnings.push(format!("dependencies: {failure}"));

@@ -442,6 +442,81 @@ async fn datadog_reads_each_catalog_dependencys_requests_and_errors_against_a_we
 }
 
 #[tokio::test]
+async fn a_synthetics_monitor_brings_its_tests_failing_runs_and_the_error() {
+    let window = window();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/monitor/4411"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 4411, "name": "[Synthetics] Checkout TLS", "type": "synthetics alert",
+            "query": "", "overall_state": "Alert", "tags": ["service:checkout-api"],
+            "options": {"thresholds": {}}
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/synthetics/tests"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"tests": [
+            {"public_id": "abc-111-xyz", "name": "Other", "type": "api", "monitor_id": 9999,
+             "config": {"request": {"method": "GET", "url": "https://other.example.com/"}}},
+            {"public_id": "pqr-222-stu", "name": "Checkout TLS", "type": "api", "subtype": "http", "monitor_id": 4411,
+             "config": {"request": {"method": "GET", "url": "https://shop.example.com/checkout"}}}
+        ]})))
+        .mount(&server)
+        .await;
+    let run_at = |minutes: i64| at(&window, minutes).timestamp_millis() as f64;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/synthetics/tests/pqr-222-stu/results"))
+        .and(query_param("from_ts", window.start.timestamp_millis().to_string()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "last_timestamp_fetched": run_at(4),
+            "results": [
+                {"check_time": run_at(-10), "probe_dc": "aws:eu-west-1", "result_id": "r1", "status": 0, "result": {"passed": true, "timings": {"total": 210.0}}},
+                {"check_time": run_at(1), "probe_dc": "aws:eu-west-1", "result_id": "r2", "status": 2, "result": {"passed": false, "timings": {}}},
+                {"check_time": run_at(3), "probe_dc": "aws:us-east-1", "result_id": "r3", "status": 2, "result": {"passed": false, "timings": {}}}
+            ]
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/synthetics/tests/pqr-222-stu/results/r3"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "check_time": run_at(3), "probe_dc": "aws:us-east-1", "result_id": "r3", "status": 2,
+            "result": {"passed": false, "failure": {"code": "SSL", "message": "Error: certificate has expired"}}
+        })))
+        .mount(&server)
+        .await;
+    let registered = collectors::datadog::DatadogCollector::register(
+        &settings(&server.uri(), "http://unused"),
+        &secrets(),
+    );
+    let targets = Targets {
+        datadog_monitor_id: Some("4411".into()),
+        ..Targets::default()
+    };
+    let bundle = run(&[registered], &targets, &window, 5).await;
+    let item = bundle
+        .item("datadog.synthetics.pqr-222-stu")
+        .expect("the monitor's synthetic test");
+    assert!(
+        item.summary.contains("2 of 3 runs failed")
+            && item.summary.contains("aws:eu-west-1, aws:us-east-1")
+            && item
+                .summary
+                .contains("latest error SSL: Error: certificate has expired"),
+        "{}",
+        item.summary
+    );
+    assert_eq!(item.data["host"], "shop.example.com");
+    let signals = triaged::signals::derive(&bundle, &[]);
+    let certificate = signals
+        .iter()
+        .find(|s| s.category == triaged::domain::Category::CertificateOrAuth)
+        .expect("a certificate signal");
+    assert_eq!(certificate.entity, "certificate/shop.example.com");
+}
+
+#[tokio::test]
 async fn datadog_collects_monitor_metric_grouped_logs_and_deploy_events() {
     let window = window();
     let datadog = fake_datadog(&window).await;
