@@ -87,6 +87,7 @@ impl KnowledgeIndex {
         }
         progress(Progress::Chunking { done: total, total });
         report.chunks = chunks.len();
+        self.connect()?;
         let mut manifest = self
             .manifest
             .lock()

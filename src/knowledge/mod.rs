@@ -111,7 +111,7 @@ struct Layout {
 /// Where the vectors live: an embedded Qdrant Edge shard, or a Qdrant server or cluster.
 enum Backend {
     Edge(Box<EdgeShard>),
-    Server(Box<server::QdrantServer>),
+    Server(Box<Remote>),
 }
 
 /// A Qdrant server to use instead of the embedded shard.
@@ -196,22 +196,25 @@ impl KnowledgeIndex {
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
         if let Some(target) = server {
-            let backend = server::QdrantServer::connect(
-                &target.url,
-                target.api_key,
-                &target.collection,
-                layout.dense_dimensions,
-                rebuild,
-            )?;
-            let manifest = checked_manifest(&backend, manifest)?;
-            return Ok(Self {
+            let index = Self {
                 dir: dir.to_path_buf(),
-                backend: Backend::Server(Box::new(backend)),
+                backend: Backend::Server(Box::new(Remote {
+                    target,
+                    dense: layout.dense_dimensions,
+                    recreate: rebuild,
+                    connected: Mutex::new(None),
+                })),
                 bm25,
                 manifest: Mutex::new(manifest),
                 embedder,
                 noise: Mutex::new(None),
-            });
+            };
+            // A server that is down now is connected on first use: the daemon starts, and
+            // each search until then fails with the reason (a gap in the brief).
+            if let Err(error) = index.connect() {
+                tracing::warn!(%error, "the knowledge server is not reachable yet; retrying on each use");
+            }
+            return Ok(index);
         }
         let shard = if dir.join("segments").exists() {
             EdgeShard::load(dir, Some(config)).map_err(err)?
@@ -228,13 +231,71 @@ impl KnowledgeIndex {
         })
     }
 
-    /// Number of chunks indexed.
+    /// Number of chunks indexed (as far as known: a server not reached yet counts what the
+    /// local manifest last saw).
     pub fn len(&self) -> usize {
         self.manifest.lock().map_or(0, |m| m.len())
     }
 
+    /// Nothing indexed. A server not reached yet is not known to be empty: searching it is
+    /// what reports why it cannot answer.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.backend {
+            Backend::Server(remote) if remote.current().is_err() => false,
+            _ => self.len() == 0,
+        }
+    }
+
+    /// Connects to the Qdrant server when the index lives there and is not connected yet,
+    /// creating the collection and checking the manifest against it. Every entry point that
+    /// talks to the backend calls this first (before taking the manifest lock).
+    pub(crate) fn connect(&self) -> Result<(), KnowledgeError> {
+        let Backend::Server(remote) = &self.backend else {
+            return Ok(());
+        };
+        let mut slot = remote
+            .connected
+            .lock()
+            .map_err(|_| KnowledgeError("connection lock poisoned".into()))?;
+        if slot.is_some() {
+            return Ok(());
+        }
+        let server = server::QdrantServer::connect(
+            &remote.target.url,
+            remote.target.api_key.clone(),
+            &remote.target.collection,
+            remote.dense,
+            remote.recreate,
+        )?;
+        let mut manifest = self
+            .manifest
+            .lock()
+            .map_err(|_| KnowledgeError("manifest lock poisoned".into()))?;
+        *manifest = checked_manifest(&server, std::mem::take(&mut *manifest))?;
+        *slot = Some(std::sync::Arc::new(server));
+        Ok(())
+    }
+}
+
+/// A Qdrant server, connected on first use.
+struct Remote {
+    target: ServerTarget,
+    dense: Option<usize>,
+    /// Recreate the collection on connecting (the local layout changed).
+    recreate: bool,
+    connected: Mutex<Option<std::sync::Arc<server::QdrantServer>>>,
+}
+
+impl Remote {
+    /// The connected server, or why there is none.
+    fn current(&self) -> Result<std::sync::Arc<server::QdrantServer>, KnowledgeError> {
+        self.connected
+            .lock()
+            .map_err(|_| KnowledgeError("connection lock poisoned".into()))?
+            .clone()
+            .ok_or_else(|| {
+                KnowledgeError(format!("Qdrant at {} is not connected", self.target.url))
+            })
     }
 }
 
@@ -298,7 +359,7 @@ impl Backend {
                     ))
                     .map_err(err)
             }
-            Self::Server(server) => server.upsert(&points),
+            Self::Server(remote) => remote.current()?.upsert(&points),
         }
     }
 
@@ -328,7 +389,8 @@ impl Backend {
                     ))
                     .map_err(err)
             }
-            Self::Server(server) => {
+            Self::Server(remote) => {
+                let server = remote.current()?;
                 if !sections.is_empty() {
                     server.delete_ids(sections)?;
                 }

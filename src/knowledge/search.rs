@@ -10,6 +10,7 @@ impl KnowledgeIndex {
         query: &str,
         per_corpus: usize,
     ) -> Result<Vec<KnowledgeMatch>, KnowledgeError> {
+        self.connect()?;
         let sparse = self.bm25.embed_query(query);
         let limit = per_corpus.max(1) * 8;
         let dense = match &self.embedder {
@@ -42,7 +43,8 @@ impl KnowledgeIndex {
                     None => Vec::new(),
                 },
             ),
-            Backend::Server(server) => {
+            Backend::Server(remote) => {
+                let server = remote.current()?;
                 let mut queries = Vec::new();
                 if !sparse.indices.is_empty() {
                     queries.push(server::query_request(
@@ -190,15 +192,18 @@ impl KnowledgeIndex {
         for vector in vectors {
             let best = match &self.backend {
                 Backend::Edge(shard) => edge_probe(shard, Some(Vector::from(vector)), DENSE, 1)?,
-                Backend::Server(server) => server
-                    .query(vec![server::query_request(
-                        &server.collection,
-                        server::Probe::Dense(&vector),
-                        1,
-                    )])?
-                    .into_iter()
-                    .flatten()
-                    .collect(),
+                Backend::Server(remote) => {
+                    let server = remote.current()?;
+                    server
+                        .query(vec![server::query_request(
+                            &server.collection,
+                            server::Probe::Dense(&vector),
+                            1,
+                        )])?
+                        .into_iter()
+                        .flatten()
+                        .collect()
+                }
             };
             ceiling = best.iter().map(|(score, _)| *score).fold(ceiling, f64::max);
         }

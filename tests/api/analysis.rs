@@ -1276,3 +1276,36 @@ fn waf_challenges_at_the_zones_week_ago_level_are_background_not_a_surge() {
         waf.checks
     );
 }
+
+/// A Qdrant server that is down when the incident comes costs the brief its knowledge only:
+/// the retrieve stage reports the gap with the reason, and the gap is a source report the
+/// brief lists.
+#[tokio::test]
+async fn a_knowledge_server_that_is_down_is_a_named_gap_not_a_failed_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = triaged::knowledge::KnowledgeIndex::open_on(
+        dir.path(),
+        None,
+        Some(triaged::knowledge::ServerTarget {
+            url: "http://127.0.0.1:1".into(),
+            api_key: None,
+            collection: "kb".into(),
+        }),
+    )
+    .unwrap();
+    let retrieval = stages::retrieve(
+        Some(&std::sync::Arc::new(index)),
+        &alert("Checkout p99 latency high", "checkout-api"),
+        None,
+        3,
+    )
+    .await;
+    let gap = retrieval.gap().expect("a failed retrieval is a gap");
+    assert_eq!(gap.source, "knowledge");
+    let reason = gap.message.unwrap_or_default();
+    assert!(
+        reason.contains("Qdrant at http://127.0.0.1:1 is unreachable"),
+        "{reason}"
+    );
+    assert!(retrieval.into_matches().is_empty());
+}
