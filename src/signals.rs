@@ -32,6 +32,8 @@ pub enum SignalKind {
     FailuresConcentrated,
     HpaAtMax,
     CertificateFailure,
+    /// The cloud provider reports an open issue (AWS Health) in the region.
+    ProviderIssue,
     /// A fault the events recorded whose target is healthy now.
     Recovered,
     PastIncident,
@@ -565,6 +567,22 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                     0.8,
                     Category::CertificateOrAuth,
                     entity,
+                );
+            }
+            // An open AWS Health issue in the region: a provider-side impairment.
+            "health" if item.anomaly >= 0.8 => {
+                let service = item.data["service"]
+                    .as_str()
+                    .unwrap_or("aws")
+                    .to_lowercase();
+                let region = item.data["region"].as_str().unwrap_or("region");
+                push(
+                    SignalKind::ProviderIssue,
+                    item,
+                    format!("AWS reports an open issue: {}", item.summary),
+                    0.6,
+                    Category::InfrastructureFailure,
+                    format!("external/aws-{service}-{region}"),
                 );
             }
             // A cert-manager Certificate expired or not Ready.

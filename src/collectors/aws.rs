@@ -1,5 +1,6 @@
 //! AWS, read-only: for each targeted RDS instance, its description and `max_connections`,
-//! RDS events in the window, CloudWatch metrics, and CloudWatch alarms in ALARM on it.
+//! RDS events in the window, CloudWatch metrics, and CloudWatch alarms in ALARM on it; and
+//! AWS Health's open events for the region.
 //! Credentials and region come from the SDK default chain (IRSA in Kubernetes).
 
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub struct AwsCollector {
     rds: aws_sdk_rds::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
     pi: aws_sdk_pi::Client,
+    /// AWS Health and the region whose open events it reads, when enabled.
+    health: Option<(aws_sdk_health::Client, String)>,
 }
 
 /// The RDS metrics read for each instance, with the id suffix used in evidence ids.
@@ -64,11 +67,33 @@ impl AwsCollector {
         if !settings.aws.endpoint_url.is_empty() {
             loader = loader.endpoint_url(settings.aws.endpoint_url.clone());
         }
-        Self::from_sdk_config(&loader.load().await)
+        let config = loader.load().await;
+        // AWS Health answers at its global endpoint in us-east-1, whatever the region read.
+        let health_config = settings.aws.health.then(|| {
+            let builder = config
+                .to_builder()
+                .region(aws_config::Region::new("us-east-1"));
+            match settings.aws.health_endpoint_url.as_str() {
+                "" => builder,
+                url => builder.endpoint_url(url),
+            }
+            .build()
+        });
+        Self::from_sdk_configs(&config, health_config.as_ref())
     }
 
-    /// Builds the collector from an SDK configuration (region, credentials, endpoint).
+    /// Builds the collector from an SDK configuration (region, credentials, endpoint), without
+    /// AWS Health.
     pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Registered {
+        Self::from_sdk_configs(config, None)
+    }
+
+    /// [`from_sdk_config`](Self::from_sdk_config), reading AWS Health through `health` (its
+    /// own endpoint and region) for the region of `config`.
+    pub fn from_sdk_configs(
+        config: &aws_config::SdkConfig,
+        health: Option<&aws_config::SdkConfig>,
+    ) -> Registered {
         if config.region().is_none() {
             return Registered::NotConfigured {
                 name: "aws",
@@ -79,11 +104,88 @@ impl AwsCollector {
         let pi = aws_sdk_pi::config::Builder::from(config)
             .protocol(aws_smithy_json::protocol::aws_json_rpc::AwsJsonRpcProtocol::aws_json_1_1())
             .build();
+        let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+        let health = health.map(|h| (aws_sdk_health::Client::new(h), region));
         Registered::Ready(Arc::new(Self {
             rds: aws_sdk_rds::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             pi: aws_sdk_pi::Client::from_conf(pi),
+            health,
         }))
+    }
+
+    /// AWS Health's open events in the region (and account-wide ones, region `global`): a
+    /// regional impairment is evidence, not a guess.
+    async fn health_events(&self) -> Result<Vec<EvidenceItem>, CollectError> {
+        let Some((health, region)) = &self.health else {
+            return Ok(Vec::new());
+        };
+        let filter = aws_sdk_health::types::EventFilter::builder()
+            .regions(region.clone())
+            .regions("global")
+            .event_status_codes(aws_sdk_health::types::EventStatusCode::Open)
+            .build();
+        let output = health
+            .describe_events()
+            .filter(filter)
+            .max_results(10)
+            .send()
+            .await
+            .map_err(|e| {
+                let e = aws_sdk_health::error::DisplayErrorContext(e).to_string();
+                CollectError(if e.contains("SubscriptionRequired") {
+                    "AWS Health needs a Business, Enterprise On-Ramp or Enterprise support plan \
+                     (SubscriptionRequiredException)"
+                        .into()
+                } else {
+                    format!("health: {e}")
+                })
+            })?;
+        Ok(output
+            .events()
+            .iter()
+            .map(|event| {
+                let service = event.service().unwrap_or("AWS");
+                let code = event.event_type_code().unwrap_or("event");
+                let category = event
+                    .event_type_category()
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default();
+                let started = event.start_time().and_then(to_chrono);
+                let arn_tail = event
+                    .arn()
+                    .and_then(|a| a.rsplit('/').next())
+                    .unwrap_or(code);
+                EvidenceItem {
+                    id: format!("aws.health.{arn_tail}"),
+                    source: "aws".into(),
+                    kind: "health".into(),
+                    at: started,
+                    summary: format!(
+                        "AWS Health: open {category} {code} for {service} in {}{}",
+                        event.region().unwrap_or("the region"),
+                        started.map_or(String::new(), |t| format!(
+                            " since {}",
+                            t.format("%Y-%m-%d %H:%M UTC")
+                        ))
+                    ),
+                    anomaly: match category.as_str() {
+                        "issue" => 0.8,
+                        "scheduledChange" => 0.3,
+                        _ => 0.2,
+                    },
+                    data: json!({
+                        "service": service,
+                        "event_type_code": code,
+                        "category": category,
+                        "region": event.region(),
+                        "status": event.status_code().map(|s| s.as_str().to_string()),
+                        "scope": event.event_scope_code().map(|s| s.as_str().to_string()),
+                        "start": started,
+                    }),
+                }
+            })
+            .collect())
     }
 
     async fn instance(&self, id: &str) -> Result<Described, CollectError> {
@@ -656,13 +758,17 @@ impl Collector for AwsCollector {
 
     async fn collect(&self, targets: &Targets, window: &Window) -> Result<Collected, CollectError> {
         if targets.rds_instances.is_empty() {
-            return Ok(Collected {
+            let mut collected = Collected {
                 items: Vec::new(),
                 warnings: vec![
                     "no RDS instance for this alert (tag dbinstanceidentifier or service catalog)"
                         .into(),
                 ],
-            });
+            };
+            if self.health.is_some() {
+                collected.absorb("health", self.health_events().await);
+            }
+            return Ok(collected);
         }
         let mut ids: Vec<String> = targets.rds_instances.iter().take(3).cloned().collect();
         let mut collected = Collected::default();
@@ -703,7 +809,8 @@ impl Collector for AwsCollector {
                     insights,
                 )
             }));
-        let (alarms, per_instance) = tokio::join!(alarms, per_instance);
+        let (alarms, per_instance, health_events) =
+            tokio::join!(alarms, per_instance, self.health_events());
         let mut failures = 0;
         let mut parts = 0;
         for (id, instance, events, metrics, insights) in per_instance {
@@ -721,6 +828,11 @@ impl Collector for AwsCollector {
         parts += 1;
         failures += usize::from(alarms.is_err());
         collected.absorb("alarms", alarms);
+        if self.health.is_some() {
+            parts += 1;
+            failures += usize::from(health_events.is_err());
+            collected.absorb("health", health_events);
+        }
         if failures == parts {
             return Err(CollectError(collected.warnings.join("; ")));
         }

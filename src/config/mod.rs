@@ -98,6 +98,8 @@ impl Default for Settings {
                 enabled: true,
                 endpoint_url: String::new(),
                 region: String::new(),
+                health: true,
+                health_endpoint_url: String::new(),
             },
             cloudflare: CloudflareSettings {
                 api_base: "https://api.cloudflare.com/client/v4".into(),

@@ -192,6 +192,11 @@ pub struct AwsSettings {
     pub endpoint_url: String,
     /// Empty: the SDK default chain (AWS_REGION, profile, instance metadata).
     pub region: String,
+    /// Read AWS Health's open events for the region (needs a Business, Enterprise On-Ramp or
+    /// Enterprise support plan; without one the part reports that and the rest goes on).
+    pub health: bool,
+    /// Empty: AWS Health's global endpoint (us-east-1). Set for a local API.
+    pub health_endpoint_url: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -293,3 +293,114 @@ async fn aws_reports_an_unknown_instance_without_failing_the_rest() {
     assert!(message.contains("no-such-db instance"), "{report:?}");
     assert!(message.contains("DBInstanceNotFound"), "{report:?}");
 }
+
+/// AWS Health as its API reference documents it (AWS JSON 1.1: a POST with
+/// `X-Amz-Target: AWSHealth_20160804.DescribeEvents`), including its error shape.
+async fn fake_health(reply: wiremock::ResponseTemplate) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::header(
+            "x-amz-target",
+            "AWSHealth_20160804.DescribeEvents",
+        ))
+        .and(wiremock::matchers::body_partial_json(serde_json::json!({
+            "filter": {"regions": ["eu-west-1", "global"], "eventStatusCodes": ["open"]}
+        })))
+        .respond_with(reply)
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn collect_health(health_url: &str) -> EvidenceBundle {
+    let main = sdk_config("http://127.0.0.1:9").await;
+    let health = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(health_url)
+        .credentials_provider(aws_sdk_rds::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await;
+    let window = Window {
+        start: Utc::now() - chrono::Duration::minutes(30),
+        onset: Utc::now(),
+        end: Utc::now() + chrono::Duration::minutes(5),
+    };
+    collect_with_deadline(
+        &[AwsCollector::from_sdk_configs(&main, Some(&health))],
+        &Targets::default(),
+        &window,
+        Deadlines {
+            per_source: Duration::from_secs(10),
+            overall: Duration::from_secs(12),
+        },
+        24_000,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn aws_health_open_issues_in_the_region_are_evidence() {
+    let started = (Utc::now() - chrono::Duration::minutes(40)).timestamp() as f64;
+    let health = fake_health(
+        wiremock::ResponseTemplate::new(200)
+            .insert_header("content-type", "application/x-amz-json-1.1")
+            .set_body_json(serde_json::json!({"events": [{
+                "arn": "arn:aws:health:eu-west-1::event/RDS/AWS_RDS_OPERATIONAL_ISSUE/AWS_RDS_OPERATIONAL_ISSUE_ABC123",
+                "service": "RDS",
+                "eventTypeCode": "AWS_RDS_OPERATIONAL_ISSUE",
+                "eventTypeCategory": "issue",
+                "region": "eu-west-1",
+                "availabilityZone": "eu-west-1b",
+                "startTime": started,
+                "lastUpdatedTime": started + 600.0,
+                "statusCode": "open",
+                "eventScopeCode": "PUBLIC"
+            }]})),
+    )
+    .await;
+    let bundle = collect_health(&health.uri()).await;
+    let item = bundle
+        .item("aws.health.AWS_RDS_OPERATIONAL_ISSUE_ABC123")
+        .unwrap_or_else(|| panic!("{:?} {:?}", bundle.items, bundle.reports));
+    assert!(
+        item.summary.starts_with(
+            "AWS Health: open issue AWS_RDS_OPERATIONAL_ISSUE for RDS in eu-west-1 since"
+        ),
+        "{}",
+        item.summary
+    );
+    assert!(item.anomaly >= 0.8);
+    let signals = triaged::signals::derive(&bundle, &[]);
+    assert!(
+        signals
+            .iter()
+            .any(|s| s.entity == "external/aws-rds-eu-west-1"
+                && s.category == triaged::domain::Category::InfrastructureFailure),
+        "{signals:?}"
+    );
+}
+
+#[tokio::test]
+async fn aws_health_without_a_support_plan_says_so_and_is_not_an_outage() {
+    let health = fake_health(
+        wiremock::ResponseTemplate::new(400)
+            .insert_header("content-type", "application/x-amz-json-1.1")
+            .set_body_json(serde_json::json!({
+                "__type": "SubscriptionRequiredException",
+                "message": "The requested resource requires a subscription"
+            })),
+    )
+    .await;
+    let bundle = collect_health(&health.uri()).await;
+    let report = &bundle.reports[0];
+    assert_eq!(report.status, SourceStatus::Ok, "{report:?}");
+    let message = report.message.clone().unwrap_or_default();
+    assert!(
+        message.contains(
+            "health: AWS Health needs a Business, Enterprise On-Ramp or Enterprise support plan"
+        ),
+        "{message}"
+    );
+}
