@@ -198,7 +198,11 @@ impl Memory {
             public_url: settings.slack.public_url.trim_end_matches('/').to_string(),
             last_prune: std::sync::Mutex::new(None),
         });
-        memory.reindex().await?;
+        // Knowledge is never a precondition: a server that is down now is indexed into on
+        // the next write or sync.
+        if let Err(error) = memory.reindex().await {
+            tracing::error!(%error, "indexing the remembered incidents failed; retried on the next write");
+        }
         Ok(Some(memory))
     }
 

@@ -8,7 +8,8 @@ use crate::config::{KnowledgeSettings, Secrets, Settings};
 
 impl KnowledgeIndex {
     /// Opens the configured index and, when `index_on_start` is set, brings it up to date
-    /// with the configured paths (unchanged chunks are skipped).
+    /// with the configured paths (unchanged chunks are skipped; a failure is logged, never
+    /// fatal).
     pub fn open_configured(settings: &Settings, secrets: &Secrets) -> Result<Self, KnowledgeError> {
         let embedder = Embedder::from_settings(
             &settings.knowledge.embeddings,
@@ -24,8 +25,12 @@ impl KnowledgeIndex {
         });
         let index = Self::open_on(&settings.server.data_dir.join("index"), embedder, server)
             .map_err(|e| KnowledgeError(format!("opening the knowledge index: {}", e.0)))?;
-        if settings.knowledge.index_on_start {
-            index.index_configured(&settings.knowledge, &mut |_, _| {})?;
+        // A failed start-up indexing (the server down, the embeddings endpoint down) leaves
+        // the index serving what it holds; `POST /knowledge/sync` or the next start retries.
+        if settings.knowledge.index_on_start
+            && let Err(error) = index.index_configured(&settings.knowledge, &mut |_, _| {})
+        {
+            tracing::error!(%error, "indexing the knowledge on start failed; serving what the index holds");
         }
         Ok(index)
     }

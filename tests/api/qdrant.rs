@@ -392,3 +392,41 @@ fn real_qdrant_is_shared_state_for_replicas() {
     assert_eq!(refilled.indexed, refilled.chunks);
     assert_eq!(collection.count(), chunks);
 }
+
+/// A daemon whose Qdrant server is down starts anyway (indexing on start and the memory's
+/// first indexing fail and are logged), and an incident still gets its brief, which names
+/// the knowledge gap and why.
+#[tokio::test]
+async fn a_daemon_whose_qdrant_is_down_starts_and_its_briefs_name_the_gap() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let scenario = root.join("tests/scenarios/deploy-full-table-scan");
+    let runbooks = root.join("tests/scenarios/base/knowledge/runbooks");
+    let recorded = scenario.join("evidence.json");
+    let app = crate::helpers::spawn_app_with_pipeline(
+        move |s| {
+            s.knowledge.qdrant_url = "http://127.0.0.1:1".into();
+            s.knowledge.runbooks = vec![runbooks];
+            s.knowledge.index_on_start = true;
+            s.collectors.recorded = vec![recorded];
+        },
+        crate::helpers::test_secrets(),
+    )
+    .await;
+    let payload = std::fs::read_to_string(scenario.join("alert.json")).unwrap();
+    let receipt: serde_json::Value = app.post_datadog(&payload).await.json().await.unwrap();
+    let id = receipt["incident_id"].as_str().unwrap().to_string();
+    let detail = app
+        .wait_for_incident(&id, "a brief", |d| d.brief.is_some())
+        .await;
+    let brief = detail.brief.unwrap();
+    let gaps = brief["triage"]["data_gaps"].to_string();
+    assert!(
+        gaps.contains("knowledge") && gaps.contains("Qdrant at http://127.0.0.1:1 is unreachable"),
+        "{gaps}"
+    );
+    // The rest of the brief still stands on the evidence.
+    assert_ne!(
+        brief["triage"]["root_cause"]["category"], "unknown",
+        "{brief}"
+    );
+}
