@@ -259,6 +259,24 @@ impl RealCollection {
             .count
     }
 
+    /// Strict mode on, refusing filters on fields without a payload index.
+    fn strict(&self) {
+        let (runtime, client) = self.client();
+        runtime
+            .block_on(
+                client.update_collection(
+                    qdrant_client::qdrant::UpdateCollectionBuilder::new(&self.name)
+                        .strict_mode_config(
+                            qdrant_client::qdrant::StrictModeConfigBuilder::default()
+                                .enabled(true)
+                                .unindexed_filtering_retrieve(false)
+                                .unindexed_filtering_update(false),
+                        ),
+                ),
+            )
+            .unwrap();
+    }
+
     fn drop_collection(&self) {
         let (runtime, client) = self.client();
         let _ = runtime.block_on(client.delete_collection(&self.name));
@@ -289,6 +307,9 @@ fn real_qdrant_indexes_searches_and_deletes_like_the_embedded_shard() {
             .unwrap();
     let report = index.index_corpora(&base).unwrap();
     assert_eq!(collection.count(), report.chunks as u64);
+    // A strict-mode server refuses filters on unindexed fields; `corpus` and `source` are
+    // indexed, so searching and deleting by source keep working.
+    collection.strict();
     let queries = triaged::knowledge::labelled::load(
         &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/retrieval/queries.toml"),
     )
