@@ -21,6 +21,8 @@ pub struct ServiceEntry {
     pub kube_workloads: Vec<String>,
     pub datadog_service: Option<String>,
     pub rds_instances: Vec<String>,
+    /// ElastiCache replication group ids.
+    pub elasticache: Vec<String>,
     pub cloudflare_zone: Option<String>,
     pub runbooks: Vec<String>,
     pub dependencies: Vec<String>,
@@ -148,6 +150,9 @@ impl Targets {
                 "dbinstanceidentifier" | "db_instance_identifier" | "db_instance" => {
                     push_unique(&mut targets.rds_instances, &t.value)
                 }
+                "replicationgroupid" | "replication_group_id" | "replication_group" => {
+                    push_unique(&mut targets.elasticache, &t.value)
+                }
                 _ => {}
             }
         }
@@ -181,6 +186,9 @@ impl Targets {
         }
         for instance in &entry.rds_instances {
             push_unique(&mut targets.rds_instances, instance);
+        }
+        for group in &entry.elasticache {
+            push_unique(&mut targets.elasticache, group);
         }
         targets.datadog_service = entry.datadog_service.or_else(|| targets.service.clone());
         targets.cloudflare_zone = entry.cloudflare_zone;

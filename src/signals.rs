@@ -569,6 +569,22 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                     entity,
                 );
             }
+            // An ElastiCache failover, node replacement or reboot in the window.
+            "cache_event" if item.anomaly >= 0.8 => {
+                let group = item
+                    .id
+                    .strip_prefix("aws.elasticache.")
+                    .and_then(|rest| rest.split(".event.").next())
+                    .unwrap_or("cache");
+                push(
+                    SignalKind::NodeUnhealthy,
+                    item,
+                    format!("Cache node event: {}", item.summary),
+                    0.6,
+                    Category::InfrastructureFailure,
+                    format!("elasticache/{group}"),
+                );
+            }
             // An open AWS Health issue in the region: a provider-side impairment.
             "health" if item.anomaly >= 0.8 => {
                 let service = item.data["service"]

@@ -1,5 +1,6 @@
 //! AWS, read-only: for each targeted RDS instance, its description and `max_connections`,
-//! RDS events in the window, CloudWatch metrics, and CloudWatch alarms in ALARM on it; and
+//! RDS events in the window, CloudWatch metrics, and CloudWatch alarms in ALARM on it; for
+//! each ElastiCache replication group, its status, node roles, events and node metrics; and
 //! AWS Health's open events for the region.
 //! Credentials and region come from the SDK default chain (IRSA in Kubernetes).
 
@@ -20,6 +21,7 @@ use crate::domain::{EvidenceItem, Series, Window};
 
 pub struct AwsCollector {
     rds: aws_sdk_rds::Client,
+    elasticache: aws_sdk_elasticache::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
     pi: aws_sdk_pi::Client,
     /// AWS Health and the region whose open events it reads, when enabled.
@@ -108,10 +110,220 @@ impl AwsCollector {
         let health = health.map(|h| (aws_sdk_health::Client::new(h), region));
         Registered::Ready(Arc::new(Self {
             rds: aws_sdk_rds::Client::new(config),
+            elasticache: aws_sdk_elasticache::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             pi: aws_sdk_pi::Client::from_conf(pi),
             health,
         }))
+    }
+
+    /// An ElastiCache replication group: its status, failover setting and node roles, its
+    /// events in the window, and EngineCPUUtilization, Evictions and CurrConnections of its
+    /// member nodes (up to three).
+    async fn elasticache_group(&self, id: &str, window: &Window) -> CacheReading {
+        let mut warnings = Vec::new();
+        let output = self
+            .elasticache
+            .describe_replication_groups()
+            .replication_group_id(id)
+            .send()
+            .await
+            .map_err(|e| {
+                CollectError(format!(
+                    "DescribeReplicationGroups {id}: {}",
+                    aws_sdk_elasticache::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        let group = output
+            .replication_groups()
+            .first()
+            .ok_or_else(|| CollectError(format!("replication group {id} not found")))?;
+        let status = group.status().unwrap_or("unknown");
+        let failover = group.automatic_failover().map_or("unknown", |f| f.as_str());
+        let roles: Vec<String> = group
+            .node_groups()
+            .iter()
+            .flat_map(|g| g.node_group_members())
+            .map(|m| {
+                format!(
+                    "{} {}",
+                    m.cache_cluster_id().unwrap_or("?"),
+                    m.current_role().unwrap_or("member")
+                )
+            })
+            .collect();
+        let members: Vec<String> = group.member_clusters().to_vec();
+        let mut items = vec![EvidenceItem {
+            id: format!("aws.elasticache.{id}.group"),
+            source: "aws".into(),
+            kind: "cache_group".into(),
+            at: None,
+            summary: format!(
+                "ElastiCache {id}: {status}, automatic failover {failover}, {} node(s){}",
+                members.len(),
+                if roles.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", roles.join(", "))
+                }
+            ),
+            anomaly: if status == "available" { 0.1 } else { 0.7 },
+            data: json!({
+                "status": status,
+                "automatic_failover": failover,
+                "members": members,
+                "roles": roles,
+            }),
+        }];
+        let (events, metrics) = tokio::join!(
+            self.elasticache
+                .describe_events()
+                .source_identifier(id)
+                .source_type(aws_sdk_elasticache::types::SourceType::ReplicationGroup)
+                .start_time(AwsTime::from_millis(window.start.timestamp_millis()))
+                .end_time(AwsTime::from_millis(window.end.timestamp_millis()))
+                .send(),
+            self.cache_metrics(&members, window)
+        );
+        match events {
+            Ok(output) => {
+                for (n, event) in output.events().iter().enumerate() {
+                    let message = event.message().unwrap_or("");
+                    let lower = message.to_lowercase();
+                    items.push(EvidenceItem {
+                        id: format!("aws.elasticache.{id}.event.{n}"),
+                        source: "aws".into(),
+                        kind: "cache_event".into(),
+                        at: event.date().and_then(to_chrono),
+                        summary: format!("ElastiCache {id} event: {message}"),
+                        anomaly: if lower.contains("failover")
+                            || lower.contains("replac")
+                            || lower.contains("reboot")
+                        {
+                            0.8
+                        } else {
+                            0.4
+                        },
+                        data: json!({"message": message, "source": event.source_identifier()}),
+                    });
+                }
+            }
+            // The group's other readings stand without its events.
+            Err(e) => warnings.push(format!(
+                "DescribeEvents {id}: {}",
+                aws_sdk_elasticache::error::DisplayErrorContext(&e)
+            )),
+        }
+        match metrics {
+            Ok(found) => items.extend(found),
+            Err(e) => warnings.push(e.to_string()),
+        }
+        Ok((items, warnings))
+    }
+
+    /// The cache metrics of up to three member nodes (dimension `CacheClusterId`).
+    async fn cache_metrics(
+        &self,
+        members: &[String],
+        window: &Window,
+    ) -> Result<Vec<EvidenceItem>, CollectError> {
+        const CACHE_METRICS: [&str; 3] = ["EngineCPUUtilization", "Evictions", "CurrConnections"];
+        let nodes: Vec<&String> = members.iter().take(3).collect();
+        if nodes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let queries: Vec<(String, &str, MetricDataQuery)> = nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(n, node)| {
+                CACHE_METRICS.iter().enumerate().map(move |(m, metric)| {
+                    let stat = MetricStat::builder()
+                        .metric(
+                            Metric::builder()
+                                .namespace("AWS/ElastiCache")
+                                .metric_name(*metric)
+                                .dimensions(
+                                    Dimension::builder()
+                                        .name("CacheClusterId")
+                                        .value(node.as_str())
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .period(60)
+                        .stat(if *metric == "Evictions" {
+                            "Sum"
+                        } else {
+                            "Average"
+                        })
+                        .build();
+                    (
+                        node.to_string(),
+                        *metric,
+                        MetricDataQuery::builder()
+                            .id(format!("c{n}_{m}"))
+                            .metric_stat(stat)
+                            .build(),
+                    )
+                })
+            })
+            .collect();
+        let output = self
+            .cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries.iter().map(|q| q.2.clone()).collect()))
+            .start_time(AwsTime::from_secs(
+                window.start.timestamp() - window.start.timestamp() % 60,
+            ))
+            .end_time(AwsTime::from_millis(window.end.timestamp_millis()))
+            .send()
+            .await
+            .map_err(|e| {
+                CollectError(format!(
+                    "GetMetricData: {}",
+                    aws_sdk_cloudwatch::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        let onset = window.onset.timestamp_millis();
+        let mut items = Vec::new();
+        for result in output.metric_data_results() {
+            let Some((node, metric, _)) = queries.iter().find(|q| q.2.id() == result.id()) else {
+                continue;
+            };
+            let points: Vec<(i64, f64)> = result
+                .timestamps()
+                .iter()
+                .zip(result.values())
+                .filter_map(|(t, v)| Some((t.to_millis().ok()?, *v)))
+                .collect();
+            let Some(series) = Series::from_points(points, onset, 60) else {
+                continue;
+            };
+            let baseline = series.baseline();
+            let anomaly = match *metric {
+                "EngineCPUUtilization" if series.max >= 90.0 => 0.85,
+                "EngineCPUUtilization" => (series.max / 100.0).clamp(0.1, 0.7),
+                "Evictions" if series.max > 0.0 && baseline.unwrap_or(0.0) == 0.0 => 0.75,
+                _ => baseline
+                    .filter(|b| *b > 0.0)
+                    .map_or(0.2, |b| ((series.max / b - 1.0) / 3.0).clamp(0.1, 0.7)),
+            };
+            items.push(EvidenceItem {
+                id: format!("aws.elasticache.{node}.{}", metric.to_lowercase()),
+                source: "aws".into(),
+                kind: "metric".into(),
+                at: None,
+                summary: format!(
+                    "{node} {metric}: last {:.1}, max {:.1}{}",
+                    series.last,
+                    series.max,
+                    baseline.map_or(String::new(), |b| format!(", before onset {b:.1}"))
+                ),
+                anomaly,
+                data: json!({"metric": metric, "series": series, "baseline": baseline}),
+            });
+        }
+        Ok(items)
     }
 
     /// AWS Health's open events in the region (and account-wide ones, region `global`): a
@@ -757,16 +969,26 @@ impl Collector for AwsCollector {
     }
 
     async fn collect(&self, targets: &Targets, window: &Window) -> Result<Collected, CollectError> {
+        // ElastiCache replication groups of the alert or the catalog, beside everything else.
+        let caches =
+            futures::future::join_all(
+                targets.elasticache.iter().take(2).map(|id| async move {
+                    (id.clone(), self.elasticache_group(id, window).await)
+                }),
+            );
         if targets.rds_instances.is_empty() {
-            let mut collected = Collected {
-                items: Vec::new(),
-                warnings: vec![
-                    "no RDS instance for this alert (tag dbinstanceidentifier or service catalog)"
+            let mut collected = Collected::default();
+            if targets.elasticache.is_empty() {
+                collected.warnings.push(
+                    "no RDS instance or ElastiCache group for this alert (tags \
+                     dbinstanceidentifier / replication_group_id, or the service catalog)"
                         .into(),
-                ],
-            };
+                );
+            }
+            let (caches, health) = tokio::join!(caches, self.health_events());
+            absorb_caches(&mut collected, caches);
             if self.health.is_some() {
-                collected.absorb("health", self.health_events().await);
+                collected.absorb("health", health);
             }
             return Ok(collected);
         }
@@ -809,8 +1031,9 @@ impl Collector for AwsCollector {
                     insights,
                 )
             }));
-        let (alarms, per_instance, health_events) =
-            tokio::join!(alarms, per_instance, self.health_events());
+        let (alarms, per_instance, health_events, caches) =
+            tokio::join!(alarms, per_instance, self.health_events(), caches);
+        absorb_caches(&mut collected, caches);
         let mut failures = 0;
         let mut parts = 0;
         for (id, instance, events, metrics, insights) in per_instance {
@@ -837,6 +1060,26 @@ impl Collector for AwsCollector {
             return Err(CollectError(collected.warnings.join("; ")));
         }
         Ok(collected)
+    }
+}
+
+/// One ElastiCache group's items and partial failures, or why none could be read.
+type CacheReading = Result<(Vec<EvidenceItem>, Vec<String>), CollectError>;
+
+/// Each ElastiCache group's items, and its partial failures as warnings.
+fn absorb_caches(collected: &mut Collected, caches: Vec<(String, CacheReading)>) {
+    for (id, result) in caches {
+        match result {
+            Ok((items, warnings)) => {
+                collected.items.extend(items);
+                collected.warnings.extend(
+                    warnings
+                        .into_iter()
+                        .map(|w| format!("elasticache {id}: {w}")),
+                );
+            }
+            Err(e) => collected.warnings.push(format!("elasticache {id}: {e}")),
+        }
     }
 }
 

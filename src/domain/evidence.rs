@@ -86,6 +86,9 @@ pub struct Targets {
     pub datadog_monitor_id: Option<String>,
     pub monitor_query: Option<String>,
     pub rds_instances: Vec<String>,
+    /// ElastiCache replication group ids (left out of the JSON when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elasticache: Vec<String>,
     pub cloudflare_zone: Option<String>,
     pub team: Option<String>,
     pub escalation: Option<String>,

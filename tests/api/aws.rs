@@ -404,3 +404,101 @@ async fn aws_health_without_a_support_plan_says_so_and_is_not_an_outage() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn aws_reads_an_elasticache_group_and_its_node_metrics_through_the_real_sdk() {
+    let Some(moto) = start_moto().await else {
+        return;
+    };
+    let config = sdk_config(&moto.url).await;
+    let onset = Utc::now() - chrono::Duration::minutes(5);
+    let window = Window {
+        start: onset - chrono::Duration::minutes(30),
+        onset,
+        end: Utc::now(),
+    };
+    let elasticache = aws_sdk_elasticache::Client::new(&config);
+    let created = elasticache
+        .create_replication_group()
+        .replication_group_id("sessions-redis")
+        .replication_group_description("sessions")
+        .engine("redis")
+        .cache_node_type("cache.r6g.large")
+        .num_cache_clusters(2)
+        .automatic_failover_enabled(true)
+        .send()
+        .await
+        .expect("replication group");
+    let node = created
+        .replication_group()
+        .and_then(|g| g.member_clusters().first().cloned())
+        .expect("a member node");
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let floor = |t: chrono::DateTime<Utc>| t - chrono::Duration::seconds(t.timestamp() % 60);
+    for minute in 0..35 {
+        let at = floor(window.start) + chrono::Duration::minutes(minute);
+        let after = at > floor(window.onset);
+        cloudwatch
+            .put_metric_data()
+            .namespace("AWS/ElastiCache")
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name("EngineCPUUtilization")
+                    .dimensions(
+                        Dimension::builder()
+                            .name("CacheClusterId")
+                            .value(&node)
+                            .build(),
+                    )
+                    .timestamp(AwsTime::from_millis(at.timestamp_millis()))
+                    .value(if after { 96.0 } else { 22.0 })
+                    .unit(StandardUnit::Percent)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("metric data");
+    }
+    let targets = Targets {
+        elasticache: vec!["sessions-redis".into()],
+        ..Targets::default()
+    };
+    let bundle = collect_with_deadline(
+        &[AwsCollector::from_sdk_config(&config)],
+        &targets,
+        &window,
+        Deadlines {
+            per_source: Duration::from_secs(20),
+            overall: Duration::from_secs(25),
+        },
+        24_000,
+    )
+    .await;
+    let group = bundle
+        .item("aws.elasticache.sessions-redis.group")
+        .unwrap_or_else(|| panic!("{:?} {:?}", bundle.items, bundle.reports));
+    assert!(
+        group.summary.starts_with("ElastiCache sessions-redis: ")
+            && group.summary.contains("automatic failover enabled")
+            && group.summary.contains(&format!("{node} primary")),
+        "{}",
+        group.summary
+    );
+    let cpu = bundle
+        .item(&format!("aws.elasticache.{node}.enginecpuutilization"))
+        .unwrap_or_else(|| panic!("{:?}", bundle.items));
+    assert!(
+        cpu.summary.contains("max 96.0") && cpu.summary.contains("before onset 22.0"),
+        "{}",
+        cpu.summary
+    );
+    assert!(cpu.anomaly >= 0.85);
+    // The local API has no DescribeEvents: the group's other readings stand, the gap is named.
+    let report = &bundle.reports[0];
+    assert_eq!(report.status, SourceStatus::Ok, "{report:?}");
+    let message = report.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("elasticache sessions-redis: DescribeEvents sessions-redis"),
+        "{message}"
+    );
+}
