@@ -268,34 +268,17 @@ impl AwsCollector {
                 })
             })
             .collect();
-        let output = self
-            .cloudwatch
-            .get_metric_data()
-            .set_metric_data_queries(Some(queries.iter().map(|q| q.2.clone()).collect()))
-            .start_time(AwsTime::from_secs(
-                window.start.timestamp() - window.start.timestamp() % 60,
-            ))
-            .end_time(AwsTime::from_millis(window.end.timestamp_millis()))
-            .send()
-            .await
-            .map_err(|e| {
-                CollectError(format!(
-                    "GetMetricData: {}",
-                    aws_sdk_cloudwatch::error::DisplayErrorContext(&e)
-                ))
-            })?;
         let onset = window.onset.timestamp_millis();
         let mut items = Vec::new();
-        for result in output.metric_data_results() {
-            let Some((node, metric, _)) = queries.iter().find(|q| q.2.id() == result.id()) else {
+        let answers = self
+            .metric_points(queries.iter().map(|q| q.2.clone()).collect(), window)
+            .await?;
+        for (query_id, points) in answers {
+            let Some((node, metric, _)) =
+                queries.iter().find(|q| q.2.id() == Some(query_id.as_str()))
+            else {
                 continue;
             };
-            let points: Vec<(i64, f64)> = result
-                .timestamps()
-                .iter()
-                .zip(result.values())
-                .filter_map(|(t, v)| Some((t.to_millis().ok()?, *v)))
-                .collect();
             let Some(series) = Series::from_points(points, onset, 60) else {
                 continue;
             };
@@ -572,6 +555,27 @@ impl AwsCollector {
                     .build()
             })
             .collect();
+        let onset = window.onset.timestamp_millis();
+        let mut items = Vec::new();
+        for (query_id, points) in self.metric_points(queries, window).await? {
+            let Some((metric, _)) = query_id
+                .strip_prefix('m')
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|index| RDS_METRICS.get(index))
+            else {
+                continue;
+            };
+            items.extend(rds_metric_item(id, metric, points, onset, max_connections));
+        }
+        Ok(items)
+    }
+
+    /// One GetMetricData call over the window: each query's id with its (ms, value) points.
+    async fn metric_points(
+        &self,
+        queries: Vec<MetricDataQuery>,
+        window: &Window,
+    ) -> Result<Vec<(String, Vec<(i64, f64)>)>, CollectError> {
         let output = self
             .cloudwatch
             .get_metric_data()
@@ -589,28 +593,21 @@ impl AwsCollector {
                     aws_sdk_cloudwatch::error::DisplayErrorContext(&e)
                 ))
             })?;
-        let onset = window.onset.timestamp_millis();
-        let mut items = Vec::new();
-        for result in output.metric_data_results() {
-            let Some(index) = result
-                .id()
-                .and_then(|i| i.strip_prefix('m'))
-                .and_then(|i| i.parse::<usize>().ok())
-            else {
-                continue;
-            };
-            let Some((metric, _)) = RDS_METRICS.get(index) else {
-                continue;
-            };
-            let points: Vec<(i64, f64)> = result
-                .timestamps()
-                .iter()
-                .zip(result.values())
-                .filter_map(|(t, v)| Some((t.to_millis().ok()?, *v)))
-                .collect();
-            items.extend(rds_metric_item(id, metric, points, onset, max_connections));
-        }
-        Ok(items)
+        Ok(output
+            .metric_data_results()
+            .iter()
+            .map(|result| {
+                (
+                    result.id().unwrap_or_default().to_string(),
+                    result
+                        .timestamps()
+                        .iter()
+                        .zip(result.values())
+                        .filter_map(|(t, v)| Some((t.to_millis().ok()?, *v)))
+                        .collect(),
+                )
+            })
+            .collect())
     }
 
     /// Performance Insights over the window: DB load (average active sessions), the top
