@@ -502,3 +502,116 @@ async fn aws_reads_an_elasticache_group_and_its_node_metrics_through_the_real_sd
         "{message}"
     );
 }
+
+/// ElastiCache's DescribeEvents as its API reference documents it (awsQuery: a form POST,
+/// an XML answer), served with the group it belongs to; CloudWatch has no data here.
+#[tokio::test]
+async fn elasticache_events_in_the_window_are_read_and_a_failover_is_a_signal() {
+    use wiremock::matchers::{body_string_contains, method};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let xml = |body: String| {
+        ResponseTemplate::new(200)
+            .insert_header("content-type", "text/xml")
+            .set_body_string(body)
+    };
+    Mock::given(method("POST"))
+        .and(body_string_contains("Action=DescribeReplicationGroups"))
+        .respond_with(xml(r#"<DescribeReplicationGroupsResponse xmlns="http://elasticache.amazonaws.com/doc/2015-02-02/">
+  <DescribeReplicationGroupsResult>
+    <ReplicationGroups>
+      <ReplicationGroup>
+        <ReplicationGroupId>sessions-redis</ReplicationGroupId>
+        <Status>available</Status>
+        <AutomaticFailover>enabled</AutomaticFailover>
+        <MemberClusters><ClusterId>sessions-redis-001</ClusterId><ClusterId>sessions-redis-002</ClusterId></MemberClusters>
+        <NodeGroups><NodeGroup><NodeGroupId>0001</NodeGroupId><Status>available</Status>
+          <NodeGroupMembers>
+            <NodeGroupMember><CacheClusterId>sessions-redis-001</CacheClusterId><CurrentRole>replica</CurrentRole></NodeGroupMember>
+            <NodeGroupMember><CacheClusterId>sessions-redis-002</CacheClusterId><CurrentRole>primary</CurrentRole></NodeGroupMember>
+          </NodeGroupMembers></NodeGroup></NodeGroups>
+      </ReplicationGroup>
+    </ReplicationGroups>
+  </DescribeReplicationGroupsResult>
+  <ResponseMetadata><RequestId>a1b2</RequestId></ResponseMetadata>
+</DescribeReplicationGroupsResponse>"#.to_string()))
+        .mount(&server)
+        .await;
+    let at = (Utc::now() - chrono::Duration::minutes(8)).format("%Y-%m-%dT%H:%M:%S.000Z");
+    Mock::given(method("POST"))
+        .and(body_string_contains("Action=DescribeEvents"))
+        .and(body_string_contains("SourceIdentifier=sessions-redis"))
+        .respond_with(xml(format!(
+            r#"<DescribeEventsResponse xmlns="http://elasticache.amazonaws.com/doc/2015-02-02/">
+  <DescribeEventsResult>
+    <Events>
+      <Event>
+        <SourceIdentifier>sessions-redis</SourceIdentifier>
+        <SourceType>replication-group</SourceType>
+        <Message>Failover to replica node sessions-redis-002 completed</Message>
+        <Date>{at}</Date>
+      </Event>
+    </Events>
+  </DescribeEventsResult>
+  <ResponseMetadata><RequestId>c3d4</RequestId></ResponseMetadata>
+</DescribeEventsResponse>"#
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("Action=GetMetricData"))
+        .respond_with(xml(
+            r#"<GetMetricDataResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/">
+  <GetMetricDataResult><MetricDataResults/><Messages/></GetMetricDataResult>
+  <ResponseMetadata><RequestId>e5f6</RequestId></ResponseMetadata>
+</GetMetricDataResponse>"#
+                .to_string(),
+        ))
+        .mount(&server)
+        .await;
+    let config = sdk_config(&server.uri()).await;
+    let window = Window {
+        start: Utc::now() - chrono::Duration::minutes(30),
+        onset: Utc::now() - chrono::Duration::minutes(5),
+        end: Utc::now(),
+    };
+    let bundle = collect_with_deadline(
+        &[AwsCollector::from_sdk_config(&config)],
+        &Targets {
+            elasticache: vec!["sessions-redis".into()],
+            ..Targets::default()
+        },
+        &window,
+        Deadlines {
+            per_source: Duration::from_secs(10),
+            overall: Duration::from_secs(12),
+        },
+        24_000,
+    )
+    .await;
+    let report = &bundle.reports[0];
+    assert_eq!(report.message, None, "every part answered: {report:?}");
+    let group = bundle.item("aws.elasticache.sessions-redis.group").unwrap();
+    assert!(
+        group.summary.contains("sessions-redis-002 primary"),
+        "{}",
+        group.summary
+    );
+    let event = bundle
+        .item("aws.elasticache.sessions-redis.event.0")
+        .unwrap_or_else(|| panic!("{:?}", bundle.items));
+    assert!(
+        event
+            .summary
+            .contains("Failover to replica node sessions-redis-002 completed")
+    );
+    assert!(event.at.is_some() && event.anomaly >= 0.8);
+    let signals = triaged::signals::derive(&bundle, &[]);
+    assert!(
+        signals
+            .iter()
+            .any(|s| s.entity == "elasticache/sessions-redis"
+                && s.category == triaged::domain::Category::InfrastructureFailure),
+        "{signals:?}"
+    );
+}
