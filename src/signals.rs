@@ -164,6 +164,12 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
             bundle.targets.service.as_deref().unwrap_or("unknown")
         ),
     };
+    // The host a certificate failure names (`certificate/<host>`), else the workload.
+    let certificate_entity = |item: &EvidenceItem| {
+        item.data["host"]
+            .as_str()
+            .map_or_else(workload_entity, |h| format!("certificate/{h}"))
+    };
     for item in &bundle.items {
         let minutes_before = item.at.map(|at| (bundle.window.onset - at).num_minutes());
         match item.kind.as_str() {
@@ -553,10 +559,7 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                         item.data["failure"]["message"].as_str().unwrap_or("")
                     )) =>
             {
-                let entity = item.data["host"]
-                    .as_str()
-                    .map(|h| format!("certificate/{h}"))
-                    .unwrap_or_else(workload_entity);
+                let entity = certificate_entity(item);
                 push(
                     SignalKind::CertificateFailure,
                     item,
@@ -571,11 +574,7 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
             }
             // An ElastiCache failover, node replacement or reboot in the window.
             "cache_event" if item.anomaly >= 0.8 => {
-                let group = item
-                    .id
-                    .strip_prefix("aws.elasticache.")
-                    .and_then(|rest| rest.split(".event.").next())
-                    .unwrap_or("cache");
+                let group = item.data["group"].as_str().unwrap_or("cache");
                 push(
                     SignalKind::NodeUnhealthy,
                     item,
@@ -603,10 +602,7 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
             }
             // A cert-manager Certificate expired or not Ready.
             "certificate" if item.anomaly >= 0.9 => {
-                let entity = item.data["host"]
-                    .as_str()
-                    .map(|h| format!("certificate/{h}"))
-                    .unwrap_or_else(workload_entity);
+                let entity = certificate_entity(item);
                 push(
                     SignalKind::CertificateFailure,
                     item,
@@ -619,10 +615,7 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
             "alert" => {
                 let text = item.data["text"].as_str().unwrap_or_default();
                 if certificate_failure(text) {
-                    let entity = item.data["host"]
-                        .as_str()
-                        .map(|h| format!("certificate/{h}"))
-                        .unwrap_or_else(workload_entity);
+                    let entity = certificate_entity(item);
                     push(
                         SignalKind::CertificateFailure,
                         item,

@@ -204,7 +204,7 @@ impl AwsCollector {
                         } else {
                             0.4
                         },
-                        data: json!({"message": message, "source": event.source_identifier()}),
+                        data: json!({"group": id, "message": message, "source": event.source_identifier()}),
                     });
                 }
             }

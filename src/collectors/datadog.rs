@@ -618,16 +618,11 @@ impl Collector for DatadogCollector {
         );
         // One dependency's query failing is a warning beside the others' items; all of them
         // failing is the part's failure.
-        let (dependency_items, dependency_failures) = dependencies;
-        let dependencies = if dependency_failures.is_empty() || !dependency_items.is_empty() {
-            Ok(dependency_items)
-        } else {
-            Err(CollectError(dependency_failures.join("; ")))
-        };
-        let partial_failures = if dependencies.is_ok() {
-            dependency_failures
-        } else {
-            Vec::new()
+        let (dependencies, partial_failures) = match dependencies {
+            (items, failures) if items.is_empty() && !failures.is_empty() => {
+                (Err(CollectError(failures.join("; "))), Vec::new())
+            }
+            (items, failures) => (Ok(items), failures),
         };
         // A synthetics monitor: its test's failing runs and their error.
         let synthetics = match (&targets.datadog_monitor_id, &monitor) {

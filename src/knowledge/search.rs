@@ -28,47 +28,20 @@ impl KnowledgeIndex {
             return Ok(Vec::new());
         }
         let limit = limit as u64;
-        let (lexical, semantic) = match &self.backend {
-            Backend::Edge(shard) => (
-                edge_probe(
-                    shard,
-                    (!sparse.indices.is_empty()).then(|| Vector::from(sparse.clone())),
-                    SPARSE,
-                    limit,
-                )?,
-                match &dense {
-                    Some(vector) => {
-                        edge_probe(shard, Some(Vector::from(vector.clone())), DENSE, limit)?
-                    }
-                    None => Vec::new(),
-                },
-            ),
-            Backend::Server(remote) => {
-                let server = remote.current()?;
-                let mut queries = Vec::new();
-                if !sparse.indices.is_empty() {
-                    queries.push(server::query_request(
-                        &server.collection,
-                        server::Probe::Sparse(&sparse.indices, &sparse.values),
-                        limit,
-                    ));
-                }
-                if let Some(vector) = &dense {
-                    queries.push(server::query_request(
-                        &server.collection,
-                        server::Probe::Dense(vector),
-                        limit,
-                    ));
-                }
-                let mut answers = server.query(queries)?.into_iter();
-                let lexical = if sparse.indices.is_empty() {
-                    Vec::new()
-                } else {
-                    answers.next().unwrap_or_default()
-                };
-                (lexical, answers.next().unwrap_or_default())
-            }
+        let mut probes = Vec::new();
+        if !sparse.indices.is_empty() {
+            probes.push(server::Probe::Sparse(&sparse.indices, &sparse.values));
+        }
+        if let Some(vector) = &dense {
+            probes.push(server::Probe::Dense(vector));
+        }
+        let mut answers = self.probe(&probes, limit)?.into_iter();
+        let lexical = if sparse.indices.is_empty() {
+            Vec::new()
+        } else {
+            answers.next().unwrap_or_default()
         };
+        let semantic = answers.next().unwrap_or_default();
         let noise = if dense.is_some() {
             self.noise_ceiling()?
         } else {
@@ -188,25 +161,16 @@ impl KnowledgeIndex {
         };
         let texts: Vec<String> = NULL_QUERIES.iter().map(|q| q.to_string()).collect();
         let vectors = embedder.embed_queries(&texts)?;
-        let mut ceiling: f64 = 0.0;
-        for vector in vectors {
-            let best = match &self.backend {
-                Backend::Edge(shard) => edge_probe(shard, Some(Vector::from(vector)), DENSE, 1)?,
-                Backend::Server(remote) => {
-                    let server = remote.current()?;
-                    server
-                        .query(vec![server::query_request(
-                            &server.collection,
-                            server::Probe::Dense(&vector),
-                            1,
-                        )])?
-                        .into_iter()
-                        .flatten()
-                        .collect()
-                }
-            };
-            ceiling = best.iter().map(|(score, _)| *score).fold(ceiling, f64::max);
-        }
+        let probes: Vec<server::Probe<'_>> = vectors
+            .iter()
+            .map(|vector| server::Probe::Dense(vector))
+            .collect();
+        let ceiling = self
+            .probe(&probes, 1)?
+            .iter()
+            .flatten()
+            .map(|(score, _)| *score)
+            .fold(0.0, f64::max);
         tracing::debug!(ceiling, "dense noise ceiling measured");
         *self
             .noise
@@ -216,15 +180,49 @@ impl KnowledgeIndex {
     }
 }
 
+impl KnowledgeIndex {
+    /// Each probe's `limit` nearest points over the whole index, with raw scores (BM25 or
+    /// cosine): searched one by one in the embedded shard, in one batch on a server.
+    fn probe(
+        &self,
+        probes: &[server::Probe<'_>],
+        limit: u64,
+    ) -> Result<Vec<Vec<(f64, Value)>>, KnowledgeError> {
+        match &self.backend {
+            Backend::Edge(shard) => probes
+                .iter()
+                .map(|probe| edge_probe(shard, probe, limit))
+                .collect(),
+            Backend::Server(remote) => {
+                if probes.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let server = remote.current()?;
+                let queries = probes
+                    .iter()
+                    .map(|probe| server::query_request(&server.collection, *probe, limit))
+                    .collect();
+                server.query(queries)
+            }
+        }
+    }
+}
+
 /// One embedded probe over the whole shard: the `limit` nearest points with raw scores.
 fn edge_probe(
     shard: &EdgeShard,
-    vector: Option<Vector>,
-    using: &str,
+    probe: &server::Probe<'_>,
     limit: u64,
 ) -> Result<Vec<(f64, Value)>, KnowledgeError> {
-    let Some(vector) = vector else {
-        return Ok(Vec::new());
+    let (vector, using) = match probe {
+        server::Probe::Sparse(indices, values) => (
+            Vector::from(qdrant_edge::SparseVector {
+                indices: indices.to_vec(),
+                values: values.to_vec(),
+            }),
+            SPARSE,
+        ),
+        server::Probe::Dense(vector) => (Vector::from(vector.to_vec()), DENSE),
     };
     let points = shard
         .search(SearchRequest {

@@ -79,18 +79,20 @@ async fn collect_rds(config: &SdkConfig, instance: &str, window: &Window) -> Evi
         rds_instances: vec![instance.into()],
         ..Targets::default()
     };
+    collect(AwsCollector::from_sdk_config(config), &targets, window).await
+}
+
+/// Runs one AWS collector alone for `targets`, under generous deadlines.
+async fn collect(
+    collector: triaged::collectors::Registered,
+    targets: &Targets,
+    window: &Window,
+) -> EvidenceBundle {
     let deadlines = Deadlines {
         per_source: Duration::from_secs(20),
         overall: Duration::from_secs(25),
     };
-    collect_with_deadline(
-        &[AwsCollector::from_sdk_config(config)],
-        &targets,
-        window,
-        deadlines,
-        24_000,
-    )
-    .await
+    collect_with_deadline(&[collector], targets, window, deadlines, 24_000).await
 }
 
 fn dimension(instance: &str) -> Dimension {
@@ -327,15 +329,10 @@ async fn collect_health(health_url: &str) -> EvidenceBundle {
         onset: Utc::now(),
         end: Utc::now() + chrono::Duration::minutes(5),
     };
-    collect_with_deadline(
-        &[AwsCollector::from_sdk_configs(&main, Some(&health))],
+    collect(
+        AwsCollector::from_sdk_configs(&main, Some(&health)),
         &Targets::default(),
         &window,
-        Deadlines {
-            per_source: Duration::from_secs(10),
-            overall: Duration::from_secs(12),
-        },
-        24_000,
     )
     .await
 }
@@ -463,17 +460,7 @@ async fn aws_reads_an_elasticache_group_and_its_node_metrics_through_the_real_sd
         elasticache: vec!["sessions-redis".into()],
         ..Targets::default()
     };
-    let bundle = collect_with_deadline(
-        &[AwsCollector::from_sdk_config(&config)],
-        &targets,
-        &window,
-        Deadlines {
-            per_source: Duration::from_secs(20),
-            overall: Duration::from_secs(25),
-        },
-        24_000,
-    )
-    .await;
+    let bundle = collect(AwsCollector::from_sdk_config(&config), &targets, &window).await;
     let group = bundle
         .item("aws.elasticache.sessions-redis.group")
         .unwrap_or_else(|| panic!("{:?} {:?}", bundle.items, bundle.reports));
@@ -575,20 +562,11 @@ async fn elasticache_events_in_the_window_are_read_and_a_failover_is_a_signal() 
         onset: Utc::now() - chrono::Duration::minutes(5),
         end: Utc::now(),
     };
-    let bundle = collect_with_deadline(
-        &[AwsCollector::from_sdk_config(&config)],
-        &Targets {
-            elasticache: vec!["sessions-redis".into()],
-            ..Targets::default()
-        },
-        &window,
-        Deadlines {
-            per_source: Duration::from_secs(10),
-            overall: Duration::from_secs(12),
-        },
-        24_000,
-    )
-    .await;
+    let targets = Targets {
+        elasticache: vec!["sessions-redis".into()],
+        ..Targets::default()
+    };
+    let bundle = collect(AwsCollector::from_sdk_config(&config), &targets, &window).await;
     let report = &bundle.reports[0];
     assert_eq!(report.message, None, "every part answered: {report:?}");
     let group = bundle.item("aws.elasticache.sessions-redis.group").unwrap();
