@@ -781,6 +781,37 @@ fn baseline(
             ));
         }
     }
+    // Abuse is done by scripts: the automated share of the edge's requests against the same
+    // window a week earlier. A usual share weighs against a WAF surge read as abuse; an
+    // l7ddos mitigation stands on its own.
+    if h.category == Category::DdosOrAbuse
+        && let Some(bots) = bundle.items.iter().find(|i| i.kind == "edge_bot_scores")
+        && let (Some(share), Some(week)) = (
+            bots.data["automated_share"].as_f64(),
+            bots.data["week_ago_automated_share"].as_f64(),
+        )
+    {
+        let reason = format!(
+            "{:.0}% of scored requests automated, {:.0}% in the same window a week earlier",
+            share * 100.0,
+            week * 100.0
+        );
+        if bots.data["surge"].as_bool() == Some(true) {
+            checks.push(check(
+                CheckKind::Baseline,
+                weight.baseline_for,
+                reason,
+                vec![bots.id.clone()],
+            ));
+        } else if share <= week + 0.1 && proposing.iter().all(|s| s.kind == SignalKind::WafSpike) {
+            checks.push(check(
+                CheckKind::Baseline,
+                weight.baseline_against,
+                format!("{reason}: the zone's usual mix"),
+                vec![bots.id.clone()],
+            ));
+        }
+    }
     match h.category {
         Category::TrafficSpike => {
             let rates: Vec<(&EvidenceItem, f64, f64)> = bundle

@@ -3,6 +3,10 @@
 //! against the same window a week earlier, the top countries, ASNs and paths with their share
 //! now and a week earlier, and server errors per host (one origin host answering 52x).
 //! Errors can arrive inside an HTTP 200 and are errors.
+//!
+//! The bot-score distribution (now and a week earlier) is a second query: its field needs Bot
+//! Management, and a field the zone may not read fails the whole query it is in. A zone
+//! without it is a normal "not available" and costs nothing else.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,6 +88,27 @@ const QUERY: &str = r#"query TriageZone($zoneTag: string, $start: Time, $end: Ti
   }
 }"#;
 
+/// Bot scores (1 automated … 99 human, 0 not scored) of the window and of the same window a
+/// week earlier; 100 groups hold every score.
+const BOT_QUERY: &str = r#"query TriageBotScores($zoneTag: string, $start: Time, $end: Time, $weekStart: Time, $weekEnd: Time) {
+  viewer {
+    zones(filter: { zoneTag: $zoneTag }) {
+      bots: httpRequestsAdaptiveGroups(limit: 100, filter: { datetime_geq: $start, datetime_leq: $end }, orderBy: [count_DESC]) {
+        count
+        dimensions { botScore }
+      }
+      weekBots: httpRequestsAdaptiveGroups(limit: 100, filter: { datetime_geq: $weekStart, datetime_leq: $weekEnd }, orderBy: [count_DESC]) {
+        count
+        dimensions { botScore }
+      }
+    }
+  }
+}"#;
+
+/// Bot scores below this are automated or likely automated (Cloudflare's own bands: 1
+/// automated, 2–29 likely automated, 30–99 likely human).
+const AUTOMATED_BELOW: i64 = 30;
+
 impl CloudflareCollector {
     pub fn register(settings: &Settings, secrets: &Secrets) -> Registered {
         match &secrets.cloudflare_api_token {
@@ -127,19 +152,64 @@ impl Collector for CloudflareCollector {
                 ],
             });
         };
+        let (main, bots) = tokio::join!(
+            self.query(&zone, "TriageZone", QUERY, window),
+            self.query(&zone, "TriageBotScores", BOT_QUERY, window)
+        );
+        let zone_data = main?;
+        let mut warnings = Vec::new();
+        let bot_scores = match bots {
+            Ok(data) => bot_scores(&zone, &data),
+            // The zone has no Bot Management: the field is not there to read.
+            Err(error) if error.0.contains("does not have access") => None,
+            Err(error) => {
+                warnings.push(format!("bot scores: {error}"));
+                None
+            }
+        };
+        let onset = window.onset.timestamp_millis();
+        let mut items = Vec::new();
+        items.extend(status_mix(&zone, &zone_data["statuses"]));
+        items.extend(edge_latency(&zone, &zone_data["latency"], onset));
+        items.extend(cache_mix(&zone, &zone_data["cache"]));
+        items.extend(firewall(
+            &zone,
+            &zone_data["firewall"],
+            &zone_data["weekFirewall"],
+        ));
+        items.extend(traffic(&zone, &zone_data));
+        items.extend(hosts(&zone, &zone_data["hosts"]));
+        items.extend(bot_scores);
+        Ok(Collected { items, warnings })
+    }
+}
+
+impl CloudflareCollector {
+    /// One GraphQL query for the zone over the window and the same window a week earlier: the
+    /// zone's data, or an error naming what failed (errors can arrive inside an HTTP 200).
+    async fn query(
+        &self,
+        zone: &str,
+        operation: &str,
+        query: &str,
+        window: &Window,
+    ) -> Result<Value, CollectError> {
         let week = chrono::Duration::days(7);
-        let reply = send_json(
+        let time =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut reply = send_json(
             self.client
                 .post(&self.endpoint)
                 .bearer_auth(self.token.expose_secret())
                 .json(&json!({
-                    "query": QUERY,
+                    "operationName": operation,
+                    "query": query,
                     "variables": {
                         "zoneTag": zone,
-                        "start": window.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        "end": window.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        "weekStart": (window.start - week).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        "weekEnd": (window.end - week).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        "start": time(window.start),
+                        "end": time(window.end),
+                        "weekStart": time(window.start - week),
+                        "weekEnd": time(window.end - week),
                     }
                 })),
         )
@@ -154,27 +224,12 @@ impl Collector for CloudflareCollector {
                 messages.join("; ")
             )));
         }
-        let zone_data = reply["data"]["viewer"]["zones"].get(0).ok_or_else(|| {
-            CollectError(format!(
+        match reply["data"]["viewer"]["zones"].get_mut(0) {
+            Some(data) => Ok(data.take()),
+            None => Err(CollectError(format!(
                 "zone {zone} not found or not readable with this token"
-            ))
-        })?;
-        let onset = window.onset.timestamp_millis();
-        let mut items = Vec::new();
-        items.extend(status_mix(&zone, &zone_data["statuses"]));
-        items.extend(edge_latency(&zone, &zone_data["latency"], onset));
-        items.extend(cache_mix(&zone, &zone_data["cache"]));
-        items.extend(firewall(
-            &zone,
-            &zone_data["firewall"],
-            &zone_data["weekFirewall"],
-        ));
-        items.extend(traffic(&zone, zone_data));
-        items.extend(hosts(&zone, &zone_data["hosts"]));
-        Ok(Collected {
-            items,
-            warnings: Vec::new(),
-        })
+            ))),
+        }
     }
 }
 
@@ -505,6 +560,71 @@ fn hosts(zone: &str, hosts: &Value) -> Option<EvidenceItem> {
             "share_5xx": share,
             "share_52x": origin / requests,
             "others_share_5xx": others_share,
+        }),
+    })
+}
+
+/// The share of scored requests that are automated (bot score 1–29), now and in the same window
+/// a week earlier: an attack by scripts and a surge of people read differently, and a usual
+/// share says the traffic is the zone's normal mix.
+fn bot_scores(zone: &str, data: &Value) -> Option<EvidenceItem> {
+    // (automated, scored, unscored) requests.
+    let split = |value: &Value| {
+        groups(value)
+            .iter()
+            .fold(
+                (0.0, 0.0, 0.0),
+                |acc, g| match g["dimensions"]["botScore"].as_i64() {
+                    Some(score @ 1..) => (
+                        acc.0
+                            + if score < AUTOMATED_BELOW {
+                                count(g)
+                            } else {
+                                0.0
+                            },
+                        acc.1 + count(g),
+                        acc.2,
+                    ),
+                    _ => (acc.0, acc.1, acc.2 + count(g)),
+                },
+            )
+    };
+    let (automated, scored, unscored) = split(&data["bots"]);
+    if scored == 0.0 {
+        return None;
+    }
+    let share = automated / scored;
+    let (week_automated, week_scored, _) = split(&data["weekBots"]);
+    let week_share = (week_scored > 0.0).then(|| week_automated / week_scored);
+    // More than half automated, and at least twice the share of a week earlier.
+    let surge = share >= 0.5 && week_share.is_none_or(|w| share >= w * 2.0);
+    Some(EvidenceItem {
+        id: format!("cloudflare.{zone}.bot_scores"),
+        source: "cloudflare".into(),
+        kind: "edge_bot_scores".into(),
+        at: None,
+        summary: format!(
+            "Automated requests (bot score below {AUTOMATED_BELOW}): {:.0}% of {scored:.0} scored{}",
+            share * 100.0,
+            week_share.map_or(String::new(), |w| format!(
+                " (same window a week earlier {:.0}%)",
+                w * 100.0
+            ))
+        ),
+        anomaly: if surge {
+            0.75
+        } else if week_share.is_some_and(|w| share >= w + 0.15) {
+            0.45
+        } else {
+            0.15
+        },
+        data: json!({
+            "automated": automated,
+            "scored": scored,
+            "unscored": unscored,
+            "automated_share": share,
+            "week_ago_automated_share": week_share,
+            "surge": surge,
         }),
     })
 }

@@ -1244,6 +1244,15 @@ async fn a_deadline_closes_the_stream_so_the_server_stops_generating() {
     );
 }
 
+/// The abuse hypothesis the rules derive from `bundle`'s WAF reading.
+fn abuse_hypothesis(bundle: &EvidenceBundle) -> triaged::diagnosis::Hypothesis {
+    let signals = triaged::signals::derive(bundle, &[]);
+    triaged::diagnosis::diagnose(None, bundle, &[], &signals)
+        .into_iter()
+        .find(|h| h.category == triaged::domain::Category::DdosOrAbuse)
+        .expect("the WAF reading proposes abuse")
+}
+
 #[test]
 fn waf_challenges_at_the_zones_week_ago_level_are_background_not_a_surge() {
     let targets = Targets {
@@ -1263,18 +1272,66 @@ fn waf_challenges_at_the_zones_week_ago_level_are_background_not_a_surge() {
             data: json!({"total": 5200.0, "l7ddos": 0.0, "blocked": 5200.0, "week_ago_blocked": 4900.0}),
         }],
     );
-    let signals = triaged::signals::derive(&bundle, &[]);
-    let hypotheses = triaged::diagnosis::diagnose(None, &bundle, &[], &signals);
-    let waf = hypotheses
-        .iter()
-        .find(|h| h.category == triaged::domain::Category::DdosOrAbuse)
-        .expect("the WAF reading proposes abuse");
+    let waf = abuse_hypothesis(&bundle);
     assert!(
         waf.against()
             .any(|c| c.reason.contains("4900 in the same window a week earlier")),
         "{:?}",
         waf.checks
     );
+}
+
+/// A WAF blocking far more than a week earlier reads as abuse; the automated share of the
+/// zone's requests weighs on it: scripts surging support it, the zone's usual mix of people
+/// weighs against it.
+#[test]
+fn the_automated_share_of_edge_requests_weighs_on_a_waf_surge() {
+    for (share, week, surge, supports) in [(0.7, 0.1, true, true), (0.05, 0.04, false, false)] {
+        let targets = Targets {
+            cloudflare_zone: Some("z1".into()),
+            ..Targets::default()
+        };
+        let bundle = bundle(
+            targets,
+            vec![
+                EvidenceItem {
+                    id: "cloudflare.z1.firewall".into(),
+                    source: "cloudflare".into(),
+                    kind: "edge_firewall".into(),
+                    at: None,
+                    summary:
+                        "Firewall events: 52000 (52000 blocked or challenged, a week earlier 2100)"
+                            .into(),
+                    anomaly: 0.8,
+                    data: json!({"total": 52000.0, "l7ddos": 0.0, "blocked": 52000.0, "week_ago_blocked": 2100.0}),
+                },
+                EvidenceItem {
+                    id: "cloudflare.z1.bot_scores".into(),
+                    source: "cloudflare".into(),
+                    kind: "edge_bot_scores".into(),
+                    at: None,
+                    summary: "Automated requests (bot score below 30)".into(),
+                    anomaly: if surge { 0.75 } else { 0.15 },
+                    data: json!({"automated_share": share, "week_ago_automated_share": week, "surge": surge}),
+                },
+            ],
+        );
+        let waf = abuse_hypothesis(&bundle);
+        let bot_check = waf
+            .checks
+            .iter()
+            .find(|c| c.evidence_ids == ["cloudflare.z1.bot_scores"])
+            .unwrap_or_else(|| panic!("share {share}: no bot-score check in {:?}", waf.checks));
+        assert_eq!(bot_check.supports, supports, "{bot_check:?}");
+        assert!(
+            bot_check.reason.contains(&format!(
+                "{:.0}% of scored requests automated, {:.0}% in the same window a week earlier",
+                share * 100.0,
+                week * 100.0
+            )),
+            "{bot_check:?}"
+        );
+    }
 }
 
 /// A Qdrant server that is down when the incident comes costs the brief its knowledge only:

@@ -867,6 +867,228 @@ async fn cloudflare_reports_status_mix_latency_cache_and_ddos() {
     assert!(host.anomaly >= 0.3);
 }
 
+/// The bot-score query's reply: `bots` now (score → requests), `weekBots` a week earlier.
+fn cloudflare_bot_scores(now: &[(i64, u64)], week: &[(i64, u64)]) -> Value {
+    let groups = |rows: &[(i64, u64)]| -> Vec<Value> {
+        rows.iter()
+            .map(|(score, n)| json!({"count": n, "dimensions": {"botScore": score}}))
+            .collect()
+    };
+    json!({
+        "data": {"viewer": {"zones": [{"bots": groups(now), "weekBots": groups(week)}]}},
+        "errors": null
+    })
+}
+
+/// A Cloudflare GraphQL endpoint answering the zone query with [`cloudflare_zone`] and the
+/// bot-score query (checked for the token and the zone) with `bots`, which must be asked.
+async fn fake_cloudflare(window: &Window, bots: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/client/v4/graphql"))
+        .and(body_partial_json(json!({"operationName": "TriageZone"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(cloudflare_zone(window)))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/client/v4/graphql"))
+        .and(header("authorization", "Bearer cf-token-test"))
+        .and(body_partial_json(json!({
+            "operationName": "TriageBotScores",
+            "variables": {"zoneTag": "023e105f4ecef8ad9ca31a8372d0c353"}
+        })))
+        .respond_with(bots)
+        .expect(1..)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The bot-score distribution is its own query: read against a week earlier when the zone has
+/// Bot Management; a zone without it (Cloudflare refuses the field inside an HTTP 200) or a
+/// failing query loses only that item, and only the failure is a warning.
+#[tokio::test]
+async fn cloudflare_bot_scores_are_read_against_a_week_earlier_and_missing_ones_cost_nothing_else()
+{
+    let window = window();
+    let zone = "023e105f4ecef8ad9ca31a8372d0c353";
+    let cases = [
+        (
+            "scripts surge",
+            // Now: 70% of scored requests automated (score 1 and 12); a week earlier 10%.
+            ResponseTemplate::new(200).set_body_json(cloudflare_bot_scores(
+                &[(1, 500_000), (12, 200_000), (88, 300_000), (0, 50_000)],
+                &[(1, 20_000), (12, 10_000), (88, 270_000)],
+            )),
+            Some("Automated requests (bot score below 30): 70% of 1000000 scored (same window a week earlier 10%)"),
+            None,
+        ),
+        (
+            "usual mix",
+            ResponseTemplate::new(200).set_body_json(cloudflare_bot_scores(
+                &[(1, 50_000), (88, 950_000)],
+                &[(1, 40_000), (88, 960_000)],
+            )),
+            Some("Automated requests (bot score below 30): 5% of 1000000 scored (same window a week earlier 4%)"),
+            None,
+        ),
+        (
+            "no bot management",
+            ResponseTemplate::new(200).set_body_json(json!({
+                "data": null,
+                "errors": [{
+                    "message": format!("zone '{zone}' does not have access to the field 'botScore'"),
+                    "path": ["viewer", "zones", "0", "bots"],
+                    "extensions": {"code": "authz"}
+                }]
+            })),
+            None,
+            None,
+        ),
+        (
+            "query fails",
+            ResponseTemplate::new(500).set_body_string("internal error"),
+            None,
+            Some("bot scores: HTTP 500: internal error"),
+        ),
+    ];
+    for (case, reply, summary, warning) in cases {
+        let cloudflare = fake_cloudflare(&window, reply).await;
+        let registered = collectors::cloudflare::CloudflareCollector::register(
+            &settings("http://unused", &format!("{}/client/v4", cloudflare.uri())),
+            &secrets(),
+        );
+        let bundle = run(&[registered], &checkout_targets(), &window, 5).await;
+        let r = report(&bundle, "cloudflare");
+        assert_eq!(r.status, SourceStatus::Ok, "{case}: {r:?}");
+        assert_eq!(r.message.as_deref(), warning, "{case}: {r:?}");
+        // Everything the main query read still arrives.
+        for part in [
+            "status_mix",
+            "edge_ttfb",
+            "firewall",
+            "traffic",
+            "host_errors",
+        ] {
+            assert!(
+                bundle.item(&format!("cloudflare.{zone}.{part}")).is_some(),
+                "{case}: {part}"
+            );
+        }
+        let bots = bundle.item(&format!("cloudflare.{zone}.bot_scores"));
+        assert_eq!(bots.map(|b| b.summary.as_str()), summary, "{case}");
+        if let Some(bots) = bots {
+            let surge = case == "scripts surge";
+            assert_eq!(bots.data["surge"], json!(surge), "{case}");
+            assert!(
+                if surge {
+                    bots.anomaly >= 0.7
+                } else {
+                    bots.anomaly <= 0.2
+                },
+                "{case}: {}",
+                bots.anomaly
+            );
+        }
+    }
+}
+
+/// Datadog, Cloudflare and Kubernetes answering at once, as their fakes document: the bundle
+/// the daemon's default budget keeps every item a signal would read (anomaly ≥ 0.5); at half
+/// of it, an item is dropped only when more anomalous ones leave no room, and the kept bundle
+/// always fits.
+#[tokio::test]
+async fn a_bundle_from_every_saas_collector_keeps_the_anomalies_within_the_default_budget() {
+    let window = window();
+    let datadog = fake_datadog(&window).await;
+    let kubernetes = fake_kubernetes(&window).await;
+    let cloudflare = fake_cloudflare(
+        &window,
+        ResponseTemplate::new(200).set_body_json(cloudflare_bot_scores(
+            &[(1, 500_000), (88, 500_000)],
+            &[(1, 20_000), (88, 280_000)],
+        )),
+    )
+    .await;
+    let mut s = settings(&datadog.uri(), &format!("{}/client/v4", cloudflare.uri()));
+    s.kubernetes.enabled = true;
+    s.kubernetes.api_url = kubernetes.uri();
+    let default_budget = Settings::default().collectors.bundle_budget_chars;
+    let collectors = vec![
+        collectors::datadog::DatadogCollector::register(&s, &secrets()),
+        collectors::cloudflare::CloudflareCollector::register(&s, &secrets()),
+        collectors::kubernetes::KubernetesCollector::register(&s).await,
+    ];
+    let targets = Targets {
+        kube_namespace: Some("production".into()),
+        kube_workloads: vec!["game-api".into()],
+        ..checkout_targets()
+    };
+    let unlimited =
+        collect_with_deadline(&collectors, &targets, &window, deadlines(5), usize::MAX).await;
+    for source in ["datadog", "cloudflare", "kubernetes"] {
+        assert_eq!(
+            report(&unlimited, source).status,
+            SourceStatus::Ok,
+            "{source}"
+        );
+    }
+    let size = |item: &EvidenceItem| serde_json::to_string(item).unwrap().len();
+    let all: usize = unlimited.items.iter().map(size).sum();
+    // The default budget, and half of it: a busier incident on the same upstreams.
+    for budget in [default_budget, default_budget / 2] {
+        let bundle =
+            collect_with_deadline(&collectors, &targets, &window, deadlines(5), budget).await;
+        let kept: usize = bundle.items.iter().map(size).sum();
+        println!(
+            "{} items, {all} chars collected; budget {budget}: {} items, {kept} chars kept; dropped, least anomalous first: {:?}",
+            unlimited.items.len(),
+            bundle.items.len(),
+            bundle
+                .dropped
+                .iter()
+                .map(|id| format!("{id} ({})", unlimited.item(id).unwrap().anomaly))
+                .collect::<Vec<_>>()
+        );
+        assert!(kept <= budget, "{kept} chars kept over a {budget} budget");
+        assert_eq!(
+            bundle.items.len() + bundle.dropped.len(),
+            unlimited.items.len()
+        );
+        // An item is dropped only when the kept items at least as anomalous leave no room.
+        for id in &bundle.dropped {
+            let item = unlimited.item(id).unwrap();
+            let ahead: usize = bundle
+                .items
+                .iter()
+                .filter(|k| k.anomaly >= item.anomaly)
+                .map(size)
+                .sum();
+            assert!(
+                ahead + size(item) > budget,
+                "budget {budget}: {id} (anomaly {}) dropped with room for it",
+                item.anomaly
+            );
+        }
+        if budget == default_budget {
+            for item in unlimited.items.iter().filter(|i| i.anomaly >= 0.5) {
+                assert!(
+                    bundle.item(&item.id).is_some(),
+                    "{} (anomaly {}) was dropped",
+                    item.id,
+                    item.anomaly
+                );
+            }
+        }
+        if all > budget {
+            assert!(
+                !bundle.dropped.is_empty(),
+                "budget {budget}: nothing dropped"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn cloudflare_errors_inside_http_200_are_errors() {
     let window = window();
