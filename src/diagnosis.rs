@@ -320,9 +320,13 @@ pub fn diagnose_with(
         let entity = canonical_entity(&signal.entity, bundle);
         match hypotheses
             .iter_mut()
-            .find(|h| h.category == signal.category && h.entity == entity)
+            .find(|h| h.category == signal.category && same_entity(&h.entity, &entity))
         {
             Some(h) => {
+                // A bare name and the typed entity it names are one culprit: keep the type.
+                if !h.entity.contains('/') {
+                    h.entity = entity;
+                }
                 h.signal_ids.push(signal.id.clone());
                 extend(&mut h.evidence_ids, &signal.evidence_ids);
                 extend(&mut h.knowledge_ids, &signal.knowledge_ids);
@@ -352,6 +356,7 @@ pub fn diagnose_with(
                 .as_array()
                 .is_some_and(|p| p.len() >= 8)
     });
+    let blamed_again = blamed_again(knowledge, signals, bundle);
     for h in &mut hypotheses {
         let proposing: Vec<&Signal> = signals
             .iter()
@@ -378,7 +383,8 @@ pub fn diagnose_with(
         locality(&mut checks, h, &proposing, bundle, &path, weight);
         baseline(&mut checks, h, &proposing, bundle, weight);
         corroboration(&mut checks, h, signals, bundle, weight);
-        knowledge_check(&mut checks, h, knowledge, weight);
+        corrected_before(&mut checks, h, &blamed_again, weight);
+        knowledge_check(&mut checks, h, knowledge, &blamed_again, weight);
         alert_text(&mut checks, h, signals, bundle, weight);
         // One verdict per check kind and item: keep the first of duplicates.
         let mut seen = BTreeSet::new();
@@ -416,7 +422,17 @@ pub fn diagnose_with(
             .filter(|(i, _)| *i != index)
             .map(|(_, s)| *s)
             .fold(0.0, f64::max);
-        h.confidence = confidence(h, h.score - best_other);
+        let only_past = h.signal_ids.iter().all(|id| {
+            signals
+                .iter()
+                .any(|s| &s.id == id && s.kind == SignalKind::PastIncident)
+        });
+        h.confidence = if only_past {
+            // Nothing collected shows it now: a lead to check, never more than LOW.
+            Confidence::Low
+        } else {
+            confidence(h, h.score - best_other)
+        };
     }
     hypotheses
 }
@@ -981,12 +997,119 @@ fn names_no_other_entity(k: &KnowledgeMatch, h: &Hypothesis) -> bool {
     past.is_empty() || entity_name(past).eq_ignore_ascii_case(entity_name(&h.entity))
 }
 
+/// Whether `a` and `b` name one culprit: equal, or one a bare name and the other a typed
+/// entity of that name (`redis-sessions`, `elasticache/redis-sessions`).
+fn same_entity(a: &str, b: &str) -> bool {
+    a == b
+        || (a.contains('/') != b.contains('/')
+            && entity_name(a).eq_ignore_ascii_case(entity_name(b)))
+}
+
+/// A corrected past incident recalled now, whose brief blamed a cause that collected evidence
+/// proposes again: (the record, the blamed category, the blamed entity as this bundle names it).
+struct BlamedAgain<'a> {
+    record: &'a KnowledgeMatch,
+    category: Category,
+    entity: String,
+}
+
+/// The recalled corrected records (each cited by a past-incident signal, so similar enough and
+/// about these services) whose brief's wrong cause a signal with evidence proposes again.
+fn blamed_again<'a>(
+    knowledge: &'a [KnowledgeMatch],
+    signals: &[Signal],
+    bundle: &EvidenceBundle,
+) -> Vec<BlamedAgain<'a>> {
+    knowledge
+        .iter()
+        .filter(|k| {
+            signals
+                .iter()
+                .any(|s| s.kind == SignalKind::PastIncident && s.knowledge_ids.contains(&k.id))
+        })
+        .filter_map(|record| {
+            let (category, entity) = memory::blamed(record)?;
+            let category: Category =
+                serde_json::from_value(serde_json::Value::String(category.into())).ok()?;
+            let entity = canonical_entity(entity, bundle);
+            signals
+                .iter()
+                .any(|s| {
+                    s.kind != SignalKind::PastIncident
+                        && !s.evidence_ids.is_empty()
+                        && s.category == category
+                        && same_entity(&canonical_entity(&s.entity, bundle), &entity)
+                })
+                .then_some(BlamedAgain {
+                    record,
+                    category,
+                    entity,
+                })
+        })
+        .collect()
+}
+
+/// People corrected a brief with these symptoms that blamed this cause.
+fn corrected_before(
+    checks: &mut Vec<HypothesisCheck>,
+    h: &Hypothesis,
+    blamed: &[BlamedAgain],
+    weight: &DiagnosisSettings,
+) {
+    for b in blamed
+        .iter()
+        .filter(|b| b.category == h.category && same_entity(&b.entity, &h.entity))
+    {
+        let k = b.record;
+        checks.push(HypothesisCheck {
+            kind: CheckKind::Knowledge,
+            supports: false,
+            reason: format!(
+                "incident {} on {} had the same symptoms, was blamed on {} {} and corrected: {}",
+                k.meta["id"].as_str().unwrap_or(&k.id),
+                k.meta["date"].as_str().unwrap_or("an earlier date"),
+                b.category.as_str(),
+                b.entity,
+                k.meta["root_cause"]
+                    .as_str()
+                    .unwrap_or("cause not recorded")
+            ),
+            evidence_ids: Vec::new(),
+            knowledge_ids: vec![k.id.clone()],
+            weight: weight.corrected_before,
+        });
+    }
+}
+
 fn knowledge_check(
     checks: &mut Vec<HypothesisCheck>,
     h: &Hypothesis,
     knowledge: &[KnowledgeMatch],
+    blamed: &[BlamedAgain],
     weight: &DiagnosisSettings,
 ) {
+    // Only a past incident suggests it, but that incident is one people corrected *to* it
+    // from the cause the evidence proposes again now: the lead stands, at LOW.
+    if h.evidence_ids.is_empty()
+        && let Some(b) = blamed
+            .iter()
+            .find(|b| h.knowledge_ids.contains(&b.record.id))
+    {
+        checks.push(HypothesisCheck {
+            kind: CheckKind::Knowledge,
+            supports: true,
+            reason: format!(
+                "people corrected incident {} with the same symptoms to this cause, from {} {} which the evidence proposes again; nothing collected shows it now",
+                b.record.meta["id"].as_str().unwrap_or(&b.record.id),
+                b.category.as_str(),
+                b.entity
+            ),
+            evidence_ids: Vec::new(),
+            knowledge_ids: vec![b.record.id.clone()],
+            weight: 0.0,
+        });
+        return;
+    }
     if h.evidence_ids.is_empty() {
         checks.push(HypothesisCheck {
             kind: CheckKind::Corroboration,

@@ -35,6 +35,9 @@ pub struct Record {
     pub entity: String,
     pub cause: String,
     pub confirmation: Confirmation,
+    /// For a corrected brief, the cause it had stated (category, entity): the next incident
+    /// with the same symptoms weighs against blaming it again.
+    pub blamed: Option<(Category, String)>,
     pub resolution: String,
     /// Strongest evidence first: (kind, summary).
     pub symptoms: Vec<(String, String)>,
@@ -90,6 +93,13 @@ impl Record {
             }
             (None, None) => return None,
         };
+        // What the corrected brief had blamed, when it named a cause other than the real one.
+        let blamed = brief
+            .map(|b| &b.triage.root_cause)
+            .filter(|_| confirmation == Confirmation::Corrected)
+            .filter(|rc| rc.category != Category::Unknown && !rc.entity.is_empty())
+            .filter(|rc| (rc.category, rc.entity.as_str()) != (category, entity.as_str()))
+            .map(|rc| (rc.category, rc.entity.clone()));
         let resolution = match (confirmation, brief.and_then(|b| b.triage.actions.first())) {
             (Confirmation::Confirmed, Some(action)) => action.action.clone(),
             _ => String::new(),
@@ -126,6 +136,7 @@ impl Record {
             entity,
             cause,
             confirmation,
+            blamed,
             resolution,
             symptoms,
             link,
@@ -145,6 +156,8 @@ impl Record {
             "root_cause": self.cause,
             "resolution": self.resolution,
             "confirmation": self.confirmation.as_str(),
+            "blamed_category": self.blamed.as_ref().map(|(c, _)| c.as_str()),
+            "blamed_entity": self.blamed.as_ref().map(|(_, e)| e),
             "dedup_key": self.dedup_key,
             "duration_minutes": self.minutes,
             "link": self.link,
@@ -159,6 +172,12 @@ impl Record {
             self.confirmation.as_str(),
             self.cause
         ));
+        if let Some((category, entity)) = &self.blamed {
+            body.push_str(&format!(
+                "\nThe brief had blamed {} {entity}.\n",
+                category.as_str()
+            ));
+        }
         if !self.resolution.is_empty() {
             body.push_str(&format!("\n## Resolution\n{}\n", self.resolution));
         }
@@ -313,6 +332,62 @@ fn prune(dir: &Path, retain_days: i64, now: DateTime<Utc>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the writer records a corrected brief had blamed is what the next incident reads
+    /// back from the indexed record's front matter; other records blame nothing.
+    #[test]
+    fn a_corrected_record_carries_what_its_brief_blamed_through_the_index() {
+        let record = |confirmation, blamed: Option<(Category, String)>| Record {
+            incident_id: "0199a3c2-aaaa".into(),
+            title: "[Triggered] matchmaker p99 latency above 2s".into(),
+            dedup_key: "datadog:1:1-1".into(),
+            services: vec!["matchmaker".into()],
+            opened_at: Utc::now(),
+            minutes: Some(41),
+            category: Category::DependencyFailure,
+            entity: "elasticache/redis-sessions".into(),
+            cause: "redis-sessions stopped accepting connections".into(),
+            confirmation,
+            blamed,
+            resolution: String::new(),
+            symptoms: vec![("alert".into(), "matchmaker p99 latency above 2s".into())],
+            link: None,
+        };
+        let recalled = |record: &Record| {
+            let chunk = crate::knowledge::chunk::front_matter_document(
+                CORPUS,
+                Path::new("0199a3c2-aaaa.md"),
+                &record.to_markdown(),
+            )
+            .remove(0);
+            crate::domain::KnowledgeMatch {
+                id: chunk.id,
+                corpus: chunk.corpus,
+                title: chunk.title,
+                source: None,
+                score: 0.9,
+                updated_at: None,
+                text: chunk.text,
+                snippet: String::new(),
+                meta: chunk.meta,
+            }
+        };
+        let corrected = record(
+            Confirmation::Corrected,
+            Some((Category::ResourceSaturation, "rds/prod-match-db".into())),
+        );
+        assert!(
+            corrected
+                .to_markdown()
+                .contains("The brief had blamed resource_saturation rds/prod-match-db.")
+        );
+        assert_eq!(
+            crate::domain::memory::blamed(&recalled(&corrected)),
+            Some(("resource_saturation", "rds/prod-match-db"))
+        );
+        let confirmed = record(Confirmation::Confirmed, None);
+        assert_eq!(crate::domain::memory::blamed(&recalled(&confirmed)), None);
+    }
 
     #[test]
     fn records_past_retention_are_removed_and_others_kept() {

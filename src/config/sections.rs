@@ -460,6 +460,8 @@ pub struct DiagnosisSettings {
     pub knowledge: f64,
     /// Only a past incident suggests it.
     pub knowledge_only: f64,
+    /// A past incident with the same symptoms blamed this cause, and people corrected it.
+    pub corrected_before: f64,
     /// The alert's own text states it.
     pub alert_text: f64,
 }
@@ -480,6 +482,8 @@ impl Default for DiagnosisSettings {
             corroborated: 0.1,
             knowledge: 0.05,
             knowledge_only: -0.2,
+            // Not fitted: as decisive as a check of content or time order.
+            corrected_before: -0.4,
             alert_text: 0.1,
         }
     }

@@ -49,6 +49,18 @@ impl Confirmation {
     }
 }
 
+/// What a recalled corrected record says its brief had wrongly blamed: (category, entity).
+pub fn blamed(k: &KnowledgeMatch) -> Option<(&str, &str)> {
+    if Confirmation::of(k) != Confirmation::Corrected {
+        return None;
+    }
+    let category = k.meta["blamed_category"]
+        .as_str()
+        .filter(|c| !c.is_empty())?;
+    let entity = k.meta["blamed_entity"].as_str().filter(|e| !e.is_empty())?;
+    Some((category, entity))
+}
+
 /// What a recalled record says, for a signal or a check: "Same symptoms as incident 3f2a… on
 /// 2026-10-02, corrected cause: redis-sessions failover".
 pub fn recall_statement(k: &KnowledgeMatch) -> String {

@@ -1334,6 +1334,87 @@ fn the_automated_share_of_edge_requests_weighs_on_a_waf_surge() {
     }
 }
 
+/// A remembered incident people corrected, recalled by the same symptoms: the cause its brief
+/// blamed is weighed against now, and the corrected cause — which nothing collected shows —
+/// is stated as a LOW lead instead of the confident repeat of the old mistake. Without the
+/// record the evidence's own reading stands.
+#[test]
+fn a_corrected_memory_weighs_against_repeating_the_blamed_cause() {
+    let targets = Targets {
+        service: Some("matchmaker".into()),
+        rds_instances: vec!["match-db".into()],
+        dependencies: vec!["sessions-cache".into(), "match-db".into()],
+        ..Targets::default()
+    };
+    let points: Vec<Value> = (0..36)
+        .map(|i| {
+            let at = onset() + Duration::minutes(i - 30);
+            json!([at.timestamp_millis(), if i < 30 { 180.0 } else { 410.0 }])
+        })
+        .collect();
+    let bundle = bundle(
+        targets,
+        vec![EvidenceItem {
+            id: "aws.rds.match-db.connections".into(),
+            source: "aws".into(),
+            kind: "metric".into(),
+            at: None,
+            summary: "match-db connections: max 410 of max_connections 400 (102%)".into(),
+            anomaly: 0.9,
+            data: json!({"metric": "DatabaseConnections", "max_connections": 400.0,
+                "series": {"points": points, "min": 180.0, "max": 410.0, "last": 410.0, "onset_index": 30}}),
+        }],
+    );
+    let record = triaged::domain::KnowledgeMatch {
+        id: "incident.0199aaaa-0000".into(),
+        corpus: "incidents".into(),
+        title: "0199aaaa-0000: [Triggered] matchmaker p99 latency above 2s".into(),
+        source: None,
+        score: 0.93,
+        updated_at: None,
+        text: "matchmaker p99 latency above 2s; match-db connections above max".into(),
+        snippet: String::new(),
+        meta: json!({
+            "id": "0199aaaa-0000", "date": "2026-09-12", "services": ["matchmaker", "match-db"],
+            "category": "dependency_failure", "entity": "elasticache/sessions-cache",
+            "root_cause": "sessions-cache refused connections; the fallback exhausted the pool",
+            "confirmation": "corrected",
+            "blamed_category": "resource_saturation", "blamed_entity": "rds/match-db",
+        }),
+    };
+    let alert = alert("matchmaker p99 latency above 2s", "matchmaker");
+    let brief = |knowledge: &[triaged::domain::KnowledgeMatch]| {
+        let signals = triaged::signals::derive(&bundle, knowledge);
+        let hypotheses =
+            triaged::diagnosis::diagnose(Some("matchmaker"), &bundle, knowledge, &signals);
+        let triage =
+            triaged::analysis::fallback::analyse(&alert, &bundle, knowledge, &signals, &hypotheses);
+        (hypotheses, triage)
+    };
+
+    let (_, without) = brief(&[]);
+    assert_eq!(without.root_cause.entity, "rds/match-db");
+
+    let (hypotheses, with) = brief(std::slice::from_ref(&record));
+    let saturation = hypotheses
+        .iter()
+        .find(|h| h.entity == "rds/match-db")
+        .unwrap();
+    assert!(
+        saturation
+            .against()
+            .any(|c| c.knowledge_ids == [record.id.clone()]
+                && c.reason
+                    .contains("was blamed on resource_saturation rds/match-db and corrected")),
+        "{:#?}",
+        saturation.checks
+    );
+    assert_eq!(with.root_cause.category, Category::DependencyFailure);
+    assert_eq!(with.root_cause.entity, "elasticache/sessions-cache");
+    assert_eq!(with.root_cause.confidence, Confidence::Low);
+    assert!(with.root_cause.knowledge_ids.contains(&record.id));
+}
+
 /// A Qdrant server that is down when the incident comes costs the brief its knowledge only:
 /// the retrieve stage reports the gap with the reason, and the gap is a source report the
 /// brief lists.

@@ -61,6 +61,14 @@ async fn a_corrected_incident_is_recalled_with_the_corrected_cause_by_the_next_o
         text.contains("redis-sessions failover") && text.contains("confirmation: corrected"),
         "remembered with the corrected cause: {text}"
     );
+    // The wrong brief stated no cause (nothing answered here), so the record blames none.
+    let detail = app.incident(&first).await;
+    let wrong_brief = Brief::from_stored(&first, detail.brief.clone().unwrap()).unwrap();
+    assert_eq!(
+        wrong_brief.triage.root_cause.category,
+        triaged::domain::Category::Unknown
+    );
+    assert!(text.contains("blamed_category: null"), "{text}");
 
     // The same alert in a new cycle: a new incident on the same service.
     let second = alert(&app, "d-3", "cycle-b", "Triggered").await;
