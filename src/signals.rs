@@ -26,6 +26,8 @@ pub enum SignalKind {
     DependencyInErrors,
     /// Name lookups failing at the resolver.
     ResolverFailure,
+    /// The resolver answers that a name the service looks up does not exist (NXDOMAIN).
+    NameNotFound,
     OverdueJob,
     NodeUnhealthy,
     /// The failing pods share one node or zone; their healthy siblings run elsewhere.
@@ -491,6 +493,7 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                 if let Some((kind, statement, strength, category, on)) = fact {
                     let entity = match on {
                         FactEntity::Resolver => "deployment/kube-system/coredns".to_string(),
+                        FactEntity::Service => workload_entity(),
                         // The database the message names, else the service's only one.
                         FactEntity::Database => {
                             let named = bundle
@@ -809,24 +812,46 @@ enum FactEntity {
     Resolver,
     /// The service's database.
     Database,
+    /// The alerting service, whose configuration names what it looks up.
+    Service,
 }
 
-/// Facts an error message states outright: name lookups timing out or failing (the resolver,
-/// not the names looked up), a disk out of space, connection slots used up.
+/// Facts an error message states outright: name lookups timing out at the resolver (the
+/// resolver, not the names looked up), a name the resolver says does not exist, a disk out of
+/// space, connection slots used up.
 fn log_fact(text: &str) -> Option<(SignalKind, &'static str, f64, Category, FactEntity)> {
     let lower = text.to_lowercase();
-    if lower.contains("lookup ")
-        && (lower.contains("i/o timeout")
-            || lower.contains("no such host")
-            || lower.contains("server misbehaving")
-            || lower.contains("temporary failure in name resolution"))
-    {
+    // The resolver did not answer (Go's i/o timeout or server misbehaving, glibc's and
+    // Node's temporary failure).
+    let resolver_down = (lower.contains("lookup ")
+        && (lower.contains("i/o timeout") || lower.contains("server misbehaving")))
+        || lower.contains("temporary failure in name resolution")
+        || lower.contains("getaddrinfo eai_again");
+    // The resolver answered that the name does not exist (NXDOMAIN, in the words of Go,
+    // Node, the JVM, glibc, macOS, curl and Windows): a wrong or removed hostname, or a
+    // Service renamed or deleted — configuration, not the resolver.
+    let name_missing = (lower.contains("lookup ") && lower.contains("no such host"))
+        || lower.contains("getaddrinfo enotfound")
+        || lower.contains("unknownhostexception")
+        || lower.contains("name or service not known")
+        || lower.contains("nodename nor servname provided")
+        || lower.contains("could not resolve host")
+        || lower.contains("no such host is known");
+    if resolver_down {
         Some((
             SignalKind::ResolverFailure,
             "Name lookups fail at the resolver",
             0.8,
             Category::Network,
             FactEntity::Resolver,
+        ))
+    } else if name_missing {
+        Some((
+            SignalKind::NameNotFound,
+            "A name the service looks up does not exist (a wrong or removed hostname, or a Service renamed or deleted)",
+            0.7,
+            Category::ConfigChange,
+            FactEntity::Service,
         ))
     } else if lower.contains("no space left on device") || lower.contains("disk full") {
         Some((
@@ -1060,6 +1085,32 @@ mod tests {
     fn decisive_facts_in_messages() {
         let dns = "dial tcp: lookup cache.ns.svc.cluster.local on 10.0.0.10:53: read udp 10.1.2.3:5353->10.0.0.10:53: i/o timeout";
         assert_eq!(log_fact(dns).map(|f| f.3), Some(Category::Network));
+        // The resolver not answering, in other runtimes' words: still the resolver.
+        for down in [
+            "Error: getaddrinfo EAI_AGAIN cache.ns.svc.cluster.local",
+            "psycopg2.OperationalError: could not translate host name \"db\" to address: Temporary failure in name resolution",
+        ] {
+            assert_eq!(
+                log_fact(down).map(|f| f.0),
+                Some(SignalKind::ResolverFailure),
+                "{down}"
+            );
+        }
+        // The resolver answering that the name does not exist: configuration, not the resolver.
+        for missing in [
+            "dial tcp: lookup orders-db.prod.svc.cluster.local on 10.0.0.10:53: no such host",
+            "Error: getaddrinfo ENOTFOUND postgres.production.svc.cluster.local",
+            "java.net.UnknownHostException: ledger.internal: Name or service not known",
+            "socket.gaierror: [Errno -2] Name or service not known",
+            "curl: (6) Could not resolve host: api.partner.example",
+        ] {
+            assert_eq!(
+                log_fact(missing).map(|f| (f.0, f.3)),
+                Some((SignalKind::NameNotFound, Category::ConfigChange)),
+                "{missing}"
+            );
+        }
+        assert!(log_fact("lookup took 3 ms; no errors").is_none());
         let disk = "could not extend file \"base/1/2\": No space left on device";
         assert_eq!(
             log_fact(disk).map(|f| f.3),

@@ -386,6 +386,13 @@ fn actions_for(lead: &Signal) -> Vec<Action> {
             Risk::Low,
             "lookups answer again once the resolver is healthy or scaled",
         )],
+        (SignalKind::NameNotFound, _) => vec![action(
+            format!("Check the hostnames {} looks up: the Service or DNS record they name, and the configuration that names them", lead.entity),
+            ActionKind::Investigate,
+            None,
+            Risk::Low,
+            "the name resolves again once it is corrected or the Service restored",
+        )],
         (SignalKind::Ddos | SignalKind::WafSpike, _) => vec![action(
             "Tighten edge protection: rate-limit or challenge the attacking sources".into(),
             ActionKind::Mitigate,

@@ -118,9 +118,13 @@ pub fn validate_with(
         Category::DdosOrAbuse if !has(SignalKind::Ddos) && !has(SignalKind::WafSpike) => report
             .contradictions
             .push("blames an attack, but the edge shows no DDoS mitigation or WAF surge".into()),
-        Category::ConfigChange if !has(SignalKind::ConfigChange) => report
-            .contradictions
-            .push("blames a config change, but none was found in the window".into()),
+        Category::ConfigChange
+            if !has(SignalKind::ConfigChange) && !has(SignalKind::NameNotFound) =>
+        {
+            report
+                .contradictions
+                .push("blames a config change, but none was found in the window".into());
+        }
         // "Nothing to fix" must not be a way around a fault the evidence shows.
         Category::NoFault => {
             if let Some(fault) = signals.iter().find(|s| {
