@@ -166,6 +166,13 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
             bundle.targets.service.as_deref().unwrap_or("unknown")
         ),
     };
+    // Every replica of the target workload is ready now.
+    let workload_ready_now = || {
+        bundle
+            .items
+            .iter()
+            .any(|i| i.kind == "workload" && i.anomaly <= 0.2)
+    };
     // The host a certificate failure names (`certificate/<host>`), else the workload.
     let certificate_entity = |item: &EvidenceItem| {
         item.data["host"]
@@ -388,6 +395,25 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                 } else if item.data["waiting"]
                     .as_array()
                     .is_some_and(|w| w.iter().any(|w| w == "CrashLoopBackOff"))
+                    && item.data["terminating"] == true
+                    && workload_ready_now()
+                {
+                    // A pod being deleted while every replica of the workload is ready: an
+                    // old pod torn down by a rollout or a scale-down, not a current failure.
+                    push(
+                        SignalKind::Recovered,
+                        item,
+                        format!(
+                            "A pod being deleted crash-loops, but every replica is ready now: {}",
+                            item.summary
+                        ),
+                        0.45,
+                        Category::NoFault,
+                        workload_entity(),
+                    );
+                } else if item.data["waiting"]
+                    .as_array()
+                    .is_some_and(|w| w.iter().any(|w| w == "CrashLoopBackOff"))
                 {
                     push(
                         SignalKind::CrashLoop,
@@ -403,11 +429,7 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                 if let Some((kind, statement, strength, category)) = kube_event(item) {
                     // Events outlive their fault: with every replica of the workload ready
                     // now, the event is history — a fault that already recovered.
-                    let recovered = bundle
-                        .items
-                        .iter()
-                        .any(|i| i.kind == "workload" && i.anomaly <= 0.2);
-                    if recovered {
+                    if workload_ready_now() {
                         push(
                             SignalKind::Recovered,
                             item,

@@ -1415,6 +1415,55 @@ fn a_corrected_memory_weighs_against_repeating_the_blamed_cause() {
     assert!(with.root_cause.knowledge_ids.contains(&record.id));
 }
 
+/// A crash-looping pod that is being deleted while every replica of its workload is ready is
+/// an old pod torn down, not the fault; the same pod with replicas missing is the fault.
+#[test]
+fn a_terminating_pod_crash_looping_beside_a_ready_workload_is_not_the_fault() {
+    let targets = Targets {
+        service: Some("payments-api".into()),
+        kube_namespace: Some("payments".into()),
+        kube_workloads: vec!["payments-api".into()],
+        ..Targets::default()
+    };
+    let pod = EvidenceItem {
+        id: "k8s.pod.payments/payments-api-6c4ab5d9c-old1".into(),
+        source: "kubernetes".into(),
+        kind: "pod".into(),
+        at: None,
+        summary: "pod payments-api-6c4ab5d9c-old1: Running, 2 restarts, terminating (deleted at 09:38), waiting: CrashLoopBackOff".into(),
+        anomaly: 0.6,
+        data: json!({"phase": "Running", "terminating": true, "restarts": 2,
+            "waiting": ["CrashLoopBackOff"], "last_terminations": []}),
+    };
+    let workload = |ready: i64| EvidenceItem {
+        id: "k8s.workload.payments/payments-api".into(),
+        source: "kubernetes".into(),
+        kind: "workload".into(),
+        at: None,
+        summary: format!("payments-api: {ready}/3 replicas ready"),
+        anomaly: if ready == 3 { 0.1 } else { 0.8 },
+        data: json!({"ready": ready, "desired": 3}),
+    };
+    let alert = alert("payments-api pod crash looping", "payments-api");
+    for (ready, crash_loop) in [(3, false), (1, true)] {
+        let bundle = bundle(targets.clone(), vec![pod.clone(), workload(ready)]);
+        let signals = triaged::signals::derive(&bundle, &[]);
+        assert_eq!(
+            signals
+                .iter()
+                .any(|s| s.kind == triaged::signals::SignalKind::CrashLoop),
+            crash_loop,
+            "{ready} ready: {signals:#?}"
+        );
+        let hypotheses = triaged::diagnosis::diagnose(Some("payments-api"), &bundle, &[], &signals);
+        let triage =
+            triaged::analysis::fallback::analyse(&alert, &bundle, &[], &signals, &hypotheses);
+        if !crash_loop {
+            assert_eq!(triage.root_cause.category, Category::NoFault, "{triage:#?}");
+        }
+    }
+}
+
 /// A Qdrant server that is down when the incident comes costs the brief its knowledge only:
 /// the retrieve stage reports the gap with the reason, and the gap is a source report the
 /// brief lists.

@@ -1336,6 +1336,13 @@ async fn fake_kubernetes(window: &Window) -> MockServer {
             vec![
                 pod("game-api-7d9f8b6c5d-x2x7q", "7d9f8b6c5d", 7, true, window),
                 pod("game-api-7d9f8b6c5d-lq9mz", "7d9f8b6c5d", 0, false, window),
+                // The old revision's last pod, being deleted by the rollout.
+                {
+                    let mut old = pod("game-api-6c9d7f5b8d-old01", "6c9d7f5b8d", 2, false, window);
+                    old["metadata"]["deletionTimestamp"] =
+                        json!(at(window, -2).format("%Y-%m-%dT%H:%M:%SZ").to_string());
+                    old
+                },
                 pod("leaderboard-5c8b9-abcde", "5c8b9", 0, false, window),
             ],
         ),
@@ -1579,6 +1586,27 @@ async fn kubernetes_reports_the_rollout_crashing_pods_events_hpa_node_and_logs()
             .item("k8s.pod.production/game-api-7d9f8b6c5d-lq9mz")
             .is_none(),
         "healthy pods are not evidence"
+    );
+    let old = bundle
+        .item("k8s.pod.production/game-api-6c9d7f5b8d-old01")
+        .expect("the old revision's pod");
+    assert!(
+        old.summary.contains(&format!(
+            "terminating (deleted at {})",
+            at(&window, -2).format("%H:%M")
+        )) && old.data["terminating"] == true,
+        "{}",
+        old.summary
+    );
+    assert_eq!(crashing.data["terminating"], false);
+    // The workload counts the pod being deleted apart: it is no longer a wanted replica.
+    let workload = bundle
+        .item("k8s.workload.production/game-api")
+        .expect("the workload's state");
+    assert!(
+        workload.summary.ends_with(", 1 pod(s) terminating") && workload.data["terminating"] == 1,
+        "{}",
+        workload.summary
     );
     assert!(
         !bundle.items.iter().any(|i| i.id.contains("leaderboard")),

@@ -425,7 +425,16 @@ pub(super) fn pod_health(namespace: &str, pods: &[&Value]) -> Vec<EvidenceItem> 
             })
             .and_then(|c| c["message"].as_str().or_else(|| c["reason"].as_str()))
             .map(|why| why.chars().take(300).collect::<String>());
+        // Being deleted (a rollout replacing it, a scale-down, an eviction): what it does now
+        // ends with it.
+        let terminating = time(&pod["metadata"]["deletionTimestamp"]);
         let mut summary = format!("pod {}: {phase}, {restarts} restarts", name(pod));
+        if let Some(at) = terminating {
+            summary.push_str(&format!(
+                ", terminating (deleted at {})",
+                at.format("%H:%M")
+            ));
+        }
         if let Some(why) = &unschedulable {
             summary.push_str(&format!(", not scheduled: {why}"));
         }
@@ -454,9 +463,14 @@ pub(super) fn pod_health(namespace: &str, pods: &[&Value]) -> Vec<EvidenceItem> 
             kind: "pod".into(),
             at: terminations.first().and_then(|t| t.2),
             summary,
-            anomaly: if severe { 0.9 } else { 0.5 },
+            anomaly: match (severe, terminating.is_some()) {
+                (true, false) => 0.9,
+                (true, true) => 0.6,
+                (false, _) => 0.5,
+            },
             data: json!({
                 "phase": phase,
+                "terminating": terminating.is_some(),
                 "node": pod["spec"]["nodeName"],
                 "unschedulable": unschedulable,
                 "restarts": restarts,
@@ -520,18 +534,34 @@ pub(super) fn workload_state(
                 .flat_map(|p| p["status"]["containerStatuses"].as_array().cloned().unwrap_or_default())
                 .filter_map(|s| s["restartCount"].as_i64())
                 .sum();
-            // Both views must agree: the ReplicaSets' counts and every pod found ready.
-            let healthy = ready >= wanted && wanted > 0 && mine.iter().all(|p| pod_ready(p));
+            // Both views must agree: the ReplicaSets' counts and every pod found ready — but
+            // a pod being deleted (an old revision's, torn down by a rollout) is no longer one
+            // of the replicas wanted.
+            let terminating = mine
+                .iter()
+                .filter(|p| !p["metadata"]["deletionTimestamp"].is_null())
+                .count();
+            let healthy = ready >= wanted
+                && wanted > 0
+                && mine
+                    .iter()
+                    .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                    .all(|p| pod_ready(p));
             Some(EvidenceItem {
                 id: format!("k8s.workload.{namespace}/{workload}"),
                 source: "kubernetes".into(),
                 kind: "workload".into(),
                 at: None,
                 summary: format!(
-                    "{workload}: {ready} of {wanted} replicas ready now, {restarts} restarts in total"
+                    "{workload}: {ready} of {wanted} replicas ready now, {restarts} restarts in total{}",
+                    if terminating > 0 {
+                        format!(", {terminating} pod(s) terminating")
+                    } else {
+                        String::new()
+                    }
                 ),
                 anomaly: if healthy { 0.1 } else { 0.6 },
-                data: json!({"ready": ready, "wanted": wanted, "pods": mine.len(), "restarts": restarts}),
+                data: json!({"ready": ready, "wanted": wanted, "pods": mine.len(), "terminating": terminating, "restarts": restarts}),
             })
         })
         .collect()
