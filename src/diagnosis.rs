@@ -504,7 +504,15 @@ fn check(
 }
 
 /// A rollout, a change event, a parameter change or a job: something that happened at a time.
-fn is_change(item: &EvidenceItem) -> bool {
+/// Whether the hypotheses `about` selects exist and a check speaks against each of them.
+pub fn all_ruled_out(hypotheses: &[Hypothesis], about: impl Fn(&Hypothesis) -> bool) -> bool {
+    let mut about = hypotheses.iter().filter(|h| about(h)).peekable();
+    about.peek().is_some() && about.all(|h| h.against().next().is_some())
+}
+
+/// A change in the window (a rollout, a configuration or parameter change, a job run), as
+/// opposed to a reading of a symptom.
+pub fn is_change(item: &EvidenceItem) -> bool {
     matches!(item.kind.as_str(), "rollout" | "change" | "job")
         || (item.kind == "rds_event" && item.summary.to_lowercase().contains("parameter"))
 }

@@ -74,13 +74,18 @@ pub fn analyse(
             evidence_ids: top.evidence_ids.clone(),
             knowledge_ids: top.knowledge_ids.clone(),
         },
-        None if let Some(healthy) = healthy_now(bundle) => RootCause {
+        None if let Some(healthy) = healthy_now(bundle, hypotheses) => RootCause {
             statement: format!(
                 "Nothing is abnormal now: {} sources answered and none of their {} readings is \
-                 outside its baseline; \"{}\" looks like noise, a flap or a fault that already \
+                 outside its baseline{}; \"{}\" looks like noise, a flap or a fault that already \
                  recovered.",
                 healthy.sources,
-                bundle.items.len(),
+                bundle.items.len() - healthy.ruled_out,
+                match healthy.ruled_out {
+                    0 => String::new(),
+                    1 => " (the one change in the window was ruled out)".to_string(),
+                    n => format!(" (the {n} changes in the window were ruled out)"),
+                },
                 alert.title
             ),
             category: Category::NoFault,
@@ -263,16 +268,32 @@ pub fn analyse(
 struct Healthy {
     sources: usize,
     evidence_ids: Vec<String>,
+    /// Abnormal readings set aside: changes every hypothesis about them ruled out.
+    ruled_out: usize,
 }
 
-fn healthy_now(bundle: &EvidenceBundle) -> Option<Healthy> {
+fn healthy_now(bundle: &EvidenceBundle, hypotheses: &[Hypothesis]) -> Option<Healthy> {
     let asked: Vec<_> = bundle
         .reports
         .iter()
         .filter(|r| r.status != SourceStatus::NotConfigured)
         .collect();
     let answered = asked.iter().all(|r| r.status == SourceStatus::Ok);
-    let calm = bundle.items.iter().all(|item| item.anomaly < 0.5);
+    // A change every hypothesis about it ruled out (a parameter still waiting for a reboot, a
+    // calendar entry) is not a fault now; a symptom stays one whatever its hypotheses.
+    let ruled_out = |item: &crate::domain::EvidenceItem| {
+        crate::diagnosis::is_change(item)
+            && crate::diagnosis::all_ruled_out(hypotheses, |h| h.evidence_ids.contains(&item.id))
+    };
+    let calm = bundle
+        .items
+        .iter()
+        .all(|item| item.anomaly < 0.5 || ruled_out(item));
+    let ruled_out = bundle
+        .items
+        .iter()
+        .filter(|item| item.anomaly >= 0.5 && ruled_out(item))
+        .count();
     // Positive evidence of health: a workload all ready, a metric or monitor at its baseline.
     let healthy: Vec<String> = bundle
         .items
@@ -289,6 +310,7 @@ fn healthy_now(bundle: &EvidenceBundle) -> Option<Healthy> {
     Some(Healthy {
         sources: asked.len(),
         evidence_ids: healthy,
+        ruled_out,
     })
 }
 

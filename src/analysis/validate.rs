@@ -127,10 +127,20 @@ pub fn validate_with(
         }
         // "Nothing to fix" must not be a way around a fault the evidence shows.
         Category::NoFault => {
+            // A change every hypothesis it proposed was ruled out (a parameter waiting for a
+            // reboot, a calendar entry) shows no fault.
+            let ruled_out_change = |s: &Signal| {
+                s.evidence_ids
+                    .first()
+                    .and_then(|id| bundle.item(id))
+                    .is_some_and(crate::diagnosis::is_change)
+                    && crate::diagnosis::all_ruled_out(hypotheses, |h| h.signal_ids.contains(&s.id))
+            };
             if let Some(fault) = signals.iter().find(|s| {
                 s.kind != SignalKind::PastIncident
                     && s.category != Category::Unknown
                     && s.strength >= 0.6
+                    && !ruled_out_change(s)
             }) {
                 report.contradictions.push(format!(
                     "says there is no fault, but a signal shows one: {}",

@@ -829,7 +829,7 @@ pub(crate) fn performance_insights_item(
 }
 
 /// The evidence item for one RDS event; disruptive ones (failover, reboot, storage, …) score
-/// high.
+/// high, except a change that waits for a reboot to take effect: nothing changed yet.
 pub(crate) fn rds_event_item(
     id: &str,
     index: usize,
@@ -849,6 +849,7 @@ pub(crate) fn rds_event_item(
     ]
     .iter()
     .any(|w| lower.contains(w));
+    let pending = lower.contains("to take effect") || lower.contains("pending-reboot");
     EvidenceItem {
         id: format!(
             "aws.rds.{id}.event.{}",
@@ -861,8 +862,12 @@ pub(crate) fn rds_event_item(
             "RDS event on {id}{}: {message}",
             at.map_or(String::new(), |t| format!(" at {}", t.format("%H:%M")))
         ),
-        anomaly: if disruptive { 0.8 } else { 0.4 },
-        data: json!({ "message": message, "categories": categories, "date": at }),
+        anomaly: match (disruptive, pending) {
+            (_, true) => 0.3,
+            (true, false) => 0.8,
+            (false, false) => 0.4,
+        },
+        data: json!({ "message": message, "categories": categories, "date": at, "pending_reboot": pending }),
     }
 }
 
@@ -915,9 +920,13 @@ fn describe_metric(
         // Falling free space is the fault: read against the most there was.
         "FreeStorageSpace" => (
             format!(
-                "{id} FreeStorageSpace: last {:.1} GiB, max {:.1} GiB{base}",
+                "{id} FreeStorageSpace: last {:.1} GiB, max {:.1} GiB{}",
                 series.last / 1_073_741_824.0,
-                series.max / 1_073_741_824.0
+                series.max / 1_073_741_824.0,
+                baseline.map_or(String::new(), |b| format!(
+                    ", before onset {:.1} GiB",
+                    b / 1_073_741_824.0
+                ))
             ),
             if series.max > 0.0 && series.last <= 0.1 * series.max {
                 0.9
@@ -1215,6 +1224,38 @@ impl Formula<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_waiting_for_a_reboot_is_not_a_disruption_yet() {
+        let item = |message: &str| rds_event_item("db1", 0, message, None, &[]);
+        let pending = item(
+            "DB parameter group db1-pg applied. The DB instance needs to be rebooted for the changes to take effect.",
+        );
+        assert_eq!(
+            (pending.anomaly, &pending.data["pending_reboot"]),
+            (0.3, &json!(true))
+        );
+        assert_eq!(item("Multi-AZ instance failover completed").anomaly, 0.8);
+        assert_eq!(
+            item("Finished applying modification to DB parameter group").anomaly,
+            0.8
+        );
+        assert_eq!(item("Automated backup finished").anomaly, 0.4);
+    }
+
+    #[test]
+    fn free_storage_reads_in_gib_baseline_included() {
+        let gib = 1_073_741_824.0;
+        let series =
+            Series::from_points(vec![(0, 200.0 * gib), (60_000, 12.0 * gib)], 60_000, 60).unwrap();
+        let (summary, anomaly) =
+            describe_metric("db1", "FreeStorageSpace", &series, Some(200.0 * gib), None);
+        assert_eq!(
+            summary,
+            "db1 FreeStorageSpace: last 12.0 GiB, max 200.0 GiB, before onset 200.0 GiB"
+        );
+        assert_eq!(anomaly, 0.9);
+    }
 
     #[test]
     fn max_connections_formulas_resolve_for_the_instance_class() {

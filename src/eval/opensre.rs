@@ -123,6 +123,8 @@ impl Case {
                 let value: Value = serde_json::from_slice(&std::fs::read(&path)?)
                     .with_context(|| path.display().to_string())?;
                 files.insert(stem.to_string(), value);
+            } else if let Some(value) = split_metrics(dir, stem)? {
+                files.insert(stem.to_string(), value);
             }
         }
         let name = dir.strip_prefix(root).unwrap_or(dir).display().to_string();
@@ -187,6 +189,38 @@ impl Case {
             end: latest.max(onset) + chrono::Duration::minutes(1),
         }
     }
+}
+
+/// CloudWatch metrics split one file per metric: `<stem>_envelope.json` (namespace, period,
+/// span) and `<stem>_<MetricName>.json` (one `metric_data_results` entry each), assembled into
+/// the one-file shape.
+fn split_metrics(dir: &Path, stem: &str) -> anyhow::Result<Option<Value>> {
+    let envelope = dir.join(format!("{stem}_envelope.json"));
+    if stem != "aws_cloudwatch_metrics" || !envelope.is_file() {
+        return Ok(None);
+    }
+    let mut value: Value = serde_json::from_slice(&std::fs::read(&envelope)?)
+        .with_context(|| envelope.display().to_string())?;
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p != &envelope
+                && p.extension().is_some_and(|e| e == "json")
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{stem}_")))
+        })
+        .collect();
+    parts.sort();
+    let mut results = Vec::new();
+    for part in parts {
+        results.push(
+            serde_json::from_slice::<Value>(&std::fs::read(&part)?)
+                .with_context(|| part.display().to_string())?,
+        );
+    }
+    value["metric_data_results"] = Value::Array(results);
+    Ok(Some(value))
 }
 
 fn time(value: &Value) -> Option<DateTime<Utc>> {
@@ -303,6 +337,9 @@ async fn run_one(
     .await;
     // As the live gather does: a decisive fact in the alert's text is evidence too.
     stages::add_alert_evidence(&mut bundle, alert);
+    if std::env::var_os("TMPDUMP").is_some() {
+        eprintln!("DUMP {}", serde_json::to_string(&bundle).unwrap());
+    }
     timed("collect", started);
 
     let started = Instant::now();
@@ -1127,6 +1164,52 @@ fn performance_insights_api(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Metrics split one file per metric read as the one-file shape; the vendored healthy RDS
+    /// scenario is laid out that way.
+    #[test]
+    fn split_cloudwatch_metrics_are_assembled() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, value: Value| {
+            std::fs::write(dir.path().join(name), value.to_string()).unwrap();
+        };
+        write(
+            "aws_cloudwatch_metrics_envelope.json",
+            serde_json::json!({"namespace": "AWS/RDS", "period": 60, "start_time": "2026-03-26T10:00:00Z", "end_time": "2026-03-26T10:15:00Z"}),
+        );
+        write(
+            "aws_cloudwatch_metrics_CPUUtilization.json",
+            serde_json::json!({"metric_name": "CPUUtilization", "values": [14.7]}),
+        );
+        write(
+            "aws_cloudwatch_metrics_DatabaseConnections.json",
+            serde_json::json!({"metric_name": "DatabaseConnections", "values": [93]}),
+        );
+        let value = split_metrics(dir.path(), "aws_cloudwatch_metrics")
+            .unwrap()
+            .unwrap();
+        assert_eq!(value["end_time"], "2026-03-26T10:15:00Z");
+        let names: Vec<&str> = value["metric_data_results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["metric_name"].as_str())
+            .collect();
+        assert_eq!(names, ["CPUUtilization", "DatabaseConnections"]);
+        assert!(
+            split_metrics(dir.path(), "aws_rds_events")
+                .unwrap()
+                .is_none()
+        );
+        let vendored = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/external/opensre/rds_postgres/000-healthy");
+        let case = Case::load(&vendored, vendored.parent().unwrap()).unwrap();
+        assert!(
+            case.list("aws_cloudwatch_metrics", "metric_data_results")
+                .len()
+                >= 10
+        );
+    }
 
     #[test]
     fn every_label_category_maps_to_ours() {

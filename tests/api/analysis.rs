@@ -1464,6 +1464,70 @@ fn a_terminating_pod_crash_looping_beside_a_ready_workload_is_not_the_fault() {
     }
 }
 
+/// The only abnormal reading is a change every hypothesis about it ruled out (a parameter
+/// group applied but waiting for a reboot), every source answered and the metrics sit at their
+/// levels: nothing is abnormal now, and validation does not hold the ruled-out change against
+/// that verdict.
+#[test]
+fn a_ruled_out_change_does_not_stand_between_healthy_readings_and_no_fault() {
+    let targets = Targets {
+        service: Some("billing".into()),
+        rds_instances: vec!["billing-db".into()],
+        ..Targets::default()
+    };
+    let message = "DB parameter group billing-db-pg applied. The DB instance needs to be rebooted for the changes to take effect.";
+    let mut bundle = bundle(
+        targets,
+        vec![
+            EvidenceItem {
+                id: "aws.rds.billing-db.event.1".into(),
+                source: "aws".into(),
+                kind: "rds_event".into(),
+                at: Some(onset() - Duration::minutes(20)),
+                summary: format!("RDS event on billing-db: {message}"),
+                anomaly: 0.8,
+                data: json!({"message": message}),
+            },
+            EvidenceItem {
+                id: "aws.rds.billing-db.cpu".into(),
+                source: "aws".into(),
+                kind: "metric".into(),
+                at: None,
+                summary: "billing-db CPU: last 14%, max 19%, before onset 15".into(),
+                anomaly: 0.1,
+                data: json!({"metric": "CPUUtilization", "series": {"max": 19.0, "last": 14.0}}),
+            },
+        ],
+    );
+    bundle.reports.retain(|r| r.source == "aws");
+    let alert = alert("billing-db health check", "billing");
+    let signals = triaged::signals::derive(&bundle, &[]);
+    let hypotheses = triaged::diagnosis::diagnose(Some("billing"), &bundle, &[], &signals);
+    assert!(
+        !hypotheses.is_empty() && hypotheses.iter().all(|h| h.against().next().is_some()),
+        "{hypotheses:#?}"
+    );
+    let mut triage =
+        triaged::analysis::fallback::analyse(&alert, &bundle, &[], &signals, &hypotheses);
+    assert_eq!(triage.root_cause.category, Category::NoFault, "{triage:#?}");
+    assert!(
+        triage
+            .root_cause
+            .statement
+            .contains("(the one change in the window was ruled out)"),
+        "{}",
+        triage.root_cause.statement
+    );
+    let report = triaged::analysis::validate::validate_with(
+        &mut triage,
+        &bundle,
+        &[],
+        &signals,
+        &hypotheses,
+    );
+    assert!(report.contradictions.is_empty(), "{report:?}");
+}
+
 /// A Qdrant server that is down when the incident comes costs the brief its knowledge only:
 /// the retrieve stage reports the gap with the reason, and the gap is a source report the
 /// brief lists.
