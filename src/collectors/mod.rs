@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use serde_json::Value;
 use tokio::task::JoinSet;
 
 use crate::catalog::Targets;
@@ -290,16 +291,21 @@ fn status_name(status: SourceStatus) -> &'static str {
     }
 }
 
-/// Keeps the most anomalous items whose JSON fits in `budget_chars`; returns the kept items
-/// in their original order and the ids of the dropped ones.
+/// Items at least this anomalous are what signals read: they are kept, whole if possible,
+/// before any background item.
+const SIGNAL_ANOMALY: f64 = 0.5;
+
+/// Keeps what fits in `budget_chars`, in four passes, each most anomalous first: the anomalous
+/// items (≥ 0.5) as [`compact`], then whole; then the background items compact, then whole.
+/// So every anomalous fact stays citable and keeps its detail before background is added, and
+/// a large series does not push out smaller facts. Returns the kept items in their original
+/// order and the ids of the dropped ones, least anomalous first.
 pub fn fit_budget(
     items: Vec<EvidenceItem>,
     budget_chars: usize,
 ) -> (Vec<EvidenceItem>, Vec<String>) {
-    let sizes: Vec<usize> = items
-        .iter()
-        .map(|item| serde_json::to_string(item).map_or(0, |s| s.len()))
-        .collect();
+    let size = |item: &EvidenceItem| serde_json::to_string(item).map_or(0, |s| s.len());
+    let sizes: Vec<usize> = items.iter().map(size).collect();
     if sizes.iter().sum::<usize>() <= budget_chars {
         return (items, Vec::new());
     }
@@ -310,25 +316,75 @@ pub fn fit_budget(
             .total_cmp(&items[a].anomaly)
             .then(a.cmp(&b))
     });
-    let mut keep = vec![false; items.len()];
+    let compacted: Vec<EvidenceItem> = items.iter().map(compact).collect();
+    let compact_sizes: Vec<usize> = compacted.iter().map(size).collect();
+    // 0: dropped, 1: compact, 2: whole.
+    let mut keep = vec![0u8; items.len()];
     let mut used = 0;
-    for index in order {
-        if used + sizes[index] <= budget_chars {
-            used += sizes[index];
-            keep[index] = true;
+    for anomalous in [true, false] {
+        let tier: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|&i| (items[i].anomaly >= SIGNAL_ANOMALY) == anomalous)
+            .collect();
+        for &index in &tier {
+            if used + compact_sizes[index] <= budget_chars {
+                used += compact_sizes[index];
+                keep[index] = 1;
+            }
+        }
+        for &index in &tier {
+            let extra = sizes[index].saturating_sub(compact_sizes[index]);
+            if keep[index] == 1 && used + extra <= budget_chars {
+                used += extra;
+                keep[index] = 2;
+            }
         }
     }
     let mut kept = Vec::new();
     let mut dropped: Vec<(f64, String)> = Vec::new();
-    for (item, keep) in items.into_iter().zip(keep) {
-        if keep {
-            kept.push(item);
-        } else {
-            dropped.push((item.anomaly, item.id));
+    for ((item, compacted), keep) in items.into_iter().zip(compacted).zip(keep) {
+        match keep {
+            2 => kept.push(item),
+            1 => kept.push(compacted),
+            _ => dropped.push((item.anomaly, item.id)),
         }
     }
     dropped.sort_by(|a, b| a.0.total_cmp(&b.0));
     (kept, dropped.into_iter().map(|(_, id)| id).collect())
+}
+
+/// An item cut to what a rule or a reader needs when it does not fit whole: its id, summary
+/// and anomaly, and its data without series points (a series keeps its min, max, last and
+/// onset), lists cut to their first three entries and long strings to 200 characters, marked
+/// `compacted`.
+pub fn compact(item: &EvidenceItem) -> EvidenceItem {
+    fn cut(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .filter(|(key, _)| key.as_str() != "points")
+                    .map(|(key, v)| (key.clone(), cut(v)))
+                    .collect(),
+            ),
+            Value::Array(list) => Value::Array(list.iter().take(3).map(cut).collect()),
+            Value::String(text) if text.chars().count() > 200 => {
+                Value::String(format!("{}…", text.chars().take(200).collect::<String>()))
+            }
+            other => other.clone(),
+        }
+    }
+    let mut data = cut(&item.data);
+    if data == item.data {
+        return item.clone();
+    }
+    if let Value::Object(map) = &mut data {
+        map.insert("compacted".into(), Value::Bool(true));
+    }
+    EvidenceItem {
+        data,
+        ..item.clone()
+    }
 }
 
 #[cfg(test)]
@@ -359,5 +415,44 @@ mod tests {
         let kept: Vec<&str> = kept.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(kept, ["hot", "warm"]);
         assert_eq!(dropped, ["calm"]);
+    }
+
+    /// Anomalous items are kept compact before any is dropped, then whole again, most
+    /// anomalous first, while room remains, and only then background: a large series does not
+    /// push out smaller facts, and the most anomalous keeps its detail before background.
+    #[test]
+    fn items_are_kept_compact_before_any_is_dropped_and_whole_while_room_remains() {
+        let points: Vec<Value> = (0..120)
+            .map(|i| json!([i * 60_000, 40.0 + i as f64]))
+            .collect();
+        let series = EvidenceItem {
+            data: json!({"metric": "CPUUtilization", "series": {"points": points, "max": 159.0, "last": 159.0, "onset_index": 90},
+                         "groups": [1, 2, 3, 4, 5, 6]}),
+            ..item("cpu", 0.9, 100)
+        };
+        let size = |i: &EvidenceItem| serde_json::to_string(i).unwrap().len();
+        let (whole, small) = (size(&series), size(&compact(&series)));
+        let warm = item("warm", 0.5, 400);
+        assert_eq!(
+            compact(&warm),
+            warm,
+            "an item with nothing to cut stays as it is"
+        );
+        // Room for the series compact and one small item, not for the series whole.
+        let budget = small + size(&warm) + 50;
+        assert!(whole > budget);
+        let items = vec![series.clone(), item("calm", 0.1, 400), warm];
+        let (kept, dropped) = fit_budget(items, budget);
+        let ids: Vec<&str> = kept.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["cpu", "warm"]);
+        assert_eq!(dropped, ["calm"]);
+        let cpu = &kept[0];
+        assert_eq!(cpu.data["compacted"], true);
+        assert_eq!(cpu.data["series"]["max"], 159.0);
+        assert!(cpu.data["series"].get("points").is_none());
+        assert_eq!(cpu.data["groups"].as_array().unwrap().len(), 3);
+        // With room for it whole, the most anomalous item is whole again.
+        let (kept, dropped) = fit_budget(vec![series, item("calm", 0.1, 400)], whole + 100);
+        assert!(dropped == ["calm"] && kept[0].data.get("compacted").is_none());
     }
 }

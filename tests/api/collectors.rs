@@ -1055,7 +1055,8 @@ async fn a_bundle_from_every_saas_collector_keeps_the_anomalies_within_the_defau
             bundle.items.len() + bundle.dropped.len(),
             unlimited.items.len()
         );
-        // An item is dropped only when the kept items at least as anomalous leave no room.
+        // An item is dropped only when the kept items at least as anomalous leave no room,
+        // not even for it compact.
         for id in &bundle.dropped {
             let item = unlimited.item(id).unwrap();
             let ahead: usize = bundle
@@ -1065,11 +1066,18 @@ async fn a_bundle_from_every_saas_collector_keeps_the_anomalies_within_the_defau
                 .map(size)
                 .sum();
             assert!(
-                ahead + size(item) > budget,
+                ahead + size(&collectors::compact(item)) > budget,
                 "budget {budget}: {id} (anomaly {}) dropped with room for it",
                 item.anomaly
             );
         }
+        let compacted: Vec<&str> = bundle
+            .items
+            .iter()
+            .filter(|i| i.data["compacted"] == true)
+            .map(|i| i.id.as_str())
+            .collect();
+        println!("budget {budget}: kept compact: {compacted:?}");
         if budget == default_budget {
             for item in unlimited.items.iter().filter(|i| i.anomaly >= 0.5) {
                 assert!(
