@@ -121,6 +121,16 @@ fn rds_event(item: &EvidenceItem) -> Option<(SignalKind, &'static str, f64, Cate
             0.7,
             Category::ResourceSaturation,
         ))
+    } else if (message.contains("replication lag") || message.contains("replica lag"))
+        && (message.contains("exceeded") || message.contains("behind"))
+    {
+        // The event states what the ReplicaLag metric would show, when it is not published.
+        Some((
+            SignalKind::Saturation,
+            "Replica cannot keep up with the primary",
+            0.7,
+            Category::ResourceSaturation,
+        ))
     } else if message.contains("failover") {
         Some((
             SignalKind::NodeUnhealthy,
@@ -1133,6 +1143,24 @@ mod tests {
             );
         }
         assert!(log_fact("lookup took 3 ms; no errors").is_none());
+        // An RDS event that states a replica's lag, when the metric is not published.
+        let event = |message: &str| {
+            rds_event(&EvidenceItem {
+                id: "aws.rds.db-replica-1.event.1".into(),
+                source: "aws".into(),
+                kind: "rds_event".into(),
+                at: None,
+                summary: message.into(),
+                anomaly: 0.4,
+                data: serde_json::json!({"message": message}),
+            })
+            .map(|f| (f.0, f.3))
+        };
+        assert_eq!(
+            event("Read replica db-replica-1 replication lag has exceeded 900 seconds."),
+            Some((SignalKind::Saturation, Category::ResourceSaturation))
+        );
+        assert_eq!(event("Replication for the Read Replica resumed."), None);
         let disk = "could not extend file \"base/1/2\": No space left on device";
         assert_eq!(
             log_fact(disk).map(|f| f.3),
