@@ -1037,8 +1037,7 @@ fn blamed_again<'a>(
         })
         .filter_map(|record| {
             let (category, entity) = memory::blamed(record)?;
-            let category: Category =
-                serde_json::from_value(serde_json::Value::String(category.into())).ok()?;
+            let category = Category::named(category)?;
             let entity = canonical_entity(entity, bundle);
             signals
                 .iter()

@@ -405,34 +405,31 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
                 } else if item.data["waiting"]
                     .as_array()
                     .is_some_and(|w| w.iter().any(|w| w == "CrashLoopBackOff"))
-                    && item.data["terminating"] == true
-                    && workload_ready_now()
                 {
-                    // A pod being deleted while every replica of the workload is ready: an
-                    // old pod torn down by a rollout or a scale-down, not a current failure.
-                    push(
-                        SignalKind::Recovered,
-                        item,
-                        format!(
-                            "A pod being deleted crash-loops, but every replica is ready now: {}",
-                            item.summary
-                        ),
-                        0.45,
-                        Category::NoFault,
-                        workload_entity(),
-                    );
-                } else if item.data["waiting"]
-                    .as_array()
-                    .is_some_and(|w| w.iter().any(|w| w == "CrashLoopBackOff"))
-                {
-                    push(
-                        SignalKind::CrashLoop,
-                        item,
-                        format!("Crash loop: {}", item.summary),
-                        0.5,
-                        Category::DeployRegression,
-                        workload_entity(),
-                    );
+                    if item.data["terminating"] == true && workload_ready_now() {
+                        // A pod being deleted while every replica of the workload is ready:
+                        // an old pod torn down by a rollout or a scale-down, not a failure now.
+                        push(
+                            SignalKind::Recovered,
+                            item,
+                            format!(
+                                "A pod being deleted crash-loops, but every replica is ready now: {}",
+                                item.summary
+                            ),
+                            0.45,
+                            Category::NoFault,
+                            workload_entity(),
+                        );
+                    } else {
+                        push(
+                            SignalKind::CrashLoop,
+                            item,
+                            format!("Crash loop: {}", item.summary),
+                            0.5,
+                            Category::DeployRegression,
+                            workload_entity(),
+                        );
+                    }
                 }
             }
             "event" if kube_event(item).is_some() => {
@@ -749,7 +746,7 @@ pub fn derive(bundle: &EvidenceBundle, knowledge: &[KnowledgeMatch]) -> Vec<Sign
     {
         let category = past.meta["category"]
             .as_str()
-            .and_then(|c| serde_json::from_value(Value::String(c.into())).ok())
+            .and_then(Category::named)
             .unwrap_or(Category::Unknown);
         let (statement, weight) = if past.corpus == memory::CORPUS {
             let now = DateTime::from_timestamp_millis(bundle.collected_at).unwrap_or_default();

@@ -281,19 +281,18 @@ fn healthy_now(bundle: &EvidenceBundle, hypotheses: &[Hypothesis]) -> Option<Hea
     let answered = asked.iter().all(|r| r.status == SourceStatus::Ok);
     // A change every hypothesis about it ruled out (a parameter still waiting for a reboot, a
     // calendar entry) is not a fault now; a symptom stays one whatever its hypotheses.
-    let ruled_out = |item: &crate::domain::EvidenceItem| {
-        crate::diagnosis::is_change(item)
-            && crate::diagnosis::all_ruled_out(hypotheses, |h| h.evidence_ids.contains(&item.id))
-    };
-    let calm = bundle
-        .items
+    let abnormal: Vec<&crate::domain::EvidenceItem> =
+        bundle.items.iter().filter(|i| i.anomaly >= 0.5).collect();
+    let ruled_out = abnormal
         .iter()
-        .all(|item| item.anomaly < 0.5 || ruled_out(item));
-    let ruled_out = bundle
-        .items
-        .iter()
-        .filter(|item| item.anomaly >= 0.5 && ruled_out(item))
+        .filter(|item| {
+            crate::diagnosis::is_change(item)
+                && crate::diagnosis::all_ruled_out(hypotheses, |h| {
+                    h.evidence_ids.contains(&item.id)
+                })
+        })
         .count();
+    let calm = ruled_out == abnormal.len();
     // Positive evidence of health: a workload all ready, a metric or monitor at its baseline.
     let healthy: Vec<String> = bundle
         .items

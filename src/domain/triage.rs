@@ -57,6 +57,11 @@ pub enum Category {
 }
 
 impl Category {
+    /// The category `as_str` names (`resource_saturation`), as stored in front matter.
+    pub fn named(name: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(name.into())).ok()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::DeployRegression => "deploy_regression",

@@ -204,12 +204,7 @@ async fn aws_reads_the_rds_instance_metrics_and_alarms_through_the_real_sdk() {
         return;
     };
     let config = sdk_config(&moto.url).await;
-    let onset = Utc::now() - chrono::Duration::minutes(5);
-    let window = Window {
-        start: onset - chrono::Duration::minutes(30),
-        onset,
-        end: Utc::now(),
-    };
+    let window = crate::helpers::window_ending_now();
     seed(&config, &window).await;
 
     let bundle = collect_rds(&config, "prod-postgres-primary", &window).await;
@@ -408,12 +403,7 @@ async fn aws_reads_an_elasticache_group_and_its_node_metrics_through_the_real_sd
         return;
     };
     let config = sdk_config(&moto.url).await;
-    let onset = Utc::now() - chrono::Duration::minutes(5);
-    let window = Window {
-        start: onset - chrono::Duration::minutes(30),
-        onset,
-        end: Utc::now(),
-    };
+    let window = crate::helpers::window_ending_now();
     let elasticache = aws_sdk_elasticache::Client::new(&config);
     let created = elasticache
         .create_replication_group()

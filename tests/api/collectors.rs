@@ -23,12 +23,7 @@ const PLANTED: [&str; 4] = [
 ];
 
 fn window() -> Window {
-    let onset = Utc::now() - chrono::Duration::minutes(5);
-    Window {
-        start: onset - chrono::Duration::minutes(30),
-        onset,
-        end: Utc::now(),
-    }
+    crate::helpers::window_ending_now()
 }
 
 fn at(window: &Window, minutes_from_onset: i64) -> DateTime<Utc> {

@@ -389,3 +389,13 @@ pub fn sample_knowledge(settings: &mut Settings) {
     settings.knowledge.runbooks = vec![samples.join("runbooks")];
     settings.knowledge.postmortems = vec![samples.join("postmortems")];
 }
+
+/// A collection window whose onset was five minutes ago: thirty minutes before it, up to now.
+pub fn window_ending_now() -> triaged::domain::Window {
+    let onset = chrono::Utc::now() - chrono::Duration::minutes(5);
+    triaged::domain::Window {
+        start: onset - chrono::Duration::minutes(30),
+        onset,
+        end: chrono::Utc::now(),
+    }
+}

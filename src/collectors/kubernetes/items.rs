@@ -537,16 +537,11 @@ pub(super) fn workload_state(
             // Both views must agree: the ReplicaSets' counts and every pod found ready — but
             // a pod being deleted (an old revision's, torn down by a rollout) is no longer one
             // of the replicas wanted.
-            let terminating = mine
+            let (leaving, staying): (Vec<&&Value>, Vec<&&Value>) = mine
                 .iter()
-                .filter(|p| !p["metadata"]["deletionTimestamp"].is_null())
-                .count();
-            let healthy = ready >= wanted
-                && wanted > 0
-                && mine
-                    .iter()
-                    .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
-                    .all(|p| pod_ready(p));
+                .partition(|p| !p["metadata"]["deletionTimestamp"].is_null());
+            let terminating = leaving.len();
+            let healthy = ready >= wanted && wanted > 0 && staying.iter().all(|p| pod_ready(p));
             Some(EvidenceItem {
                 id: format!("k8s.workload.{namespace}/{workload}"),
                 source: "kubernetes".into(),
